@@ -1,0 +1,43 @@
+"""airflow_tf_sm: train TensorFlow script-mode models on Amazon SageMaker (or locally) from Airflow 3.
+
+The public names are loaded lazily, so ``import airflow_tf_sm`` in a DAG file costs almost nothing
+and pulls in neither boto3 nor TensorFlow.
+
+Example:
+    >>> from airflow_tf_sm import TFTrainingOperator  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (the one place this mapping is kept)
+_EXPORTS: dict[str, str] = {
+    "TFTrainingOperator": "airflow_tf_sm.operators",
+    "TFSageMakerHook": "airflow_tf_sm.hook",
+    "TrainingJobSpec": "airflow_tf_sm.spec",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from airflow_tf_sm.hook import TFSageMakerHook
+    from airflow_tf_sm.operators import TFTrainingOperator
+    from airflow_tf_sm.spec import TrainingJobSpec
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'airflow_tf_sm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

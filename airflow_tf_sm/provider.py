@@ -1,0 +1,47 @@
+"""Provider discovery: the ``apache_airflow_provider`` entry point returns :func:`get_provider_info`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_tf_sm import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider metadata Airflow's ProvidersManager reads.
+
+    The ``aws`` connection type itself belongs to apache-airflow-providers-amazon; this provider's
+    hook uses connections of that type.
+    """
+    return {
+        "package-name": "airflow-tf-sm",
+        "name": "TensorFlow on SageMaker",
+        "description": "Train TensorFlow script-mode models on Amazon SageMaker (or locally) and deploy them.",
+        "versions": [__version__],
+        "hooks": [{"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.hook"]}],
+        "operators": [
+            {"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.operators"]}
+        ],
+        "config": {
+            "airflow_tf_sm": {
+                "description": "Settings of the airflow_tf_sm provider.",
+                "options": {
+                    "backend": {
+                        "description": "Where training jobs run: 'sagemaker' (AWS) or 'local' (this machine).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "local",
+                        "default": "sagemaker",
+                    },
+                    "local_root": {
+                        "description": "State root of the local backend (jobs, logs, object store). "
+                        "Empty: $AIRFLOW_HOME/airflow_tf_sm.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/var/lib/airflow_tf_sm",
+                        "default": "",
+                    },
+                },
+            }
+        },
+    }

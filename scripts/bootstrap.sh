@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Create .venv with everything the demo and the tests need (uv + pinned constraints.txt).
+# Needs only a Python >= 3.10 on PATH (override with PYTHON=...). Safe to run again: it only tops up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if ! "$PY" -m uv --version >/dev/null 2>&1; then
+  "$PY" -m pip install --quiet --disable-pip-version-check uv 2>/dev/null \
+    || "$PY" -m pip install --quiet --disable-pip-version-check --user uv
+fi
+UV=("$PY" -m uv)
+if [ ! -x .venv/bin/python ]; then
+  "${UV[@]}" venv --quiet --python "$PY" .venv
+fi
+"${UV[@]}" pip install --quiet --python .venv/bin/python -c constraints.txt -e ".[dev,tensorflow]"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: install (scripts/bootstrap.sh), then lint, type-check and run the whole test suite
+# (unit, moto, local backend with real TensorFlow, docs build). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"
