@@ -24,9 +24,9 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from airflow_tf_sm.hook import TFSageMakerHook
-    from airflow_tf_sm.operators import TFTrainingOperator
-    from airflow_tf_sm.spec import TrainingJobSpec
+    from airflow_tf_sm.hook import TFSageMakerHook as TFSageMakerHook
+    from airflow_tf_sm.operators import TFTrainingOperator as TFTrainingOperator
+    from airflow_tf_sm.spec import TrainingJobSpec as TrainingJobSpec
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,192 @@
+"""Names for SageMaker resources, derived deterministically from the Airflow task instance.
+
+SageMaker training job, model and endpoint names are 1-63 characters matching
+``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`` and can never be reused. Deriving the name from the task
+instance (instead of a timestamp) lets a retry find the job an earlier try started rather than
+paying for a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+
+MAX_NAME_LEN = 63
+NAME_PATTERN: re.Pattern[str] = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+TAG_PREFIX = "airflow-tf-sm:"
+MAX_TAG_VALUE_LEN = 256
+
+_FALLBACK = "job"
+_HASH_LEN = 8
+_DISALLOWED_RUN = re.compile(r"[^A-Za-z0-9-]+")
+_TAG_VALUE_EXTRA = set("_.:/=+-@")
+
+
+def is_valid_name(name: object) -> bool:
+    """Tell whether ``name`` is a valid SageMaker job/model/endpoint name.
+
+    Args:
+        name: The candidate name.
+
+    Returns:
+        True when it is a string of 1-63 characters matching :data:`NAME_PATTERN`.
+    """
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+
+
+def short_hash(text: str, length: int = _HASH_LEN) -> str:
+    """Return the first ``length`` hex characters of the SHA-256 of ``text`` (stable across runs).
+
+    Args:
+        text: Any text.
+        length: How many hex characters to keep.
+
+    Returns:
+        A lowercase hex string.
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def _clean(text: str) -> tuple[str, bool]:
+    """Transliterate to ASCII and replace disallowed runs by ``-``.
+
+    Returns:
+        The cleaned text (possibly empty, possibly too long) and whether the transliteration lost
+        information (the text had non-ASCII characters).
+    """
+    lossy = not text.isascii()
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _DISALLOWED_RUN.sub("-", ascii_text).strip("-"), lossy
+
+
+def _truncate(text: str, max_len: int) -> str:
+    """Cut ``text`` to ``max_len`` characters without leaving a trailing ``-``."""
+    return text[:max_len].rstrip("-")
+
+
+def _with_suffix(base: str, suffix: str, max_len: int) -> str:
+    """Join ``base`` and ``suffix`` with ``-``, shortening ``base`` so the result fits ``max_len``."""
+    room = max_len - len(suffix) - 1
+    base = _truncate(base, room) if room > 0 else ""
+    return f"{base}-{suffix}" if base else suffix[:max_len]
+
+
+def sanitize_name(text: str, max_len: int = MAX_NAME_LEN) -> str:
+    """Turn any text into a valid SageMaker name.
+
+    Unicode is NFKD-normalised and transliterated to ASCII where possible (``é`` -> ``e``), every run of
+    characters other than letters, digits and ``-`` becomes a single ``-`` and leading/trailing ``-`` are
+    stripped. A text that is already a valid name of at most ``max_len`` characters is returned unchanged.
+
+    When the text had to be truncated, or had non-ASCII characters (transliteration loses
+    information), a stable 8-hex-character hash of the original text is appended so different texts
+    keep different names. When nothing usable is left the fallback ``job`` is used (with the hash
+    when the text was not ASCII).
+
+    Args:
+        text: Any text (a DAG id, a rendered name template, ...).
+        max_len: Maximum length of the result, at most 63 for SageMaker names.
+
+    Returns:
+        A string matching :data:`NAME_PATTERN` of at most ``max_len`` characters.
+
+    Raises:
+        ValueError: if ``max_len`` is smaller than 1.
+    """
+    if max_len < 1:
+        raise ValueError(f"max_len: {max_len!r} -- must be at least 1")
+    cleaned, lossy = _clean(text)
+    too_long = len(cleaned) > max_len
+    if not (lossy or too_long):
+        return cleaned or _FALLBACK[:max_len]
+    return _with_suffix(cleaned or _FALLBACK, short_hash(text), max_len)
+
+
+def task_job_name(
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    map_index: int = -1,
+    *,
+    template_name: str | None = None,
+    attempt: int = 1,
+) -> str:
+    """Return the SageMaker job name of an Airflow task instance.
+
+    The name is deterministic: every try of the same task instance computes the same name, so a retry
+    can find the job an earlier try started. Without ``template_name`` it is
+    ``<dag_id>-<task_id>`` (sanitized, shortened to fit) followed by an 8-hex-character hash of
+    ``(dag_id, task_id, run_id, map_index)``, which differs between task instances.
+
+    With ``template_name`` (e.g. ``mnist-{{ ds_nodash }}`` already rendered to ``mnist-20250101``) the
+    name is the sanitized template itself, so users get the name they asked for; ``-m<map_index>`` is
+    appended for mapped tasks. The user is then responsible for making the template unique across
+    task instances (SageMaker never reuses a name). A template too long to fit is shortened and gets a
+    hash of its text.
+
+    ``attempt`` > 1 appends ``-a<attempt>``: used when the job of an earlier attempt ended Failed or
+    Stopped and a new job must be started for the same task instance.
+
+    Args:
+        dag_id: The DAG id.
+        task_id: The task id.
+        run_id: The DAG run id.
+        map_index: The map index, -1 for unmapped tasks.
+        template_name: Optional rendered name chosen by the user.
+        attempt: 1 for the first job of the task instance, 2, 3, ... for replacements.
+
+    Returns:
+        A valid name of at most 63 characters.
+
+    Raises:
+        ValueError: if ``attempt`` is smaller than 1.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt: {attempt!r} -- must be at least 1")
+    tail = ""
+    if template_name is not None and map_index >= 0:
+        tail += f"-m{map_index}"
+    if attempt > 1:
+        tail += f"-a{attempt}"
+    room = MAX_NAME_LEN - len(tail)
+    if template_name is not None:
+        return sanitize_name(template_name, max_len=room) + tail
+    prefix, _ = _clean(f"{dag_id}-{task_id}")
+    ids_hash = short_hash(json.dumps([dag_id, task_id, run_id, map_index]))
+    return _with_suffix(prefix or _FALLBACK, ids_hash, room) + tail
+
+
+def _tag_value(value: object) -> str:
+    """Make ``value`` a valid SageMaker tag value: allowed characters only, at most 256 of them."""
+    chars = []
+    for ch in str(value):
+        allowed = unicodedata.category(ch)[0] in "LNZ" or ch in _TAG_VALUE_EXTRA
+        chars.append(ch if allowed else "_")
+    return "".join(chars)[:MAX_TAG_VALUE_LEN]
+
+
+def job_tags(dag_id: str, task_id: str, run_id: str, map_index: int) -> dict[str, str]:
+    """Return the tags that link a SageMaker job to its Airflow task instance.
+
+    Values keep their text, except characters SageMaker does not accept in tag values (anything but
+    letters, digits, spaces and ``_ . : / = + - @``), which become ``_``; values are cut to 256 characters.
+
+    Args:
+        dag_id: The DAG id.
+        task_id: The task id.
+        run_id: The DAG run id.
+        map_index: The map index, -1 for unmapped tasks.
+
+    Returns:
+        A dict with the keys ``airflow-tf-sm:dag-id``, ``airflow-tf-sm:task-id``, ``airflow-tf-sm:run-id``
+        and ``airflow-tf-sm:map-index``.
+    """
+    return {
+        f"{TAG_PREFIX}dag-id": _tag_value(dag_id),
+        f"{TAG_PREFIX}task-id": _tag_value(task_id),
+        f"{TAG_PREFIX}run-id": _tag_value(run_id),
+        f"{TAG_PREFIX}map-index": _tag_value(map_index),
+    }

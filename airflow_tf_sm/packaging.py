@@ -1,0 +1,177 @@
+"""Deterministic ``sourcedir.tar.gz`` packaging of the training code.
+
+The same files always give the same bytes (sorted entries, zero timestamps and owners, normalised
+modes), so the archive can be stored under its SHA-256 digest and uploaded only when the code changed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
+
+ARCHIVE_NAME = "sourcedir.tar.gz"
+SKIPPED_NAMES = ("__pycache__", ".git", ".DS_Store", ".ipynb_checkpoints", "*.pyc")
+_COMPRESS_LEVEL = 9
+
+
+@dataclass(frozen=True)
+class StagedCode:
+    """A packed ``sourcedir.tar.gz``.
+
+    Attributes:
+        data: The gzip'd tar bytes.
+        digest: SHA-256 hex digest of ``data``.
+        files: Archive paths of the regular files packed, sorted (POSIX separators).
+    """
+
+    data: bytes
+    digest: str
+    files: tuple[str, ...]
+
+
+def _skipped(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SKIPPED_NAMES)
+
+
+def _error(field: str, value: object, rule: str) -> ConfigValidationError:
+    return ConfigValidationError([FieldError(field, value, rule)], what="training code")
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _walk(directory: Path, arcdir: str, root: Path, seen: frozenset[Path]) -> Iterator[tuple[str, Path]]:
+    """Yield ``(archive path, real path)`` for every entry under ``directory``, sorted, depth first.
+
+    Directories are yielded before their content. Symlinks are followed when their target stays inside
+    ``root``; anything else is an error.
+    """
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if _skipped(entry.name):
+            continue
+        arcname = f"{arcdir}/{entry.name}" if arcdir else entry.name
+        path = Path(entry.path)
+        real = path.resolve()
+        if entry.is_symlink() and not _is_within(real, root):
+            raise _error("source_dir", str(path), f"symlink points outside the source directory ({real})")
+        if real.is_dir():
+            if real in seen:
+                raise _error("source_dir", str(path), "symlink loop: points to one of its parent directories")
+            yield arcname, real
+            yield from _walk(real, arcname, root, seen | {real})
+        elif real.is_file():
+            yield arcname, real
+        else:
+            raise _error(
+                "source_dir",
+                str(path),
+                "is not a regular file or directory (special file or dangling symlink)",
+            )
+
+
+def _tarinfo(arcname: str, st: os.stat_result) -> tarfile.TarInfo:
+    """Build a tar header with everything but the name, type, size and executable bit normalised."""
+    info = tarfile.TarInfo(arcname)
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    else:
+        info.type = tarfile.REGTYPE
+        info.size = st.st_size
+        info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+    return info
+
+
+def _entries(source_dir: str | None, entry_point: str) -> list[tuple[str, Path]]:
+    """Resolve what goes into the archive, checking the entry point first."""
+    if source_dir is None:
+        path = Path(entry_point)
+        if not path.is_file():
+            raise _error("entry_point", entry_point, "must be an existing file when no source_dir is given")
+        return [(path.name, path.resolve())]
+    root = Path(source_dir).resolve()
+    if not root.is_dir():
+        raise _error("source_dir", source_dir, "must be an existing local directory")
+    if Path(entry_point).is_absolute():
+        raise _error("entry_point", entry_point, "must be a path relative to source_dir")
+    entries = list(_walk(root, "", root, frozenset({root})))
+    wanted = Path(entry_point).as_posix()
+    if not any(arcname == wanted and real.is_file() for arcname, real in entries):
+        raise _error("entry_point", entry_point, f"must be a file inside source_dir {source_dir!r}")
+    return entries
+
+
+def build_sourcedir(source_dir: str | None, entry_point: str) -> StagedCode:
+    """Pack the training code into a deterministic ``sourcedir.tar.gz``.
+
+    With ``source_dir`` the whole directory is packed (paths relative to it, directories included,
+    ``__pycache__``, ``.git``, ``*.pyc``, ``.DS_Store`` and ``.ipynb_checkpoints`` skipped) and
+    ``entry_point`` must be a file inside it. Without ``source_dir`` only the ``entry_point`` file is
+    packed, under its base name. Symlinks are followed (packed as what they point to) when they stay
+    inside ``source_dir``.
+
+    Entries are sorted; timestamps (tar and gzip headers) are 0, owners 0/empty, modes 0o644 or 0o755
+    (executable files and directories), so the same files always give the same bytes.
+
+    Args:
+        source_dir: Local directory with the training code, or None.
+        entry_point: The script to run, relative to ``source_dir`` (or a file path without it).
+
+    Returns:
+        The archive bytes, their SHA-256 digest and the list of packed files.
+
+    Raises:
+        ConfigValidationError: a missing directory or entry point, or a symlink leaving ``source_dir``.
+    """
+    entries = _entries(source_dir, entry_point)
+    buffer = io.BytesIO()
+    files: list[str] = []
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=_COMPRESS_LEVEL) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for arcname, real in entries:
+            info = _tarinfo(arcname, real.stat())
+            if info.isdir():
+                tar.addfile(info)
+                continue
+            files.append(arcname)
+            with real.open("rb") as handle:
+                tar.addfile(info, handle)
+    data = buffer.getvalue()
+    return StagedCode(data=data, digest=hashlib.sha256(data).hexdigest(), files=tuple(sorted(files)))
+
+
+def code_key(code_prefix: str, digest: str) -> str:
+    """Return the content-addressed object key of a code archive.
+
+    Args:
+        code_prefix: Key prefix, e.g. ``airflow-tf-sm/code``, or a URI prefix such as
+            ``s3://bucket/code`` (leading/trailing ``/`` ignored; may be empty).
+        digest: The archive's SHA-256 hex digest.
+
+    Returns:
+        ``<code_prefix>/<digest>/sourcedir.tar.gz`` (``s3://bucket/code/<digest>/sourcedir.tar.gz``
+        for a URI prefix).
+
+    Raises:
+        ValueError: if ``digest`` is not a 64-character lowercase hex string.
+    """
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"digest: {digest!r} -- must be a SHA-256 hex digest")
+    prefix = code_prefix.strip("/")
+    return f"{prefix}/{digest}/{ARCHIVE_NAME}" if prefix else f"{digest}/{ARCHIVE_NAME}"
