@@ -163,7 +163,7 @@ class TFTrainingOperator(BaseOperator):
 
     def _searchpath(self) -> list[str]:
         paths: list[str] = []
-        dag = getattr(self, "dag", None)
+        dag = self.dag if self.has_dag() else None
         if dag is not None:
             fileloc = getattr(dag, "fileloc", None)
             if fileloc:
@@ -239,8 +239,12 @@ class TFTrainingOperator(BaseOperator):
         )
         self._job_name_in_flight = None
         result = hook.training_result(desc)
-        self.log.info("Training job %s Completed; model: %s; metrics: %s", job_name, result["model_data"],
-                      result["metrics"])
+        self.log.info(
+            "Training job %s Completed; model: %s; metrics: %s",
+            job_name,
+            result["model_data"],
+            result["metrics"],
+        )
         return result
 
     def on_kill(self) -> None:

@@ -16,7 +16,8 @@ _HOME = Path(tempfile.mkdtemp(prefix="airflow_tf_sm_tests_"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
+# dag.test() serializes the DAGs of the dags folder: the examples are the DAGs under test.
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags_examples")
 os.environ.pop("AIRFLOW__AIRFLOW_TF_SM__BACKEND", None)
 os.environ.pop("AIRFLOW__AIRFLOW_TF_SM__LOCAL_ROOT", None)
 # Tests never reach AWS: fake credentials, a fixed region.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,11 @@ def make_hook(backend: str, endpoint: str | None, root: Path) -> TFSageMakerHook
     if backend == "local":
         return TFSageMakerHook(backend="local", local_root=str(root), region_name="us-east-1")
     hook = TFSageMakerHook(
-        aws_conn_id=None, backend="sagemaker", region_name="us-east-1", endpoint_url=endpoint, retry_max_wait=0.01
+        aws_conn_id=None,
+        backend="sagemaker",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        retry_max_wait=0.01,
     )
     hook.clients.s3.create_bucket(Bucket=BUCKET)
     return hook
@@ -60,19 +63,26 @@ def spec_for(hook: TFSageMakerHook, tmp_path: Path, **extra: Any) -> Any:
 
 # ----------------------------------------------------------------- both backends
 def test_stage_code_is_content_addressed_and_uploaded_once(
-    hook: TFSageMakerHook, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    hook: TFSageMakerHook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = spec_for(hook, tmp_path)
+    puts: list[str] = []
+    real_put = hook.clients.s3.put_object
+
+    def counting_put(**kwargs: Any) -> Any:
+        puts.append(kwargs["Key"])
+        return real_put(**kwargs)
+
+    monkeypatch.setattr(hook.clients.s3, "put_object", counting_put)
     first = hook.stage_code(spec)
     assert first.startswith(f"s3://{BUCKET}/models/code/") and first.endswith("/sourcedir.tar.gz")
     assert hook.object_exists(first)
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        second = hook.stage_code(spec)
-    assert second == first
-    assert "0 bytes uploaded" in caplog.text
+    assert len(puts) == 1
+    assert hook.stage_code(spec) == first
+    assert len(puts) == 1  # unchanged code: nothing uploaded
     (Path(spec.source_dir) / "train.py").write_text("print('changed')\n")
     assert hook.stage_code(spec) != first
+    assert len(puts) == 2
 
 
 def test_write_read_roundtrip(hook: TFSageMakerHook) -> None:
@@ -107,7 +117,9 @@ def test_bad_request_fails_before_any_call(hook: TFSageMakerHook, tmp_path: Path
 
 
 # ------------------------------------------------------------------- moto (AWS)
-def test_moto_job_completes_and_result_is_small_json(moto_endpoint: str, local_root: Path, tmp_path: Path) -> None:
+def test_moto_job_completes_and_result_is_small_json(
+    moto_endpoint: str, local_root: Path, tmp_path: Path
+) -> None:
     import json
 
     hook = make_hook("sagemaker", moto_endpoint, local_root)
@@ -125,14 +137,18 @@ def test_moto_job_completes_and_result_is_small_json(moto_endpoint: str, local_r
 
 # ------------------------------------------------------ Stubber: AWS semantics
 def stubbed_hook(local_root: Path) -> tuple[TFSageMakerHook, Stubber]:
-    hook = TFSageMakerHook(aws_conn_id=None, backend="sagemaker", region_name="us-east-1", retry_max_wait=0.01)
+    hook = TFSageMakerHook(
+        aws_conn_id=None, backend="sagemaker", region_name="us-east-1", retry_max_wait=0.01
+    )
     client = boto3.client("sagemaker", region_name="us-east-1")
     logs = boto3.client("logs", region_name="us-east-1")
     logs_stub = Stubber(logs)
     for _ in range(20):
         logs_stub.add_client_error("describe_log_streams", "ResourceNotFoundException", "no group")
     logs_stub.activate()
-    hook.__dict__["clients"] = Clients(sagemaker=client, s3=None, logs=logs, region="us-east-1", backend="sagemaker")
+    hook.__dict__["clients"] = Clients(
+        sagemaker=client, s3=None, logs=logs, region="us-east-1", backend="sagemaker"
+    )
     stub = Stubber(client)
     stub.activate()
     return hook, stub
@@ -171,16 +187,17 @@ def test_stubber_duplicate_name_surfaces_resource_in_use(local_root: Path, tmp_p
     stub.assert_no_pending_responses()
 
 
-def test_stubber_throttling_then_success(local_root: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_stubber_throttling_then_success(local_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hook, stub = stubbed_hook(local_root)
     stub.add_client_error("describe_training_job", "ThrottlingException", "Rate exceeded", 400)
     stub.add_client_error("describe_training_job", "ThrottlingException", "Rate exceeded", 400)
     stub.add_client_error("describe_training_job", "InternalFailure", "oops", 500)
-    stub.add_response("describe_training_job", describe_response("t1", "Completed"), {"TrainingJobName": "t1"})
-    with caplog.at_level(logging.WARNING):
-        desc = hook.wait_for_training_job("t1", poll_interval=0.01)
+    stub.add_response(
+        "describe_training_job", describe_response("t1", "Completed"), {"TrainingJobName": "t1"}
+    )
+    desc = hook.wait_for_training_job("t1", poll_interval=0.01)
     assert desc["TrainingJobStatus"] == "Completed"
-    assert caplog.text.count("retrying") == 3
+    assert capsys.readouterr().out.count("retrying in") == 3
     stub.assert_no_pending_responses()
 
 
@@ -205,7 +222,9 @@ def test_stubber_other_errors_are_not_retried(local_root: Path) -> None:
 
 def test_stubber_failed_job_raises_with_failure_reason(local_root: Path) -> None:
     hook, stub = stubbed_hook(local_root)
-    stub.add_response("describe_training_job", describe_response("f1", "InProgress"), {"TrainingJobName": "f1"})
+    stub.add_response(
+        "describe_training_job", describe_response("f1", "InProgress"), {"TrainingJobName": "f1"}
+    )
     stub.add_response(
         "describe_training_job",
         describe_response("f1", "Failed", SecondaryStatus="Failed", FailureReason="AlgorithmError: boom"),
@@ -236,11 +255,17 @@ def test_stubber_stop_then_stopped(local_root: Path) -> None:
 def test_stubber_find_reusable_job_walks_attempts(local_root: Path) -> None:
     hook, stub = stubbed_hook(local_root)
     stub.add_response("describe_training_job", describe_response("n-1", "Failed"), {"TrainingJobName": "n-1"})
-    stub.add_response("describe_training_job", describe_response("n-2", "Stopped"), {"TrainingJobName": "n-2"})
-    stub.add_response("describe_training_job", describe_response("n-3", "InProgress"), {"TrainingJobName": "n-3"})
+    stub.add_response(
+        "describe_training_job", describe_response("n-2", "Stopped"), {"TrainingJobName": "n-2"}
+    )
+    stub.add_response(
+        "describe_training_job", describe_response("n-3", "InProgress"), {"TrainingJobName": "n-3"}
+    )
     name, desc = hook.find_reusable_job(lambda a: f"n-{a}")
     assert name == "n-3" and desc is not None and desc["TrainingJobStatus"] == "InProgress"
-    stub.add_response("describe_training_job", describe_response("n-1", "Completed"), {"TrainingJobName": "n-1"})
+    stub.add_response(
+        "describe_training_job", describe_response("n-1", "Completed"), {"TrainingJobName": "n-1"}
+    )
     stub.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
     name, desc = hook.find_reusable_job(lambda a: f"n-{a}", if_job_exists="retrain")
     assert (name, desc) == ("n-2", None)

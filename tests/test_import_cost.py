@@ -25,7 +25,12 @@ print(json.dumps({"names": names, "new": sorted(set(sys.modules) - before)}))
 
 def test_public_api_imports_no_heavy_module() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, env=os.environ.copy(), timeout=120
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+        timeout=120,
     )
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert "TFTrainingOperator" in data["names"] and "TFSageMakerHook" in data["names"]

@@ -1,0 +1,152 @@
+"""TFTrainingOperator: arguments, templating, and real ``dag.test()`` runs against moto (HTTP)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_tf_sm.operators import SPEC_FIELDS, TFTrainingOperator
+from airflow_tf_sm.spec import TrainingJobSpec
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "dags_examples"
+
+
+def load_dag(path: Path, dag_id: str) -> Any:
+    """Parse one DAG file the way the dag-processor does."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    bag = DagBag(dag_folder=str(path))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)
+
+
+def xcom_of(run: Any, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key)
+            .one()
+        )
+        value = row.value
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def test_every_spec_field_is_a_templated_argument() -> None:
+    names = {f.name for f in dataclasses.fields(TrainingJobSpec)}
+    assert set(SPEC_FIELDS) == names
+    assert names <= set(TFTrainingOperator.template_fields)
+    op = TFTrainingOperator(task_id="t", entry_point="train.py", instance_count=2, max_run=60)
+    assert op.instance_count == 2 and op.max_run == 60 and op.source_dir is None
+
+
+def test_unknown_argument_is_rejected() -> None:
+    with pytest.raises(TypeError):
+        TFTrainingOperator(task_id="t", entry_point="train.py", instance_kount=2)
+
+
+def test_bad_if_job_exists_is_rejected() -> None:
+    with pytest.raises(ValueError, match="if_job_exists"):
+        TFTrainingOperator(task_id="t", entry_point="train.py", if_job_exists="sometimes")
+
+
+def test_spec_mapping_explicit_arguments_override_config(tmp_path: Path) -> None:
+    op = TFTrainingOperator(
+        task_id="t",
+        config={"entry_point": "a.py", "instance_type": "ml.m5.large", "hyperparameters": {"x": 1}},
+        instance_type="ml.c5.xlarge",
+        role="",
+    )
+    mapping = op.spec_mapping()
+    assert mapping["entry_point"] == "a.py"
+    assert mapping["instance_type"] == "ml.c5.xlarge"
+    assert mapping["hyperparameters"] == {"x": 1}
+    assert "role" not in mapping  # an empty rendered template means "not set"
+
+
+def test_on_kill_stops_the_job_in_flight() -> None:
+    stopped: list[str] = []
+
+    class FakeHook:
+        def stop_training_job(self, name: str) -> bool:
+            stopped.append(name)
+            return True
+
+    op = TFTrainingOperator(task_id="t", entry_point="train.py")
+    op._hook = FakeHook()  # type: ignore[assignment]
+    op._job_name_in_flight = "job-1"
+    op.on_kill()
+    assert stopped == ["job-1"]
+    op.stop_job_on_kill = False
+    op.on_kill()
+    assert stopped == ["job-1"]
+
+
+@pytest.fixture
+def moto_aws_default(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An ``aws_default`` connection pointing at the moto server, and the sagemaker backend."""
+    conn = {"conn_type": "aws", "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__BACKEND", "sagemaker")
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(Bucket="tf-sm-moto")
+    return moto_endpoint
+
+
+def test_example_dag_on_moto_pushes_job_name_and_model_data(airflow_db: Path, moto_aws_default: str) -> None:
+    import boto3
+
+    dag = load_dag(EXAMPLES / "tf_sm_example_dag.py", "tf_sm_example")
+    run = dag.test(
+        run_conf={
+            "bucket": "s3://tf-sm-moto",
+            "epochs": 3,
+            "role_arn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        }
+    )
+    assert run.state == "success"
+    result = xcom_of(run, "train")
+    assert result["status"] == "Completed" and result["backend"] == "sagemaker"
+    assert result["model_data"].startswith("s3://tf-sm-moto/models/")
+    assert xcom_of(run, "train", "job_name") == result["job_name"]
+
+    sm = boto3.client("sagemaker", endpoint_url=moto_aws_default, region_name="us-east-1")
+    desc = sm.describe_training_job(TrainingJobName=result["job_name"])
+    assert desc["HyperParameters"]["epochs"] == '"3"'
+    assert desc["HyperParameters"]["sagemaker_program"] == '"train.py"'
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
+    ds = run.logical_date.strftime("%Y-%m-%d") if run.logical_date else None
+    assert channels["train"] == f"s3://tf-sm-moto/data/{ds}/train"
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=desc["TrainingJobArn"])["Tags"]}
+    assert tags["airflow-tf-sm:dag-id"] == "tf_sm_example" and tags["airflow-tf-sm:task-id"] == "train"
+    s3 = boto3.client("s3", endpoint_url=moto_aws_default, region_name="us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="tf-sm-moto", Prefix=f"data/{ds}/")["Contents"]]
+    assert sorted(keys) == [f"data/{ds}/test/data.csv", f"data/{ds}/train/data.csv"]
+
+
+def test_retry_of_completed_task_reuses_the_job(airflow_db: Path, moto_aws_default: str) -> None:
+    """Running the same task instance's train step twice creates one job (moto keeps the first)."""
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    dag = load_dag(EXAMPLES / "tf_sm_example_dag.py", "tf_sm_example")
+    conf = {"bucket": "s3://tf-sm-moto", "role_arn": "arn:aws:iam::123456789012:role/SageMakerRole"}
+    first = xcom_of(dag.test(run_conf=conf), "train")
+    hook = TFSageMakerHook(aws_conn_id="aws_default", backend="sagemaker")
+    name, desc = hook.find_reusable_job(lambda attempt: first["job_name"] if attempt == 1 else f"x-{attempt}")
+    assert name == first["job_name"] and desc is not None and desc["TrainingJobStatus"] == "Completed"
