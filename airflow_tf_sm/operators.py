@@ -54,7 +54,8 @@ class TFTrainingOperator(BaseOperator):
         local_root: State root of the local backend.
         wait_for_completion: Wait for the job to end (``False``: return as soon as it is created).
         poll_interval: Seconds between status polls.
-        max_wait: Stop the job and fail after this many seconds of waiting (``None``: no limit).
+        wait_timeout: Stop the job and fail after waiting this many seconds (``None``: no limit). Not to be
+            confused with ``max_wait``, the spot-training limit of the job itself.
         stream_logs: Copy the training log into the task log while waiting.
         if_job_exists: ``"reuse"`` (default) or ``"retrain"``: what to do when this task instance's
             job already Completed in an earlier try.
@@ -111,7 +112,7 @@ class TFTrainingOperator(BaseOperator):
         local_root: str | None = None,
         wait_for_completion: bool = True,
         poll_interval: float = 30.0,
-        max_wait: float | None = None,
+        wait_timeout: float | None = None,
         stream_logs: bool = True,
         if_job_exists: str = "reuse",
         stop_job_on_kill: bool = True,
@@ -135,7 +136,7 @@ class TFTrainingOperator(BaseOperator):
         self.local_root = local_root
         self.wait_for_completion = wait_for_completion
         self.poll_interval = poll_interval
-        self.max_wait = max_wait
+        self.wait_timeout = wait_timeout
         self.stream_logs = stream_logs
         self.if_job_exists = if_job_exists
         self.stop_job_on_kill = stop_job_on_kill
@@ -234,7 +235,7 @@ class TFTrainingOperator(BaseOperator):
         desc = hook.wait_for_training_job(
             job_name,
             poll_interval=self.poll_interval,
-            max_wait=self.max_wait,
+            max_wait=self.wait_timeout,
             stream_logs=self.stream_logs,
         )
         self._job_name_in_flight = None
