@@ -19,6 +19,7 @@ from airflow_tf_sm.backends import ClientParams, Clients, get_clients
 from airflow_tf_sm.exceptions import TrainingJobFailedError, TrainingJobTimeoutError
 
 if TYPE_CHECKING:
+    from airflow_tf_sm.packaging import StagedCode
     from airflow_tf_sm.spec import TrainingJobSpec
 
 #: CloudWatch log group of SageMaker training jobs (the local backend uses the same name).
@@ -202,24 +203,35 @@ class TFSageMakerHook(BaseHook):
     def stage_code(self, spec: TrainingJobSpec) -> str:
         """Package ``source_dir`` (or the entry point) and upload it once, content-addressed.
 
-        The archive is deterministic, so unchanged code gives the same digest and the same key,
-        and nothing is uploaded when the object already exists.
-
         Returns:
             The ``s3://`` URI of ``sourcedir.tar.gz``.
         """
+        staged, uri = self.package_code(spec)
+        self.upload_code(staged, uri)
+        return uri
+
+    @staticmethod
+    def package_code(spec: TrainingJobSpec) -> tuple[StagedCode, str]:
+        """Build the deterministic ``sourcedir.tar.gz`` on this machine (no network) and its content-addressed URI.
+
+        Same files give the same bytes, so unchanged code gives the same digest and the same key.
+        """
         from airflow_tf_sm.packaging import build_sourcedir, code_key
-        from airflow_tf_sm.validation import parse_s3_uri
 
         staged = build_sourcedir(spec.source_dir, spec.entry_point)
-        uri = code_key(spec.code_prefix(), staged.digest)
-        bucket, key = parse_s3_uri(uri)
+        return staged, code_key(spec.code_prefix(), staged.digest)
+
+    def upload_code(self, staged: StagedCode, uri: str) -> int:
+        """Upload ``staged`` to ``uri`` unless the object already exists; return the bytes uploaded."""
+        from airflow_tf_sm.validation import parse_s3_uri
+
         if self.object_exists(uri):
             self.log.info("Code unchanged (sha256 %s): reusing %s, 0 bytes uploaded", staged.digest[:12], uri)
-            return uri
+            return 0
+        bucket, key = parse_s3_uri(uri)
         self.call(self.clients.s3, "put_object", Bucket=bucket, Key=key, Body=staged.data)
         self.log.info("Staged %d file(s), %d bytes to %s", len(staged.files), len(staged.data), uri)
-        return uri
+        return len(staged.data)
 
     def object_exists(self, uri: str) -> bool:
         """Return True when the ``s3://`` object exists."""

@@ -220,10 +220,16 @@ class TFTrainingOperator(BaseOperator):
         def name_for(attempt: int) -> str:
             return task_job_name(*ids, template_name=spec.job_name, attempt=attempt)
 
+        # Everything is checked before the first API call: spec, code package, the whole request.
+        staged, code_uri = hook.package_code(spec)
+        tags = job_tags(*ids)
+        request = hook.build_request(spec, name_for(1), code_uri, extra_tags=tags)
+
         job_name, existing = hook.find_reusable_job(name_for, if_job_exists=self.if_job_exists)
         if existing is None:
-            code_uri = hook.stage_code(spec)
-            request = hook.build_request(spec, job_name, code_uri, extra_tags=job_tags(*ids))
+            if job_name != request["TrainingJobName"]:
+                request = hook.build_request(spec, job_name, code_uri, extra_tags=tags)
+            hook.upload_code(staged, code_uri)
             self.log.info("CreateTrainingJob %s", request_summary(request))
             hook.create_training_job(request)
         self._job_name_in_flight = job_name
