@@ -1,0 +1,924 @@
+"""Runs one local training job under the SageMaker training-container contract.
+
+Started by ``LocalSageMakerClient.create_training_job`` as a detached process::
+
+    python -m airflow_tf_sm.backends.local.runner --root ROOT --job NAME --detach
+
+It builds the job's ``/opt/ml``-shaped directory (config JSON files, channel data, code, checkpoints),
+runs the entry point with the ``SM_*`` environment and CLI arguments of the SageMaker toolkit, streams
+its output to the job's log streams, and moves the job through Starting -> Downloading -> Training ->
+Uploading -> Completed (or Failed / Stopping -> Stopped), writing every step to ``job.json``.
+It imports only the standard library and sibling modules, never Airflow, boto3 or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from airflow_tf_sm.backends.local.engine import (
+    ACTIVE_STATUSES,
+    LOG_GROUP,
+    TERMINAL_STATUSES,
+    Engine,
+    add_transition,
+    finish_job,
+    process_token,
+)
+from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
+from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, split_s3_uri
+
+FRAMEWORK_MODULE = "sagemaker_tensorflow_container.training:main"
+HEARTBEAT_SECONDS = 2.0
+POLL_SECONDS = 0.1
+_TAIL_LINES = 10
+_TRUE_TEXTS = frozenset({"1", "true", "yes", "on"})
+# the parent environment a container-like process keeps (the request's Environment comes on top)
+_KEPT_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "LD_LIBRARY_PATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+
+
+class JobError(Exception):
+    """Ends the job Failed with ``reason`` as its FailureReason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------------------------
+# The container contract (pure functions)
+# ---------------------------------------------------------------------------------------------
+def decode_hyperparameters(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split request hyperparameters into (user, framework) ones, each value ``json.loads``-ed.
+
+    Values that are not valid JSON stay raw strings. Keys starting ``sagemaker_`` are framework
+    parameters; all others (``model_dir`` included) belong to the user.
+    """
+    user: dict[str, Any] = {}
+    framework: dict[str, Any] = {}
+    for key, text in raw.items():
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            value = text
+        (framework if key.startswith("sagemaker_") else user)[key] = value
+    return user, framework
+
+
+def to_cmd_args(hyperparameters: dict[str, Any]) -> list[str]:
+    """Return the script's CLI arguments: ``--key value`` sorted by key, ``-k`` for one-letter keys.
+
+    Dict values become ``k1=v1,k2=v2``; everything else ``str(value)`` (so booleans are ``True``/``False``).
+    """
+    args: list[str] = []
+    for key in sorted(hyperparameters):
+        value = hyperparameters[key]
+        args.append(f"--{key}" if len(key) > 1 else f"-{key}")
+        if isinstance(value, dict):
+            args.append(",".join(f"{k}={v}" for k, v in sorted(value.items())))
+        else:
+            args.append("" if value is None else str(value))
+    return args
+
+
+def to_env_value(value: Any) -> str:
+    """Format a value the way the toolkit exports it: strings raw, others compact sorted JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def to_env_vars(mapping: dict[str, Any]) -> dict[str, str]:
+    """Return ``{"SM_" + KEY.upper(): formatted value}`` (nothing else changes in the key)."""
+    return {f"SM_{key.upper()}": to_env_value(value) for key, value in mapping.items()}
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in _TRUE_TEXTS
+
+
+def resource_config(current_host: str, hosts: list[str], instance_type: str) -> dict[str, Any]:
+    """Return the ``resourceconfig.json`` of one host."""
+    return {
+        "current_host": current_host,
+        "current_instance_type": instance_type,
+        "current_group_name": "homogeneousCluster",
+        "hosts": hosts,
+        "instance_groups": [
+            {"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": hosts}
+        ],
+        "network_interface_name": "eth0",
+    }
+
+
+def input_data_config(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the ``inputdataconfig.json`` content for the request's channels."""
+    default_mode = request.get("AlgorithmSpecification", {}).get("TrainingInputMode", "File")
+    config: dict[str, dict[str, Any]] = {}
+    for channel in request.get("InputDataConfig") or []:
+        source = channel.get("DataSource", {}).get("S3DataSource", {})
+        entry: dict[str, Any] = {
+            "TrainingInputMode": channel.get("InputMode", default_mode),
+            "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
+            "RecordWrapperType": channel.get("RecordWrapperType", "None"),
+        }
+        for key in ("ContentType", "CompressionType", "ShuffleConfig"):
+            if key in channel:
+                entry[key] = channel[key]
+        config[channel["ChannelName"]] = entry
+    return config
+
+
+@dataclass
+class HostPlan:
+    """Everything one host process needs.
+
+    Attributes:
+        host: ``algo-<n>``.
+        index: 0-based host index.
+        base: The host's ``/opt/ml`` directory.
+        env: The process environment.
+        argv: The command line.
+    """
+
+    host: str
+    index: int
+    base: Path
+    env: dict[str, str] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+
+
+def container_environment(
+    *,
+    job_name: str,
+    region: str,
+    base: Path,
+    current_host: str,
+    hosts: list[str],
+    instance_type: str,
+    raw_hyperparameters: dict[str, str],
+    channels: dict[str, dict[str, Any]],
+) -> dict[str, str]:
+    """Return the SageMaker variables of one host: ``SM_*`` plus job name, host and region.
+
+    Args:
+        job_name: Training job name.
+        region: The job's region.
+        base: The host's ``/opt/ml`` directory.
+        current_host: ``algo-<n>``.
+        hosts: All hosts.
+        instance_type: ``ResourceConfig.InstanceType``.
+        raw_hyperparameters: The request's HyperParameters (JSON-string values).
+        channels: The ``inputdataconfig.json`` content.
+    """
+    user_hps, framework = decode_hyperparameters(raw_hyperparameters)
+    channel_dirs = {name: str(base / "input" / "data" / name) for name in channels}
+    program = str(framework.get("sagemaker_program", ""))
+    module_name = program[:-3] if program.endswith(".py") else program
+    log_level = framework.get("sagemaker_container_log_level", 20)
+    paths = {
+        "input_dir": str(base / "input"),
+        "input_config_dir": str(base / "input" / "config"),
+        "model_dir": str(base / "model"),
+        "output_dir": str(base / "output"),
+        "output_data_dir": str(base / "output" / "data"),
+        "output_intermediate_dir": str(base / "output" / "intermediate"),
+    }
+    resources = resource_config(current_host, hosts, instance_type)
+    num_cpus = os.cpu_count() or 1
+    training_env: dict[str, Any] = {
+        **paths,
+        "additional_framework_parameters": framework,
+        "channel_input_dirs": channel_dirs,
+        "current_host": current_host,
+        "current_instance_type": instance_type,
+        "framework_module": FRAMEWORK_MODULE,
+        "hosts": hosts,
+        "hyperparameters": user_hps,
+        "input_data_config": channels,
+        "is_master": current_host == hosts[0],
+        "job_name": job_name,
+        "log_level": log_level,
+        "master_hostname": hosts[0],
+        "module_dir": framework.get("sagemaker_submit_directory", ""),
+        "module_name": module_name,
+        "network_interface_name": "eth0",
+        "num_cpus": num_cpus,
+        "num_gpus": 0,
+        "resource_config": resources,
+        "user_entry_point": program,
+    }
+    mapping: dict[str, Any] = {
+        **paths,
+        "hosts": hosts,
+        "network_interface_name": "eth0",
+        "hps": user_hps,
+        "user_entry_point": program,
+        "framework_params": framework,
+        "resource_config": resources,
+        "input_data_config": channels,
+        "channels": sorted(channels),
+        "current_host": current_host,
+        "current_instance_type": instance_type,
+        "module_name": module_name,
+        "log_level": log_level,
+        "framework_module": FRAMEWORK_MODULE,
+        "num_cpus": num_cpus,
+        "num_gpus": 0,
+        "module_dir": framework.get("sagemaker_submit_directory", ""),
+        "training_env": training_env,
+        "user_args": to_cmd_args(user_hps),
+    }
+    for name, path in channel_dirs.items():
+        mapping[f"channel_{name}"] = path
+    for key, value in user_hps.items():
+        mapping[f"hp_{key}"] = value
+    env = to_env_vars(mapping)
+    env.update(
+        {
+            "TRAINING_JOB_NAME": job_name,
+            "SAGEMAKER_JOB_NAME": job_name,
+            "CURRENT_HOST": current_host,
+            "SAGEMAKER_REGION": region,
+            "SAGEMAKER_BASE_DIR": str(base),
+        }
+    )
+    return env
+
+
+def tf_config(ports: list[int], index: int) -> str:
+    """Return the TF_CONFIG of worker ``index`` of a multi-worker mirrored strategy cluster."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    return json.dumps({"cluster": cluster, "environment": "cloud", "task": {"index": index, "type": "worker"}})
+
+
+def image_tf_version(image: str) -> str | None:
+    """Return ``major.minor`` of the TensorFlow version in an image tag like ``...:2.19.0-cpu-py312``."""
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    match = re.match(r"^(\d+)\.(\d+)", tag)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def local_tf_version() -> str | None:
+    """Return ``major.minor`` of the installed TensorFlow distribution (without importing it)."""
+    for dist in ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel"):
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        match = re.match(r"^(\d+)\.(\d+)", version)
+        if match:
+            return f"{match.group(1)}.{match.group(2)}"
+    return None
+
+
+def extract_metrics(definitions: list[dict[str, str]], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply each ``{Name, Regex}`` to the log events; keep the last numeric match of each.
+
+    The value is group 1 when the regex has a group, else the whole match.
+    """
+    results: list[dict[str, Any]] = []
+    for definition in definitions:
+        try:
+            pattern = re.compile(definition["Regex"])
+        except re.error:
+            continue
+        last: tuple[float, int] | None = None
+        for event in events:
+            for match in pattern.finditer(event.get("message", "")):
+                text = match.group(1) if pattern.groups else match.group(0)
+                try:
+                    last = (float(text), int(event.get("timestamp", 0)))
+                except (TypeError, ValueError):
+                    continue
+        if last is not None:
+            results.append({"MetricName": definition["Name"], "Value": last[0], "Timestamp": last[1] / 1000.0})
+    return results
+
+
+def failure_reason_for_exit(code: int, command: list[str], tail: list[str]) -> str:
+    """Build the FailureReason of a script that exited with ``code`` and wrote no failure file."""
+    if code in (137, -signal.SIGKILL):
+        return (
+            "OutOfMemoryError: Please use an instance type with more memory, or reduce the size of job "
+            "data processed on an instance. The training process was killed (exit code 137): "
+            f"{' '.join(command)}"
+        )
+    shown = code if code >= 0 else 128 - code
+    message = "\n".join(tail).replace('"', "'")
+    return (
+        f'AlgorithmError: ExecuteUserScriptError:\nExitCode {shown}\nErrorMessage "{message}"\n'
+        f'Command "{" ".join(command)}", exit code: {shown}'
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The runner
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Proc:
+    plan: HostPlan
+    popen: subprocess.Popen[bytes]
+    writer: StreamWriter
+    stderr_tail: collections.deque[str]
+    threads: list[threading.Thread]
+
+
+class Runner:
+    """Drives one job from Starting to a terminal status.
+
+    Args:
+        engine: The engine of the local root.
+        name: The training job name.
+    """
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.store = LocalObjectStore(engine.root)
+        self.logs = LogStore(engine.root)
+        state = engine.load(name)
+        self.request: dict[str, Any] = state["request"]
+        self.region: str = state["region"]
+        self.grace = float(state.get("settings", {}).get("stop_grace", 5.0))
+        count = int(self.request.get("ResourceConfig", {}).get("InstanceCount", 1))
+        self.hosts = [f"algo-{i}" for i in range(1, max(1, count) + 1)]
+        self.streams: dict[str, StreamWriter] = {}
+        self._stop_signal = threading.Event()
+        self._done = threading.Event()
+        self.stream_epoch = int(time.time())
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _update(self, mutate: Any) -> dict[str, Any]:
+        return self.engine.update(self.name, mutate)
+
+    def _stream(self, host: str) -> StreamWriter:
+        if host not in self.streams:
+            stream_name = f"{self.name}/{host}-{self.stream_epoch}"
+            self.streams[host] = StreamWriter(self.logs.create_stream(LOG_GROUP, stream_name))
+
+            def record(state: dict[str, Any]) -> None:
+                state.setdefault("log_streams", []).append(stream_name)
+
+            self._update(record)
+        return self.streams[host]
+
+    def log(self, message: str, host: str = "algo-1") -> None:
+        """Write a runner message to a host's log stream."""
+        for line in message.splitlines() or [""]:
+            self._stream(host).write(line)
+
+    def _secondary(self, status: str) -> bool:
+        """Move to SecondaryStatus ``status`` unless the job was stopped; return whether it moved."""
+        moved = False
+
+        def mutate(state: dict[str, Any]) -> None:
+            nonlocal moved
+            if state["status"] == "InProgress":
+                now = time.time()
+                if status == "Downloading":
+                    state["training_start_time"] = now
+                add_transition(state, status, now)
+                moved = True
+
+        self._update(mutate)
+        return moved
+
+    def stop_requested(self) -> bool:
+        """Return whether someone asked the job to stop (stop_training_job or SIGTERM to the runner)."""
+        if self._stop_signal.is_set():
+            return True
+        return self.engine.load(self.name)["status"] == "Stopping"
+
+    def _heartbeat_loop(self) -> None:
+        while not self._done.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError):
+                self.engine.touch_heartbeat(self.name)
+
+    # -- phases --------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run the job to its end; never raises."""
+        signal.signal(signal.SIGTERM, lambda *_: self._stop_signal.set())
+        beat = threading.Thread(target=self._heartbeat_loop, daemon=True)
+        beat.start()
+        plans: list[HostPlan] = []
+        try:
+            self.log(f"Starting local training job {self.name} on hosts {', '.join(self.hosts)}")
+            if self._secondary("Downloading"):
+                plans = self.prepare()
+            if plans and not self.stop_requested() and self._secondary("Training"):
+                self.train(plans)
+            else:
+                self.end_stopped(plans, max_runtime=False)
+        except JobError as exc:
+            self.log(f"ERROR: {exc.reason}")
+            self.end_failed(exc.reason, plans)
+        except Exception as exc:  # an error of the local backend itself
+            self.log(traceback.format_exc())
+            self.end_failed(f"InternalServerError: local backend error: {exc!r}", plans)
+        finally:
+            self._done.set()
+            for writer in self.streams.values():
+                writer.close()
+
+    def prepare(self) -> list[HostPlan]:
+        """Build every host's ``/opt/ml``: configs, channels, code, checkpoints; return the host plans."""
+        req = self.request
+        channels = input_data_config(req)
+        raw_hps: dict[str, str] = dict(req.get("HyperParameters") or {})
+        _user, framework = decode_hyperparameters(raw_hps)
+        instance_type = req.get("ResourceConfig", {}).get("InstanceType", "ml.m5.large")
+        program = framework.get("sagemaker_program")
+        if not program:
+            raise JobError("AlgorithmError: the sagemaker_program hyperparameter (entry point) is missing")
+        self._check_tf_version()
+        environment = dict(req.get("Environment") or {})
+        python = environment.get("AIRFLOW_TF_SM_LOCAL_PYTHON") or sys.executable
+        ports = self._free_ports(len(self.hosts))
+        multi_worker = len(self.hosts) > 1 and _is_true(
+            framework.get("sagemaker_multi_worker_mirrored_strategy_enabled", False)
+        )
+        if len(self.hosts) > 1 and not multi_worker:
+            self.log("Several hosts without multi-worker mirrored strategy: every host trains on its own")
+        plans: list[HostPlan] = []
+        for index, host in enumerate(self.hosts):
+            base = self.engine.opt_ml(self.name, host)
+            self._make_dirs(base)
+            config_dir = base / "input" / "config"
+            (config_dir / "hyperparameters.json").write_text(json.dumps(raw_hps))
+            (config_dir / "resourceconfig.json").write_text(
+                json.dumps(resource_config(host, self.hosts, instance_type))
+            )
+            (config_dir / "inputdataconfig.json").write_text(json.dumps(channels))
+            self._place_channels(base, index)
+            self._unpack_code(base / "code", framework.get("sagemaker_submit_directory"))
+            env = self._base_env()
+            env.update(
+                container_environment(
+                    job_name=self.name,
+                    region=self.region,
+                    base=base,
+                    current_host=host,
+                    hosts=self.hosts,
+                    instance_type=instance_type,
+                    raw_hyperparameters=raw_hps,
+                    channels=channels,
+                )
+            )
+            if multi_worker:
+                env["TF_CONFIG"] = tf_config(ports, index)
+            env.update({str(k): str(v) for k, v in environment.items()})
+            env["PYTHONUNBUFFERED"] = "1"
+            packages = self._install_requirements(base, python, env)
+            if packages:
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (packages, env.get("PYTHONPATH")) if p)
+            user_hps, _ = decode_hyperparameters(raw_hps)
+            argv = [python, str(program), *to_cmd_args(user_hps)]
+            plans.append(HostPlan(host=host, index=index, base=base, env=env, argv=argv))
+        self._restore_checkpoints(plans)
+        return plans
+
+    def train(self, plans: list[HostPlan]) -> None:
+        """Run the host processes, enforce MaxRuntimeInSeconds and stops, then end the job."""
+        state = self.engine.load(self.name)
+        max_runtime = float(self.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
+        deadline = float(state.get("training_start_time") or time.time()) + max_runtime
+        procs = [self._spawn(plan) for plan in plans]
+        self._update(lambda s: s.__setitem__("processes", [self._proc_record(p) for p in procs]))
+        stopped = max_runtime_hit = False
+        failed: _Proc | None = None
+        next_check = 0.0
+        while True:
+            running = [p for p in procs if p.popen.poll() is None]
+            failed = next((p for p in procs if p.popen.returncode not in (None, 0)), None)
+            if not running or failed:
+                break
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + 0.3
+                if self.stop_requested():
+                    stopped = True
+                    break
+            if time.time() >= deadline:
+                # SageMaker ends a job that reaches MaxRuntimeInSeconds as Stopped with SecondaryStatus
+                # MaxRuntimeExceeded (SecondaryStatusTransition docs): SIGTERM, a grace period, then kill,
+                # and whatever model the script saved is still uploaded.
+                stopped = max_runtime_hit = True
+                self.log(f"MaxRuntimeInSeconds ({int(max_runtime)}) exceeded: stopping the job")
+                break
+            time.sleep(POLL_SECONDS)
+        if stopped or failed:
+            self._terminate(procs)
+        for proc in procs:
+            proc.popen.wait()
+            for thread in proc.threads:
+                thread.join(timeout=5)
+        if stopped:
+            self.end_stopped(plans, max_runtime=max_runtime_hit)
+        elif failed:
+            self.end_failed(self._failure_reason(failed), plans)
+        elif self.stop_requested():
+            self.end_stopped(plans, max_runtime=False)
+        else:
+            self.end_completed(plans)
+
+    # -- endings -------------------------------------------------------------------------------
+    def end_completed(self, plans: list[HostPlan]) -> None:
+        """Upload the artifacts and end Completed."""
+        master = plans[0].base
+        (master / "output" / "success").touch()
+        if not self._secondary("Uploading"):
+            self.end_stopped(plans, max_runtime=False)
+            return
+        self._sync_checkpoints(plans)
+        model_uri = self._upload_tar(master / "model", "model.tar.gz")
+        self._upload_tar(master / "output" / "data", "output.tar.gz")
+        metrics = self._metrics()
+        self.log("Training job completed")
+
+        def mutate(state: dict[str, Any]) -> None:
+            if state["status"] in TERMINAL_STATUSES:
+                return
+            state["model_artifacts"] = model_uri
+            state["metrics"] = metrics
+            finish_job(state, "Completed", "Completed", time.time())
+
+        self._update(mutate)
+
+    def end_failed(self, reason: str, plans: list[HostPlan]) -> None:
+        """End the job Failed with ``reason`` (also written to output/failure when missing)."""
+        if plans:
+            failure_file = plans[0].base / "output" / "failure"
+            if not failure_file.exists():
+                with contextlib.suppress(OSError):
+                    failure_file.write_text(reason)
+        metrics = self._metrics()
+
+        def mutate(state: dict[str, Any]) -> None:
+            if state["status"] in TERMINAL_STATUSES:
+                return
+            state["metrics"] = metrics
+            finish_job(state, "Failed", "Failed", time.time(), reason)
+
+        self._update(mutate)
+
+    def end_stopped(self, plans: list[HostPlan], *, max_runtime: bool) -> None:
+        """Sync checkpoints, upload the model saved so far, and end Stopped."""
+
+        def to_stopping(state: dict[str, Any]) -> None:
+            if state["status"] == "InProgress":
+                state["status"] = "Stopping"
+                add_transition(state, "Stopping", time.time())
+
+        self._update(to_stopping)
+        model_uri = None
+        if plans:
+            self._sync_checkpoints(plans)
+            model_dir = plans[0].base / "model"
+            if model_dir.is_dir() and any(model_dir.iterdir()):
+                model_uri = self._upload_tar(model_dir, "model.tar.gz")
+        metrics = self._metrics()
+        self.log("Training job stopped")
+
+        def mutate(state: dict[str, Any]) -> None:
+            if state["status"] in TERMINAL_STATUSES:
+                return
+            if model_uri:
+                state["model_artifacts"] = model_uri
+            state["metrics"] = metrics
+            finish_job(state, "Stopped", "MaxRuntimeExceeded" if max_runtime else "Stopped", time.time())
+
+        self._update(mutate)
+
+    # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _make_dirs(base: Path) -> None:
+        for sub in (
+            "input/config",
+            "input/data",
+            "model",
+            "output/data",
+            "output/intermediate",
+            "code",
+        ):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _free_ports(count: int) -> list[int]:
+        sockets = []
+        try:
+            for _ in range(count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.bind(("127.0.0.1", 0))
+                sockets.append(sock)
+            return [s.getsockname()[1] for s in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+
+    def _base_env(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("LC_")}
+
+    def _check_tf_version(self) -> None:
+        image = self.request.get("AlgorithmSpecification", {}).get("TrainingImage", "")
+        wanted = image_tf_version(image)
+        have = local_tf_version()
+        if wanted and have is None:
+            self.log(f"WARNING: the image asks for TensorFlow {wanted} but TensorFlow is not installed locally")
+        elif wanted and have != wanted:
+            self.log(f"WARNING: the image asks for TensorFlow {wanted}; the local TensorFlow is {have}")
+
+    def _place_channels(self, base: Path, host_index: int) -> None:
+        for channel in self.request.get("InputDataConfig") or []:
+            name = channel["ChannelName"]
+            target = base / "input" / "data" / name
+            target.mkdir(parents=True, exist_ok=True)
+            source = channel.get("DataSource", {}).get("S3DataSource")
+            if source is None:
+                raise JobError(f"ClientError: channel {name}: the local backend supports S3DataSource only")
+            if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+                raise JobError(
+                    f"ClientError: channel {name}: S3DataType {source.get('S3DataType')} is not supported locally"
+                )
+            uri = source["S3Uri"]
+            try:
+                bucket, prefix = split_s3_uri(uri)
+                objects = list(self.store.iter_objects(bucket, prefix))
+            except InvalidKeyError as exc:
+                raise JobError(f"ClientError: channel {name}: {exc}") from None
+            if not objects:
+                raise JobError(
+                    f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
+                    "Please ensure that the bucket exists and that objects exist under that S3 prefix."
+                )
+            if source.get("S3DataDistributionType") == "ShardedByS3Key":
+                objects = objects[host_index :: len(self.hosts)]
+            for obj in objects:
+                rel = _relative_key(obj.key, prefix)
+                dest = target / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.unlink(missing_ok=True)
+                try:
+                    os.link(obj.path, dest)
+                except OSError:
+                    shutil.copy2(obj.path, dest)
+
+    def _unpack_code(self, code_dir: Path, submit: Any) -> None:
+        if not submit:
+            self.log("WARNING: no sagemaker_submit_directory: the code directory is empty")
+            return
+        text = str(submit)
+        try:
+            if text.startswith("s3://"):
+                path = self.store.uri_path(text)
+            elif text.startswith("file://"):
+                path = Path(text[len("file://") :])
+            else:
+                path = Path(text)
+        except InvalidKeyError as exc:
+            raise JobError(f"ClientError: sagemaker_submit_directory: {exc}") from None
+        if path.is_dir():
+            shutil.copytree(path, code_dir, dirs_exist_ok=True)
+            return
+        if not path.is_file():
+            raise JobError(f"ClientError: sagemaker_submit_directory {text} does not exist")
+        with tarfile.open(path, "r:*") as tar:
+            tar.extractall(code_dir, filter="data")
+
+    def _install_requirements(self, base: Path, python: str, env: dict[str, str]) -> str | None:
+        requirements = base / "code" / "requirements.txt"
+        if not requirements.is_file():
+            return None
+        if not _is_true(env.get("AIRFLOW_TF_SM_INSTALL_REQUIREMENTS", "false")):
+            self.log(
+                "WARNING: requirements.txt found but not installed; set the job Environment "
+                "AIRFLOW_TF_SM_INSTALL_REQUIREMENTS=true to install it locally"
+            )
+            return None
+        target = base.parent / "packages"
+        cmd = [python, "-m", "pip", "install", "--quiet", "--target", str(target), "-r", str(requirements)]
+        self.log(f"Installing requirements: {' '.join(cmd)}")
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=base / "code", check=False)
+        for line in (result.stdout + result.stderr).splitlines():
+            self.log(line)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-_TAIL_LINES:])
+            raise JobError(
+                f'InstallRequirementsError:\nExitCode {result.returncode}\nErrorMessage "{tail}"\n'
+                f'Command "{" ".join(cmd)}"'
+            )
+        return str(target)
+
+    def _checkpoint_uri(self) -> str | None:
+        config = self.request.get("CheckpointConfig") or {}
+        return config.get("S3Uri")
+
+    def _restore_checkpoints(self, plans: list[HostPlan]) -> None:
+        uri = self._checkpoint_uri()
+        if not uri:
+            return
+        bucket, prefix = split_s3_uri(uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        objects = list(self.store.iter_objects(bucket, prefix))
+        for plan in plans:
+            target = plan.base / "checkpoints"
+            target.mkdir(parents=True, exist_ok=True)
+            for obj in objects:
+                dest = target / obj.key[len(prefix) :]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(obj.path, dest)
+        if objects:
+            self.log(f"Restored {len(objects)} checkpoint file(s) from {uri}")
+
+    def _sync_checkpoints(self, plans: list[HostPlan]) -> None:
+        """Copy algo-1's checkpoint directory to CheckpointConfig.S3Uri."""
+        uri = self._checkpoint_uri()
+        if not uri or not plans:
+            return
+        bucket, prefix = split_s3_uri(uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        source = plans[0].base / "checkpoints"
+        count = 0
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                self.store.put_file(bucket, prefix + path.relative_to(source).as_posix(), path)
+                count += 1
+        self.log(f"Uploaded {count} checkpoint file(s) to {uri}")
+
+    def _artifact_uri(self, filename: str) -> str:
+        output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        return f"{output}/{self.name}/output/{filename}"
+
+    def _upload_tar(self, directory: Path, filename: str) -> str:
+        uri = self._artifact_uri(filename)
+        bucket, key = split_s3_uri(uri)
+        fd, tmp = tempfile.mkstemp(dir=self.engine.job_dir(self.name), suffix=".tar.gz")
+        os.close(fd)
+        try:
+            with tarfile.open(tmp, "w:gz") as tar:
+                if directory.is_dir():
+                    for entry in sorted(directory.iterdir()):
+                        tar.add(entry, arcname=entry.name)
+            self.store.put_file(bucket, key, tmp)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        self.log(f"Uploaded {uri}")
+        return uri
+
+    def _metrics(self) -> list[dict[str, Any]]:
+        definitions = self.request.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []
+        if not definitions:
+            return []
+        events: list[dict[str, Any]] = []
+        for stream in self.engine.load(self.name).get("log_streams", []):
+            path = self.logs.stream_path(LOG_GROUP, stream)
+            if path.is_file():
+                events.extend(self.logs.read_events(path, 0, 10**9)[0])
+        events.sort(key=lambda e: e.get("timestamp", 0))
+        return extract_metrics(definitions, events)
+
+    def _spawn(self, plan: HostPlan) -> _Proc:
+        writer = self._stream(plan.host)
+        writer.write(f"Invoking script with the following command: {' '.join(plan.argv)}")
+        popen = subprocess.Popen(
+            plan.argv,
+            cwd=plan.base / "code",
+            env=plan.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        assert popen.stdout is not None and popen.stderr is not None
+        threads = [
+            threading.Thread(target=_pump, args=(popen.stdout, writer, None), daemon=True),
+            threading.Thread(target=_pump, args=(popen.stderr, writer, tail), daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        return _Proc(plan=plan, popen=popen, writer=writer, stderr_tail=tail, threads=threads)
+
+    @staticmethod
+    def _proc_record(proc: _Proc) -> dict[str, Any]:
+        return {"host": proc.plan.host, "pid": proc.popen.pid, "token": process_token(proc.popen.pid)}
+
+    def _terminate(self, procs: list[_Proc]) -> None:
+        """SIGTERM every host's process group, then SIGKILL what is left after the grace period."""
+        for proc in procs:
+            if proc.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline and any(p.popen.poll() is None for p in procs):
+            time.sleep(POLL_SECONDS)
+        for proc in procs:
+            if proc.popen.poll() is None:
+                self.log(f"{proc.plan.host}: still running {self.grace:g}s after SIGTERM: sending SIGKILL")
+            # the whole group: children the script started die with it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+
+    def _failure_reason(self, proc: _Proc) -> str:
+        failure_file = proc.plan.base / "output" / "failure"
+        if failure_file.is_file():
+            text = failure_file.read_text(errors="replace")
+            if text.strip():
+                return text[:1024]
+        command = [Path(proc.plan.argv[0]).name, *proc.plan.argv[1:]]
+        code = proc.popen.returncode if proc.popen.returncode is not None else -1
+        return failure_reason_for_exit(code, command, list(proc.stderr_tail))[:1024]
+
+
+def _relative_key(key: str, prefix: str) -> str:
+    """Return where an object lands inside its channel directory, like SageMaker's File mode."""
+    if key == prefix:
+        return key.rsplit("/", 1)[-1]
+    if not prefix or prefix.endswith("/"):
+        return key[len(prefix) :]
+    if key[len(prefix)] == "/":
+        return key[len(prefix) + 1 :]
+    # a prefix ending inside a name: keep the path from the prefix's directory
+    head = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+    return key[len(head) :]
+
+
+def _pump(stream: IO[bytes], writer: StreamWriter, tail: collections.deque[str] | None) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        writer.write(line)
+        if tail is not None:
+            tail.append(line)
+    stream.close()
+
+
+def _detach(engine: Engine, name: str) -> bool:
+    """Fork; the parent records the child's pid as the job's runner and reports True."""
+    pid = os.fork()
+    if pid > 0:
+        record = {"pid": pid, "token": process_token(pid)}
+        engine.update(name, lambda state: state.__setitem__("runner", record))
+        return True
+    os.setsid()
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m airflow_tf_sm.backends.local.runner``."""
+    parser = argparse.ArgumentParser(description="Run one local SageMaker-style training job.")
+    parser.add_argument("--root", required=True, help="local backend root directory")
+    parser.add_argument("--job", required=True, help="training job name")
+    parser.add_argument("--detach", action="store_true", help="fork into the background and return")
+    args = parser.parse_args(argv)
+    engine = Engine(args.root)
+    state = engine.load(args.job)
+    if state["status"] not in ACTIVE_STATUSES:
+        return 0
+    if args.detach:
+        if _detach(engine, args.job):
+            return 0
+    else:
+        record = {"pid": os.getpid(), "token": process_token(os.getpid())}
+        engine.update(args.job, lambda s: s.__setitem__("runner", record))
+    Runner(engine, args.job).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The local object store: ``s3://bucket/key`` lives at ``<root>/s3/<bucket>/<key>``.
+
+Writes are atomic (a temp file in ``<root>/s3-tmp`` then ``os.replace``), so a reader never sees a
+half-written object, and keys that would escape the store (``..``) are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_CHUNK = 1024 * 1024
+
+
+class InvalidKeyError(ValueError):
+    """A bucket name or key that the local store cannot hold safely."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing says about one object.
+
+    Attributes:
+        key: The object key.
+        size: Size in bytes.
+        mtime: Last modification time (epoch seconds).
+        path: Where the bytes live on disk.
+    """
+
+    key: str
+    size: int
+    mtime: float
+    path: Path
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key/part`` into ``("bucket", "key/part")``.
+
+    Raises:
+        InvalidKeyError: when the text is not an ``s3://`` URI with a bucket.
+    """
+    if not uri.startswith("s3://"):
+        raise InvalidKeyError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise InvalidKeyError(f"s3 URI without a bucket: {uri!r}")
+    return bucket, key
+
+
+def file_etag(path: Path) -> str:
+    """Return the S3-style ETag (quoted MD5 hex digest) of a file."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return f'"{digest.hexdigest()}"'
+
+
+class LocalObjectStore:
+    """Objects as files under ``<root>/s3``.
+
+    Args:
+        root: The local backend root directory.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.base = self.root / "s3"
+        self.tmp = self.root / "s3-tmp"
+
+    # -- paths -------------------------------------------------------------------------------
+    def bucket_path(self, bucket: str) -> Path:
+        """Return the directory of a bucket (it may not exist yet).
+
+        Raises:
+            InvalidKeyError: for a bucket name S3 would refuse.
+        """
+        if not _BUCKET_RE.match(bucket) or ".." in bucket:
+            raise InvalidKeyError(f"invalid bucket name: {bucket!r}")
+        return self.base / bucket
+
+    def object_path(self, bucket: str, key: str) -> Path:
+        """Return the file that holds ``s3://bucket/key``.
+
+        Raises:
+            InvalidKeyError: for an empty key, a key ending in ``/``, or one with ``.``/``..`` parts.
+        """
+        if not key or key.endswith("/") or key.startswith("/"):
+            raise InvalidKeyError(f"invalid key: {key!r}")
+        parts = key.split("/")
+        if any(part in ("", ".", "..") for part in parts) or "\x00" in key:
+            raise InvalidKeyError(f"invalid key: {key!r}")
+        return self.bucket_path(bucket).joinpath(*parts)
+
+    def uri_path(self, uri: str) -> Path:
+        """Return the file that holds an ``s3://`` URI."""
+        bucket, key = split_s3_uri(uri)
+        return self.object_path(bucket, key)
+
+    # -- writes ------------------------------------------------------------------------------
+    def _commit(self, tmp_path: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_path, target)
+
+    def _tempfile(self) -> tuple[int, str]:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+
+    def put_stream(self, bucket: str, key: str, stream: IO[bytes]) -> Path:
+        """Write an object from a binary stream, atomically."""
+        target = self.object_path(bucket, key)
+        fd, tmp_path = self._tempfile()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(stream, out, _CHUNK)
+            self._commit(tmp_path, target)
+        except BaseException:
+            Path(tmp_path).unlink(missing_ok=True)
+            raise
+        return target
+
+    def put_bytes(self, bucket: str, key: str, data: bytes) -> Path:
+        """Write an object from bytes, atomically."""
+        target = self.object_path(bucket, key)
+        fd, tmp_path = self._tempfile()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            self._commit(tmp_path, target)
+        except BaseException:
+            Path(tmp_path).unlink(missing_ok=True)
+            raise
+        return target
+
+    def put_file(self, bucket: str, key: str, filename: str | os.PathLike[str]) -> Path:
+        """Copy a local file into the store, atomically."""
+        with open(filename, "rb") as src:
+            return self.put_stream(bucket, key, src)
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Delete an object; deleting a missing object is not an error (like S3)."""
+        path = self.object_path(bucket, key)
+        path.unlink(missing_ok=True)
+        # tidy empty directories up to the bucket
+        bucket_dir = self.bucket_path(bucket)
+        parent = path.parent
+        while parent != bucket_dir and bucket_dir in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    # -- reads -------------------------------------------------------------------------------
+    def exists(self, bucket: str, key: str) -> bool:
+        """Return whether ``s3://bucket/key`` exists."""
+        try:
+            return self.object_path(bucket, key).is_file()
+        except InvalidKeyError:
+            return False
+
+    def iter_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Yield the objects of a bucket whose key starts with ``prefix``, sorted by key (UTF-8 order)."""
+        bucket_dir = self.bucket_path(bucket)
+        if not bucket_dir.is_dir():
+            return
+        # walk only the deepest directory the prefix names
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = bucket_dir.joinpath(*[p for p in head.split("/") if p]) if head else bucket_dir
+        if ".." in head.split("/") or not start.is_dir():
+            return
+        found: list[ObjectInfo] = []
+        for dirpath, _dirnames, filenames in os.walk(start):
+            for fname in filenames:
+                path = Path(dirpath) / fname
+                key = path.relative_to(bucket_dir).as_posix()
+                if key.startswith(prefix):
+                    st = path.stat()
+                    found.append(ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime, path=path))
+        found.sort(key=lambda info: info.key.encode("utf-8"))
+        yield from found
