@@ -25,6 +25,7 @@ with DAG(
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=3,
+    render_template_as_native_obj=True,  # "{{ params.epochs }}" renders to the int 10, not "10"
     tags=["airflow_tf_sm", "example"],
     params={
         "epochs": Param(10, type="integer", minimum=1, maximum=200, description="Training epochs"),

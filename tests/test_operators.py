@@ -128,7 +128,7 @@ def test_example_dag_on_moto_pushes_job_name_and_model_data(airflow_db: Path, mo
 
     sm = boto3.client("sagemaker", endpoint_url=moto_aws_default, region_name="us-east-1")
     desc = sm.describe_training_job(TrainingJobName=result["job_name"])
-    assert desc["HyperParameters"]["epochs"] == '"3"'
+    assert desc["HyperParameters"]["epochs"] == "3"  # native rendering: the int 3, JSON-encoded
     assert desc["HyperParameters"]["sagemaker_program"] == '"train.py"'
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
     ds = run.logical_date.strftime("%Y-%m-%d") if run.logical_date else None

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The demo: install (scripts/bootstrap.sh), then run the example DAG end to end with `airflow dags test`
+# on the local backend: data generation -> real TensorFlow training under the SageMaker container
+# contract -> report. Prints the training log, the final metrics and the model artifact; exits non-zero
+# if anything failed. Optional argument: a logical date (default: now, so every run trains anew).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+DEMO=${DEMO_DIR:-$PWD/.demo}
+export AIRFLOW_HOME=$DEMO/airflow_home
+export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags_examples
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__AIRFLOW_TF_SM__BACKEND=local
+export AIRFLOW__AIRFLOW_TF_SM__LOCAL_ROOT=$DEMO/local_root
+mkdir -p "$AIRFLOW_HOME"
+if ! .venv/bin/airflow db migrate >"$DEMO/db-migrate.log" 2>&1; then
+  cat "$DEMO/db-migrate.log"
+  exit 1
+fi
+.venv/bin/airflow dags test tf_sm_example ${1:+"$1"} 2>&1 | tee "$DEMO/last-run.log"
+echo; echo "== Result (local backend) =="
+.venv/bin/python -m airflow_tf_sm.backends.local.cli --root "$AIRFLOW__AIRFLOW_TF_SM__LOCAL_ROOT" describe --last

@@ -1,0 +1,44 @@
+"""The example DAGs, run with ``dag.test()`` on the local backend: real TensorFlow training on generated data."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.test_operators import EXAMPLES, load_dag, xcom_of
+
+
+@pytest.fixture
+def local_backend(local_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Select the local backend through the config section, as a deployment would."""
+    monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__BACKEND", "local")
+    monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__LOCAL_ROOT", str(local_root))
+    return local_root
+
+
+@pytest.mark.tensorflow
+def test_example_dag_trains_a_real_model_locally(airflow_db: Path, local_backend: Path) -> None:
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    dag = load_dag(EXAMPLES / "tf_sm_example_dag.py", "tf_sm_example")
+    run = dag.test(run_conf={"epochs": 4, "batch_size": 32, "bucket": "s3://demo-bucket"})
+    assert run.state == "success"
+    result = xcom_of(run, "train")
+    assert result["backend"] == "local" and result["status"] == "Completed"
+    assert result["metrics"]["val_accuracy"] >= 0.9, result["metrics"]
+    assert result["billable_seconds"] >= 1
+
+    hook = TFSageMakerHook(backend="local", local_root=str(local_backend))
+    desc = hook.describe_training_job(result["job_name"])
+    assert desc["HyperParameters"]["epochs"] == "4" and desc["HyperParameters"]["batch-size"] == "32"
+    with tarfile.open(fileobj=io.BytesIO(hook.read_bytes(result["model_data"])), mode="r:gz") as tar:
+        names = tar.getnames()
+    assert "1/saved_model.pb" in names
+    ds = run.logical_date.strftime("%Y-%m-%d")
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
+    assert channels == {"train": f"s3://demo-bucket/data/{ds}/train", "test": f"s3://demo-bucket/data/{ds}/test"}
+    assert json.dumps(result)  # small JSON XCom
