@@ -85,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sagemaker, s3, logs = local_clients(args.root, args.region)[:3]
     if args.command == "list":
         for job in sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]:
-            print(f"{job['TrainingJobName']:<64} {job['TrainingJobStatus']:<11} {job['CreationTime']:%Y-%m-%d %H:%M:%S}")
+            created = f"{job['CreationTime']:%Y-%m-%d %H:%M:%S}"
+            print(f"{job['TrainingJobName']:<64} {job['TrainingJobStatus']:<11} {created}")
         return 0
     name = args.name
     if args.command == "describe" and (args.last or not name):
