@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import DAG, Param, task
+from tf_sm_example.tasks import generate_data
 
 from airflow_tf_sm import TFTrainingOperator
 
@@ -36,20 +37,6 @@ with DAG(
         "role_arn": Param("", type="string", description="SageMaker execution role (AWS backend only)"),
     },
 ) as dag:
-
-    @task
-    def generate_data(ds: str | None = None, params: dict | None = None) -> str:
-        """Write this logical date's train/test CSVs to ``<bucket>/data/<ds>/``."""
-        from tf_sm_example.data import make_dataset, seed_from_date
-
-        from airflow_tf_sm import TFSageMakerHook
-
-        assert ds is not None and params is not None
-        hook = TFSageMakerHook()
-        prefix = f"{params['bucket']}/data/{ds}"
-        for relative, content in make_dataset(seed_from_date(ds)).items():
-            hook.write_bytes(f"{prefix}/{relative}", content)
-        return prefix
 
     train = TFTrainingOperator(
         task_id="train",

@@ -42,3 +42,21 @@ def test_example_dag_trains_a_real_model_locally(airflow_db: Path, local_backend
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
     assert channels == {"train": f"s3://demo-bucket/data/{ds}/train", "test": f"s3://demo-bucket/data/{ds}/test"}
     assert json.dumps(result)  # small JSON XCom
+
+
+@pytest.mark.tensorflow
+def test_config_file_dag_renders_yaml_and_trains(airflow_db: Path, local_backend: Path) -> None:
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    dag = load_dag(EXAMPLES / "tf_sm_config_file_dag.py", "tf_sm_config_file")
+    run = dag.test(run_conf={"epochs": 2, "bucket": "s3://config-bucket"})
+    assert run.state == "success"
+    result = xcom_of(run, "train")
+    ds_nodash = run.logical_date.strftime("%Y%m%d")
+    assert result["job_name"] == f"config-demo-{ds_nodash}"
+    desc = TFSageMakerHook(backend="local", local_root=str(local_backend)).describe_training_job(result["job_name"])
+    hps = desc["HyperParameters"]
+    assert (hps["epochs"], hps["shuffle"], hps["learning-rate"]) == ("2", "true", "0.01")
+    test_channel = next(c for c in desc["InputDataConfig"] if c["ChannelName"] == "test")
+    assert test_channel["ContentType"] == "text/csv"
+    assert "val_accuracy" in result["metrics"]

@@ -1,0 +1,30 @@
+"""Example: the training job described in a Jinja-templated YAML file next to the DAG.
+
+``tf_sm_example/job.yaml.j2`` holds every setting; the operator only names it. The hook renders it with
+the task context and validates the result before anything is submitted; the rendered settings show
+in the task's "Rendered Template" view.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param
+from tf_sm_example.tasks import generate_data
+
+from airflow_tf_sm import TFTrainingOperator
+
+with DAG(
+    dag_id="tf_sm_config_file",
+    description="Training settings from a templated YAML file",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["airflow_tf_sm", "example"],
+    params={
+        "epochs": Param(5, type="integer", minimum=1, maximum=200),
+        "instance_type": Param("ml.m5.large", type="string", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
+        "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
+    },
+) as dag:
+    train = TFTrainingOperator(task_id="train", config="tf_sm_example/job.yaml.j2", poll_interval=2)
+    generate_data() >> train
