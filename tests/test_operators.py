@@ -150,3 +150,42 @@ def test_retry_of_completed_task_reuses_the_job(airflow_db: Path, moto_aws_defau
     hook = TFSageMakerHook(aws_conn_id="aws_default", backend="sagemaker")
     name, desc = hook.find_reusable_job(lambda attempt: first["job_name"] if attempt == 1 else f"x-{attempt}")
     assert name == first["job_name"] and desc is not None and desc["TrainingJobStatus"] == "Completed"
+
+
+def test_secret_hyperparameters_are_masked_and_redacted(
+    local_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airflow.sdk.log
+
+    from airflow_tf_sm.hook import request_summary
+
+    masked: list[tuple[str, str | None]] = []
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", lambda value, name=None: masked.append((value, name)))
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "train.py").write_text("print('ok')\n")
+
+    class TI:
+        dag_id, task_id, run_id, map_index = "d", "t", "r1", -1
+        pushed: dict[str, Any] = {}
+
+        def xcom_push(self, key: str, value: Any) -> None:
+            self.pushed[key] = value
+
+    op = TFTrainingOperator(
+        task_id="t",
+        entry_point="train.py",
+        source_dir=str(code),
+        output_path="s3://secret-test/out",
+        hyperparameters={"db_password": "hunter2", "api-token": "tok", "epochs": 1},
+        backend="local",
+        local_root=str(local_root),
+        poll_interval=0.2,
+    )
+    result = op.execute({"ti": TI()})  # type: ignore[arg-type]
+    assert result["status"] == "Completed"
+    assert ("hunter2", "db_password") in masked and ("tok", "api-token") in masked
+    assert all(value != "1" for value, _ in masked)
+    summary = request_summary({"HyperParameters": {"db_password": '"hunter2"', "epochs": "1"}})
+    assert "hunter2" not in summary and '"epochs": "1"' in summary
+    assert "hunter2" not in json.dumps(result)
