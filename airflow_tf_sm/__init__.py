@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (the one place this mapping is kept)
 _EXPORTS: dict[str, str] = {
     "TFTrainingOperator": "airflow_tf_sm.operators",
+    "TrainingJobSensor": "airflow_tf_sm.sensors",
     "TFSageMakerHook": "airflow_tf_sm.hook",
     "TrainingJobSpec": "airflow_tf_sm.spec",
 }
@@ -26,6 +27,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover
     from airflow_tf_sm.hook import TFSageMakerHook as TFSageMakerHook
     from airflow_tf_sm.operators import TFTrainingOperator as TFTrainingOperator
+    from airflow_tf_sm.sensors import TrainingJobSensor as TrainingJobSensor
     from airflow_tf_sm.spec import TrainingJobSpec as TrainingJobSpec
 
 

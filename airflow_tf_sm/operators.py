@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
 from airflow_tf_sm.spec import TrainingJobSpec
 
 if TYPE_CHECKING:
@@ -59,7 +60,9 @@ class TFTrainingOperator(BaseOperator):
         stream_logs: Copy the training log into the task log while waiting.
         if_job_exists: ``"reuse"`` (default) or ``"retrain"``: what to do when this task instance's
             job already Completed in an earlier try.
-        stop_job_on_kill: Stop the training job when the task is killed.
+        stop_job_on_kill: Stop the training job when the task is killed (also while deferred, on Airflow 3.3+).
+        deferrable: Wait in the triggerer instead of a worker slot; default from
+            ``[operators] default_deferrable``.
         **kwargs: TrainingJobSpec fields and BaseOperator arguments.
 
     Example:
@@ -97,6 +100,7 @@ class TFTrainingOperator(BaseOperator):
         "request_overrides": "json",
     }
     ui_color = "#ffb347"
+    operator_extra_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class TFTrainingOperator(BaseOperator):
         stream_logs: bool = True,
         if_job_exists: str = "reuse",
         stop_job_on_kill: bool = True,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         spec_args = {name: kwargs.pop(name) for name in SPEC_FIELDS if name in kwargs}
@@ -140,6 +145,7 @@ class TFTrainingOperator(BaseOperator):
         self.stream_logs = stream_logs
         self.if_job_exists = if_job_exists
         self.stop_job_on_kill = stop_job_on_kill
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self._job_name_in_flight: str | None = None
         self._hook: TFSageMakerHook | None = None
 
@@ -234,10 +240,12 @@ class TFTrainingOperator(BaseOperator):
             hook.create_training_job(request)
         self._job_name_in_flight = job_name
         ti.xcom_push(key="job_name", value=job_name)
+        persist_training_job_link(context, job_name, hook.region, hook.backend)
 
         if not self.wait_for_completion:
-            desc = hook.describe_training_job(job_name)
-            return hook.training_result(desc)
+            return hook.training_result(hook.describe_training_job(job_name))
+        if self.deferrable:
+            self._defer(hook, job_name, existing)
         desc = hook.wait_for_training_job(
             job_name,
             poll_interval=self.poll_interval,
@@ -245,10 +253,63 @@ class TFTrainingOperator(BaseOperator):
             stream_logs=self.stream_logs,
         )
         self._job_name_in_flight = None
-        result = hook.training_result(desc)
+        return self._finish(hook.training_result(desc))
+
+    def _defer(self, hook: TFSageMakerHook, job_name: str, existing: Mapping[str, Any] | None) -> None:
+        """Hand the wait to the triggerer (returns only when the job already ended: then wait here)."""
+        import datetime as dt
+
+        from airflow_tf_sm.hook import TERMINAL_STATUSES
+        from airflow_tf_sm.triggers import TrainingJobTrigger, trigger_client_params
+
+        if existing is not None and existing["TrainingJobStatus"] in TERMINAL_STATUSES:
+            return  # finished before deferral: nothing to wait for
+        limits = [t for t in (self.wait_timeout, _seconds(self.execution_timeout)) if t]
+        self.defer(
+            trigger=TrainingJobTrigger(
+                job_name=job_name,
+                client_params=trigger_client_params(hook),
+                poll_interval=self.poll_interval,
+                stream_logs=self.stream_logs,
+                stop_job_on_kill=self.stop_job_on_kill,
+            ),
+            method_name="execute_complete",
+            kwargs={"job_name": job_name},
+            timeout=dt.timedelta(seconds=min(limits)) if limits else None,
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, job_name: str | None = None
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired: re-describe the job and return the same value as the sync mode.
+
+        Under ``dag.test()`` the kwargs are replaced by the event, so the job name is read from the event.
+        """
+        from airflow_tf_sm.triggers import training_result_from_event
+
+        hook = self._hook = self._make_hook()
+        if event is not None and not event.get("job_name") and job_name:
+            event = {**event, "job_name": job_name}
+        return self._finish(training_result_from_event(hook, event, self.log))
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Stop the training job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            job_name = context["ti"].xcom_pull(task_ids=self.task_id, key="job_name")
+            if job_name:
+                self._make_hook().stop_training_job(str(job_name))
+            raise TaskDeferralTimeout(
+                f"Training job {job_name} did not finish within the task's time limit; stop requested"
+            ) from None
+
+    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
         self.log.info(
             "Training job %s Completed; model: %s; metrics: %s",
-            job_name,
+            result["job_name"],
             result["model_data"],
             result["metrics"],
         )
@@ -259,6 +320,16 @@ class TFTrainingOperator(BaseOperator):
         if self.stop_job_on_kill and self._job_name_in_flight and self._hook is not None:
             self.log.info("Task killed: stopping training job %s", self._job_name_in_flight)
             self._hook.stop_training_job(self._job_name_in_flight)
+
+
+def _default_deferrable() -> bool:
+    from airflow.sdk.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def _seconds(delta: Any) -> float | None:
+    return float(delta.total_seconds()) if delta is not None else None
 
 
 def _mask_secrets(hyperparameters: Mapping[str, Any], is_secret: Any) -> None:

@@ -22,6 +22,14 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.operators"]}
         ],
+        "sensors": [{"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.sensors"]}],
+        "triggers": [
+            {"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.triggers"]}
+        ],
+        "extra-links": [
+            "airflow_tf_sm.links.TrainingJobConsoleLink",
+            "airflow_tf_sm.links.TrainingJobLogsLink",
+        ],
         "config": {
             "airflow_tf_sm": {
                 "description": "Settings of the airflow_tf_sm provider.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,8 +17,19 @@ _HOME = Path(tempfile.mkdtemp(prefix="airflow_tf_sm_tests_"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
-# dag.test() serializes the DAGs of the dags folder: the examples are the DAGs under test.
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags_examples")
+# dag.test() serializes the DAGs of the configured bundles: the examples and the test-only DAGs.
+_TESTS = Path(__file__).resolve().parent
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_TESTS.parent / "dags_examples")
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": name,
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(path)},
+        }
+        for name, path in (("examples", _TESTS.parent / "dags_examples"), ("test-dags", _TESTS / "dags"))
+    ]
+)
 os.environ.pop("AIRFLOW__AIRFLOW_TF_SM__BACKEND", None)
 os.environ.pop("AIRFLOW__AIRFLOW_TF_SM__LOCAL_ROOT", None)
 # Tests never reach AWS: fake credentials, a fixed region.
@@ -31,6 +43,8 @@ for _key, _value in {
 os.environ.pop("AWS_PROFILE", None)
 
 REPO = Path(__file__).resolve().parent.parent
+# Like a deployment's dags folder, the examples' folder is importable (their shared tasks and data).
+sys.path.insert(0, str(REPO / "dags_examples"))
 
 
 @pytest.fixture(scope="session")

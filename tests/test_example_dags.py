@@ -60,3 +60,38 @@ def test_config_file_dag_renders_yaml_and_trains(airflow_db: Path, local_backend
     test_channel = next(c for c in desc["InputDataConfig"] if c["ChannelName"] == "test")
     assert test_channel["ContentType"] == "text/csv"
     assert "val_accuracy" in result["metrics"]
+
+
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+
+
+@pytest.mark.tensorflow
+def test_deferrable_training_of_a_long_job_succeeds(airflow_db: Path, local_backend: Path) -> None:
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    dag = load_dag(TEST_DAGS / "tf_sm_deferrable_test_dags.py", "tf_sm_test_deferred_ok")
+    run = dag.test()
+    assert run.state == "success"
+    result = xcom_of(run, "train")
+    desc = TFSageMakerHook(backend="local", local_root=str(local_backend)).describe_training_job(result["job_name"])
+    assert desc["TrainingJobStatus"] == "Completed"
+    assert desc["TrainingTimeInSeconds"] >= 20, "the deferral must have waited for a long-running job"
+    assert result["metrics"]["val_accuracy"] >= 0.9
+
+
+@pytest.mark.tensorflow
+def test_deferrable_training_failure_fails_the_task_with_the_reason(
+    airflow_db: Path, local_backend: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    dag = load_dag(TEST_DAGS / "tf_sm_deferrable_test_dags.py", "tf_sm_test_deferred_fail")
+    run = dag.test()
+    assert run.state == "failed"
+    hook = TFSageMakerHook(backend="local", local_root=str(local_backend))
+    jobs = hook.clients.sagemaker.list_training_jobs()["TrainingJobSummaries"]
+    assert [j["TrainingJobStatus"] for j in jobs] == ["Failed"]
+    reason = hook.describe_training_job(jobs[0]["TrainingJobName"])["FailureReason"]
+    assert "epochs, batch-size and hidden-units must be at least 1" in reason
+    out = capsys.readouterr().out
+    assert "ended Failed" in out and "must be at least 1" in out
