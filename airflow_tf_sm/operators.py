@@ -237,6 +237,7 @@ class TFTrainingOperator(BaseOperator):
                 request = hook.build_request(spec, job_name, code_uri, extra_tags=tags)
             hook.upload_code(staged, code_uri)
             self.log.info("CreateTrainingJob %s", request_summary(request))
+            self._job_name_in_flight = job_name  # a kill during the create call still stops the job
             hook.create_training_job(request)
         self._job_name_in_flight = job_name
         ti.xcom_push(key="job_name", value=job_name)

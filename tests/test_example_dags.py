@@ -95,3 +95,19 @@ def test_deferrable_training_failure_fails_the_task_with_the_reason(
     assert "epochs, batch-size and hidden-units must be at least 1" in reason
     out = capsys.readouterr().out
     assert "ended Failed" in out and "must be at least 1" in out
+
+
+@pytest.mark.tensorflow
+def test_fire_and_attach_sensor_attaches_to_the_job_an_upstream_task_started(
+    airflow_db: Path, local_backend: Path
+) -> None:
+    dag = load_dag(EXAMPLES / "tf_sm_fire_and_attach_dag.py", "tf_sm_fire_and_attach")
+    run = dag.test(run_conf={"epochs": 60, "bucket": "s3://attach-bucket"})
+    assert run.state == "success"
+    started = xcom_of(run, "start_training")
+    attached = xcom_of(run, "attach")
+    assert started["status"] == "InProgress", "the training task must return before the job ends"
+    assert attached["job_name"] == started["job_name"] == xcom_of(run, "start_training", "job_name")
+    assert attached["status"] == "Completed" and attached["training_seconds"] >= 5
+    assert attached["metrics"]["val_accuracy"] >= 0.9
+    assert xcom_of(run, "report") == attached["model_data"]

@@ -912,7 +912,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.detach:
         if _detach(engine, args.job):
-            return 0
+            # The launcher's only job was the fork: leave at once, skipping interpreter teardown,
+            # so the submitting task learns its job exists without delay.
+            sys.stdout.flush()
+            os._exit(0)
     else:
         record = {"pid": os.getpid(), "token": process_token(os.getpid())}
         engine.update(args.job, lambda s: s.__setitem__("runner", record))

@@ -1,0 +1,56 @@
+"""Example: fire and attach — start a training job, release the worker, attach later.
+
+The SageMaker SDK's ``fit(wait=False)`` then ``TensorFlow.attach(job_name)``, in Airflow terms: the
+training task returns as soon as the job is created, with the job name in XCom; a deferrable sensor
+picks the name up and waits in the triggerer (holding no worker slot) until the job ends; it returns
+the same result as a waiting training task would.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+from tf_sm_example.tasks import generate_data
+
+from airflow_tf_sm import TFTrainingOperator, TrainingJobSensor
+
+with DAG(
+    dag_id="tf_sm_fire_and_attach",
+    description="Start a training job, attach to it later with a deferrable sensor",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    render_template_as_native_obj=True,
+    tags=["airflow_tf_sm", "example"],
+    params={
+        "epochs": Param(10, type="integer", minimum=1, maximum=500),
+        "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
+    },
+) as dag:
+    start = TFTrainingOperator(
+        task_id="start_training",
+        entry_point="train.py",
+        source_dir="tf_sm_example/code",
+        hyperparameters={"epochs": "{{ params.epochs }}"},
+        inputs={"train": "{{ params.bucket }}/data/{{ ds }}/train", "test": "{{ params.bucket }}/data/{{ ds }}/test"},
+        output_path="{{ params.bucket }}/models",
+        metric_definitions=[{"Name": "val_accuracy", "Regex": r"val_accuracy=([0-9.]+)"}],
+        wait_for_completion=False,
+    )
+    attach = TrainingJobSensor(
+        task_id="attach",
+        job_name=start.output["job_name"],
+        deferrable=True,
+        poke_interval=2,
+        timeout=3600,
+    )
+
+    @task
+    def report(result: dict) -> str:
+        """Print what the attached job produced."""
+        print(f"Attached to {result['job_name']}: {result['status']}, model {result['model_data']}")
+        print(f"Metrics: {result['metrics']}")
+        return str(result["model_data"])
+
+    generate_data() >> start
+    report(attach.output)
