@@ -179,3 +179,28 @@ def test_wait_timeout_stops_the_job_and_fails_clearly(code: Path, local_root: Pa
     with pytest.raises(TrainingJobTimeoutError, match="stop requested"):
         op.execute({"ti": FakeTI()})  # type: ignore[arg-type]
     wait_until(lambda: jobs(local_root)[0]["TrainingJobStatus"] == "Stopped", 15, "the job to end Stopped")
+
+
+def test_deferral_timeout_stops_the_job(code: Path, local_root: Path) -> None:
+    """When Airflow fails a deferred task for its time limit, the resumed task stops the job."""
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+    from airflow.sdk.exceptions import TaskDeferralTimeout, TaskDeferred
+
+    op = TFTrainingOperator(**operator_kwargs(code, local_root, seconds=60, deferrable=True, wait_timeout=30))
+    ti = FakeTI()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": ti})  # type: ignore[arg-type]
+    assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() == 30
+    job_name = ti.xcoms["job_name"]
+
+    class ResumedTI(FakeTI):
+        def xcom_pull(self, task_ids: str, key: str) -> Any:
+            assert (task_ids, key) == ("train", "job_name")
+            return job_name
+
+    resumed = TFTrainingOperator(**operator_kwargs(code, local_root, seconds=60, deferrable=True, wait_timeout=30))
+    with pytest.raises(TaskDeferralTimeout, match=f"{job_name} did not finish"):
+        resumed.resume_execution(
+            TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, {"ti": ResumedTI()}  # type: ignore[arg-type]
+        )
+    wait_until(lambda: jobs(local_root)[0]["TrainingJobStatus"] == "Stopped", 15, "the job to end Stopped")
