@@ -86,12 +86,14 @@ def moto_endpoint(moto_server: str) -> Iterator[str]:
 
 @pytest.fixture
 def local_root(tmp_path: Path) -> Iterator[Path]:
-    """A fresh state root for the local backend; jobs still running at the end are stopped."""
+    """A fresh state root for the local backend; jobs and model servers still running at the end are stopped."""
     root = tmp_path / "tf_sm_root"
     root.mkdir()
     yield root
     from airflow_tf_sm.backends.local.clients import local_clients
+    from airflow_tf_sm.backends.local.endpoints import stop_local_endpoints
 
     sagemaker = local_clients(root)[0]
     for job in sagemaker.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]:
         sagemaker.stop_training_job(TrainingJobName=job["TrainingJobName"])
+    stop_local_endpoints(root)

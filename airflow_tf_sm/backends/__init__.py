@@ -85,8 +85,8 @@ def get_clients(params: ClientParams) -> Clients:
 
         root = resolve_local_root(params.local_root)
         region = params.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        sagemaker, s3, logs = local_clients(root, region)[:3]
-        return Clients(sagemaker=sagemaker, s3=s3, logs=logs, region=region, backend="local")
+        sagemaker, s3, logs, runtime = local_clients(root, region)
+        return Clients(sagemaker=sagemaker, s3=s3, logs=logs, region=region, backend="local", runtime=runtime)
 
     from airflow_tf_sm.backends.aws import aws_clients
 

@@ -14,6 +14,7 @@ _EXPORTS = {
     "LocalSageMakerClient": "airflow_tf_sm.backends.local.clients",
     "LocalS3Client": "airflow_tf_sm.backends.local.clients",
     "LocalLogsClient": "airflow_tf_sm.backends.local.clients",
+    "LocalRuntimeClient": "airflow_tf_sm.backends.local.runtime_client",
 }
 
 __all__ = sorted(_EXPORTS)

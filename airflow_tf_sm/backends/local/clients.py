@@ -5,7 +5,7 @@ They take the same keyword arguments as boto3's clients, return the same respons
 directory shared by every process on the machine.
 
 Example:
-    >>> sm, s3, logs = local_clients("/tmp/airflow_tf_sm-doc")  # doctest: +SKIP
+    >>> sm, s3, logs, runtime = local_clients("/tmp/airflow_tf_sm-doc")  # doctest: +SKIP
     >>> sm.describe_training_job(TrainingJobName="my-job")["TrainingJobStatus"]  # doctest: +SKIP
     'InProgress'
 """
@@ -28,8 +28,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from airflow_tf_sm.backends.local.endpoints import LocalEndpointsMixin
 from airflow_tf_sm.backends.local.engine import (
     ACCOUNT_ID,
     ACTIVE_STATUSES,
@@ -42,6 +43,9 @@ from airflow_tf_sm.backends.local.engine import (
 )
 from airflow_tf_sm.backends.local.logstore import LogStore
 from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, file_etag
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.backends.local.runtime_client import LocalRuntimeClient
 
 FAULTS_ENV = "AIRFLOW_TF_SM_LOCAL_FAULTS"
 _NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -68,6 +72,11 @@ def client_error(code: str, message: str, operation: str, status: int = 400) -> 
 
 def _dt(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _us(epoch: float) -> int:
+    """Whole microseconds of an epoch time: the precision of the datetimes the API returns."""
+    return round(epoch * 1_000_000)
 
 
 def _epoch(value: Any, field: str, operation: str) -> float:
@@ -127,8 +136,8 @@ def _maybe_throttle(operation: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # SageMaker
 # ---------------------------------------------------------------------------------------------
-class LocalSageMakerClient:
-    """The SageMaker training-job API over the local engine.
+class LocalSageMakerClient(LocalEndpointsMixin):
+    """The SageMaker training-job API over the local engine (hosting calls: :class:`LocalEndpointsMixin`).
 
     Args:
         root: The local backend root directory.
@@ -379,12 +388,14 @@ class LocalSageMakerClient:
         if not 1 <= int(MaxResults) <= 100:
             raise client_error("ValidationException", "MaxResults must be between 1 and 100", op)
         bounds = {
-            "ca": None if CreationTimeAfter is None else _epoch(CreationTimeAfter, "CreationTimeAfter", op),
-            "cb": None if CreationTimeBefore is None else _epoch(CreationTimeBefore, "CreationTimeBefore", op),
-            "la": None if LastModifiedTimeAfter is None else _epoch(LastModifiedTimeAfter, "LastModifiedTimeAfter", op),
+            "ca": None if CreationTimeAfter is None else _us(_epoch(CreationTimeAfter, "CreationTimeAfter", op)),
+            "cb": None if CreationTimeBefore is None else _us(_epoch(CreationTimeBefore, "CreationTimeBefore", op)),
+            "la": None
+            if LastModifiedTimeAfter is None
+            else _us(_epoch(LastModifiedTimeAfter, "LastModifiedTimeAfter", op)),
             "lb": None
             if LastModifiedTimeBefore is None
-            else _epoch(LastModifiedTimeBefore, "LastModifiedTimeBefore", op),
+            else _us(_epoch(LastModifiedTimeBefore, "LastModifiedTimeBefore", op)),
         }
         states = []
         for name in self.engine.names():
@@ -396,7 +407,8 @@ class LocalSageMakerClient:
                 continue
             if StatusEquals and state["status"] != StatusEquals:
                 continue
-            created, modified = state["creation_time"], state["last_modified_time"]
+            # compare at the microsecond precision of the datetimes the API hands out
+            created, modified = _us(state["creation_time"]), _us(state["last_modified_time"])
             if bounds["ca"] is not None and not created > bounds["ca"]:
                 continue
             if bounds["cb"] is not None and not created < bounds["cb"]:
@@ -475,10 +487,12 @@ class LocalSageMakerClient:
         raise client_error("ValidationException", f"Resource {arn} not found.", op)
 
     def list_tags(self, *, ResourceArn: str, NextToken: str | None = None, MaxResults: int = 50) -> dict[str, Any]:
-        """Return the tags of a training job: ``{"Tags": [{"Key", "Value"}]}``."""
+        """Return the tags of a training job, model, endpoint config or endpoint: ``{"Tags": [...]}``."""
         op = "ListTags"
-        name = self._name_from_arn(ResourceArn, op)
-        tags = list(self.engine.load(name).get("tags", []))
+        if self.is_hosting_arn(ResourceArn):
+            tags = self._hosting_tags(ResourceArn, op)
+        else:
+            tags = list(self.engine.load(self._name_from_arn(ResourceArn, op)).get("tags", []))
         offset = int(_decode_token(NextToken, op).get("offset", 0)) if NextToken else 0
         resp: dict[str, Any] = {"Tags": tags[offset : offset + MaxResults]}
         if offset + MaxResults < len(tags):
@@ -487,8 +501,11 @@ class LocalSageMakerClient:
         return resp
 
     def add_tags(self, *, ResourceArn: str, Tags: list[dict[str, str]]) -> dict[str, Any]:
-        """Add or overwrite tags of a training job; return ``{"Tags": Tags}``."""
+        """Add or overwrite tags of a training job, model, endpoint config or endpoint; return ``{"Tags": Tags}``."""
         op = "AddTags"
+        if self.is_hosting_arn(ResourceArn):
+            self._hosting_add_tags(ResourceArn, Tags, op)
+            return {"Tags": list(Tags), "ResponseMetadata": _metadata()}
         name = self._name_from_arn(ResourceArn, op)
 
         def mutate(state: dict[str, Any]) -> None:
@@ -871,8 +888,8 @@ def local_clients(
     *,
     stop_grace: float = 5.0,
     heartbeat_timeout: float = 30.0,
-) -> tuple[LocalSageMakerClient, LocalS3Client, LocalLogsClient]:
-    """Return the local backend's (sagemaker, s3, logs) clients over one root directory.
+) -> tuple[LocalSageMakerClient, LocalS3Client, LocalLogsClient, LocalRuntimeClient]:
+    """Return the local backend's (sagemaker, s3, logs, runtime) clients over one root directory.
 
     Args:
         root: State root shared by every process (created if missing).
@@ -880,10 +897,13 @@ def local_clients(
         stop_grace: Seconds between SIGTERM and SIGKILL when a job is stopped.
         heartbeat_timeout: Seconds without a runner heartbeat before a job is declared dead.
     """
+    from airflow_tf_sm.backends.local.runtime_client import LocalRuntimeClient
+
     path = Path(root).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return (
         LocalSageMakerClient(path, region, stop_grace=stop_grace, heartbeat_timeout=heartbeat_timeout),
         LocalS3Client(path, region),
         LocalLogsClient(path, region),
+        LocalRuntimeClient(path, region),
     )
