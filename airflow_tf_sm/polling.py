@@ -1,0 +1,575 @@
+"""Coalesced polling: one shared poller per connection and region watches every waiting training job.
+
+Polling each job on its own costs one DescribeTrainingJob per job per interval: 1,000 deferred tasks
+make 1,000 calls every interval (and, on AWS, 1,000 sets of boto3 clients in the triggerer). A
+:class:`TrainingJobPoller` serves every :class:`~airflow_tf_sm.triggers.TrainingJobTrigger` of one
+triggerer that shares its client settings. Each interval it:
+
+1. lists the jobs modified since its watermark (``ListTrainingJobs`` with ``LastModifiedTimeAfter``,
+   100 per page, following ``NextToken``);
+2. describes only the watched jobs that appear changed: listed with a ``LastModifiedTime`` (or status)
+   newer than the last description, so a job listed again inside the overlap window is not described twice;
+3. describes a few more watched jobs as a safety net: ``safety_net_fraction`` of those not described
+   otherwise in this interval, least recently described first, so a job the list never reports still
+   ends within about ``1 / safety_net_fraction`` intervals.
+
+New waiters are described at once, jobs whose describe hit a transient error again at the next interval.
+Every description goes to the waiters of that job, which then behave exactly like per-job polling: same
+status logs, same single event.
+
+Watermark: the next list asks for changes after ``(start of this listing) - overlap``, where the start is
+the earlier of this machine's clock and the server's ``Date`` header of the first page. So a job that
+changes while the pages are read, a list that lags behind, or a clock that runs ahead of AWS's is
+still caught by the next listing. A throttled page is tried again after a short wait; a listing still cut
+short goes on from that page at the next interval, and the watermark moves only when a listing is
+complete, so no change is lost. When ``ListTrainingJobs`` itself is unusable (e.g. the IAM policy
+allows only DescribeTrainingJob) the poller falls back to one describe per job per interval.
+
+All blocking calls run in worker threads (``asyncio.to_thread``); the event loop only routes results.
+Pollers live in a per-event-loop registry (:func:`get_poller`) and stop when their last waiter leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.hook import TFSageMakerHook
+    from airflow_tf_sm.triggers import TrainingJobTrigger
+
+log = logging.getLogger(__name__)
+
+#: ListTrainingJobs page size (the API's maximum).
+LIST_PAGE_SIZE = 100
+#: Seconds each listing reaches back before the previous listing started: covers a list that lags behind
+#: DescribeTrainingJob by a few seconds and the whole-second ``Date`` header (the safety net covers the rest).
+LIST_OVERLAP_SECONDS = 10.0
+#: Share of the watched jobs not otherwise described in an interval that the safety net describes.
+SAFETY_NET_FRACTION = 0.1
+#: Describe calls one poller runs at the same time.
+MAX_CONCURRENT_DESCRIBES = 8
+#: Extra tries of a throttled list page within one interval (with growing waits) before the next interval.
+LIST_PAGE_RETRIES = 3
+
+
+def _epoch(value: Any) -> float | None:
+    """Return a timestamp (datetime, epoch number or ISO text) as epoch seconds; ``None`` if unreadable."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return _epoch(datetime.fromisoformat(value))
+    return None
+
+
+def server_time(response: Mapping[str, Any]) -> float | None:
+    """Return the server clock of a boto3 response (its HTTP ``Date`` header) in epoch seconds, if any."""
+    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    date = headers.get("date") or headers.get("Date")
+    if not date:
+        return None
+    try:
+        return parsedate_to_datetime(str(date)).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a waiter receives: the job's description, or the error describing it raised.
+
+    Attributes:
+        desc: DescribeTrainingJob response, or ``None`` when ``error`` is set.
+        error: The exception of a failed describe call.
+    """
+
+    desc: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
+class Subscription:
+    """One waiter's mailbox for one job: holds the newest snapshot until the waiter takes it.
+
+    Args:
+        job_name: The watched training job.
+        poll_interval: How often the waiter wants news (the poller runs at the smallest interval asked).
+    """
+
+    def __init__(self, job_name: str, poll_interval: float) -> None:
+        self.job_name = job_name
+        self.poll_interval = poll_interval
+        self._latest: Snapshot | None = None
+        self._ready = asyncio.Event()
+
+    def push(self, snapshot: Snapshot) -> None:
+        """Replace the pending snapshot (only the newest state matters) and wake the waiter."""
+        self._latest = snapshot
+        self._ready.set()
+
+    async def get(self, timeout: float | None = None) -> Snapshot | None:
+        """Wait for the next snapshot; return ``None`` when ``timeout`` seconds pass without one."""
+        if timeout is None:
+            await self._ready.wait()
+        else:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+        self._ready.clear()
+        snapshot, self._latest = self._latest, None
+        return snapshot
+
+
+@dataclass
+class PollerStats:
+    """Counters of one poller (client calls are counted once per call, retries inside the hook excluded).
+
+    Attributes:
+        ticks: Intervals run.
+        list_pages: ListTrainingJobs pages read.
+        list_failures: Listings cut short by a transient error (the window is listed again).
+        describes: DescribeTrainingJob calls.
+        safety_net_describes: Describes of jobs the list did not report as changed.
+    """
+
+    ticks: int = 0
+    list_pages: int = 0
+    list_failures: int = 0
+    describes: int = 0
+    safety_net_describes: int = 0
+
+
+@dataclass
+class _Listing:
+    """A listing in progress: its window start, its own start (both clocks) and the next page's token."""
+
+    after: float
+    started: float
+    server_start: float | None = None
+    token: str | None = None
+
+
+@dataclass
+class _JobState:
+    last_modified: float | None = None
+    status: str | None = None
+    described_at: float = -math.inf
+    done: bool = False
+
+    def looks_changed(self, summary: Mapping[str, Any]) -> bool:
+        """Return True when a list summary is newer than the last description."""
+        modified = _epoch(summary.get("LastModifiedTime"))
+        if self.last_modified is None or modified is None or modified > self.last_modified:
+            return True
+        status = summary.get("TrainingJobStatus")
+        return status is not None and status != self.status
+
+
+class TrainingJobPoller:
+    """Watch many training jobs of one connection and region with few API calls.
+
+    Args:
+        hook: Hook whose clients all calls use (shared by every waiter of this poller).
+        poll_interval: Interval used until waiters ask for one.
+        page_size: ListTrainingJobs ``MaxResults``.
+        overlap: Seconds each listing reaches back before the previous one started.
+        safety_net_fraction: Share of the watched jobs not otherwise described in an interval that are
+            described anyway (0 = no safety net).
+        max_concurrency: Describe calls run at the same time.
+        list_retries: Extra tries of a throttled list page within one interval.
+        clock: Wall clock of this machine (epoch seconds), for the watermark.
+    """
+
+    def __init__(
+        self,
+        hook: TFSageMakerHook,
+        *,
+        poll_interval: float = 30.0,
+        page_size: int = LIST_PAGE_SIZE,
+        overlap: float = LIST_OVERLAP_SECONDS,
+        safety_net_fraction: float = SAFETY_NET_FRACTION,
+        max_concurrency: int = MAX_CONCURRENT_DESCRIBES,
+        list_retries: int = LIST_PAGE_RETRIES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval: {poll_interval!r} -- must be a positive number of seconds")
+        if not 1 <= page_size <= 100:
+            raise ValueError(f"page_size: {page_size!r} -- must be between 1 and 100")
+        if overlap < 0:
+            raise ValueError(f"overlap: {overlap!r} -- must be zero or more seconds")
+        if not 0 <= safety_net_fraction <= 1:
+            raise ValueError(f"safety_net_fraction: {safety_net_fraction!r} -- must be between 0 and 1")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency: {max_concurrency!r} -- must be at least 1")
+        if list_retries < 0:
+            raise ValueError(f"list_retries: {list_retries!r} -- must be zero or more")
+        self.hook = hook
+        self.default_interval = float(poll_interval)
+        self.page_size = page_size
+        self.overlap = float(overlap)
+        self.safety_net_fraction = float(safety_net_fraction)
+        self.max_concurrency = max_concurrency
+        self.list_retries = list_retries
+        self.clock = clock
+        self.stats = PollerStats()
+        #: False once ListTrainingJobs proved unusable: every watched job is then described each interval.
+        self.list_mode = True
+        #: Set when the last waiter left; a closed poller takes no new waiters.
+        self.closed = False
+        self.watermark: float | None = None
+        self._listing: _Listing | None = None
+        self._subs: dict[str, list[Subscription]] = {}
+        self._jobs: dict[str, _JobState] = {}
+        self._pending: set[str] = set()
+        self._retry: set[str] = set()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._on_close: Callable[[], None] | None = None
+
+    # ----------------------------------------------------------------- waiters
+    @property
+    def poll_interval(self) -> float:
+        """The smallest interval any current waiter asked for."""
+        return min((s.poll_interval for subs in self._subs.values() for s in subs), default=self.default_interval)
+
+    @property
+    def watched(self) -> list[str]:
+        """Names of the jobs with at least one waiter."""
+        return list(self._subs)
+
+    def subscribe(self, job_name: str, poll_interval: float | None = None) -> Subscription:
+        """Start watching ``job_name`` (must run inside the event loop); it is described right away.
+
+        Several waiters of the same job (a trigger running twice after a failover) each get every snapshot.
+        """
+        if self.closed:
+            raise RuntimeError("this poller is closed: take a new one from get_poller()")
+        sub = Subscription(job_name, float(poll_interval or self.default_interval))
+        self._subs.setdefault(job_name, []).append(sub)
+        state = self._jobs.setdefault(job_name, _JobState())
+        state.done = False  # a new waiter always gets a fresh description
+        self._pending.add(job_name)
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="training-job-poller")
+        self._wake.set()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop delivering to ``sub``; the poller closes when its last waiter leaves."""
+        subs = self._subs.get(sub.job_name, [])
+        if sub in subs:
+            subs.remove(sub)
+        if not subs:
+            self._subs.pop(sub.job_name, None)
+            self._jobs.pop(sub.job_name, None)
+            self._pending.discard(sub.job_name)
+            self._retry.discard(sub.job_name)
+        if not self._subs:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the polling task and leave the registry (waiters still subscribed get nothing more)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+        if self._on_close is not None:
+            self._on_close()
+
+    # -------------------------------------------------------------------- loop
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._wake is not None
+        next_tick = loop.time()
+        try:
+            while self._subs and not self.closed:
+                names = set(self._pending)
+                self._pending.clear()
+                if loop.time() >= next_tick:
+                    started = loop.time()
+                    names |= await self._tick(names)
+                    next_tick = started + self.poll_interval
+                names = {n for n in names if n in self._jobs and not self._jobs[n].done}
+                if names:
+                    await self._describe(names)
+                if self._pending:
+                    continue
+                self._wake.clear()
+                timeout = next_tick - loop.time()
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug here must not leave triggers waiting forever
+            log.exception("Training job poller failed; its waiters get the error")
+            for name in list(self._subs):
+                self._deliver(name, Snapshot(error=exc))
+            self.close()
+
+    async def _tick(self, already: set[str]) -> set[str]:
+        """List what changed; return the names to describe this interval (listed, retried, safety net)."""
+        self.stats.ticks += 1
+        names = set(self._retry)
+        self._retry.clear()
+        if self.list_mode:
+            names |= await self._list_changed()
+        active = [n for n, state in self._jobs.items() if not state.done]
+        if not self.list_mode:
+            return names | set(active)
+        if self.safety_net_fraction > 0 and active:
+            skip = names | already  # described this interval anyway
+            unchecked = sorted((n for n in active if n not in skip), key=lambda n: self._jobs[n].described_at)
+            extra = unchecked[: math.ceil(len(unchecked) * self.safety_net_fraction)]
+            self.stats.safety_net_describes += len(extra)
+            names |= set(extra)
+        return names
+
+    def _list_page(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.hook.call(self.hook.clients.sagemaker, "list_training_jobs", **kwargs))
+
+    async def _list_page_retrying(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Read one page; a throttled or 5xx page is tried again after a growing wait (at most half an interval)."""
+        from airflow_tf_sm.hook import is_retryable_error
+
+        attempt = 0
+        while True:
+            try:
+                return await asyncio.to_thread(self._list_page, kwargs)
+            except Exception as exc:
+                if attempt >= self.list_retries or not is_retryable_error(exc):
+                    raise
+            attempt += 1
+            await asyncio.sleep(min(self.poll_interval / 2, self.poll_interval / 20 * 2**attempt))
+
+    async def _list_changed(self) -> set[str]:
+        """Read the pages of jobs modified since the watermark; return the watched ones that changed.
+
+        A listing cut short by throttling is resumed at the next interval from the page that failed
+        (same window), so sustained throttling slows the listing down but never skips a page.
+        """
+        from airflow_tf_sm.hook import error_code, is_retryable_error
+
+        if self._listing is None:
+            started = self.clock()
+            after = self.watermark if self.watermark is not None else started - self.overlap
+            self._listing = _Listing(after=after, started=started)
+        listing = self._listing
+        changed: set[str] = set()
+        while True:
+            kwargs: dict[str, Any] = {
+                "LastModifiedTimeAfter": datetime.fromtimestamp(listing.after, tz=UTC),
+                "MaxResults": self.page_size,
+                "SortBy": "CreationTime",
+                "SortOrder": "Descending",
+            }
+            if listing.token:
+                kwargs["NextToken"] = listing.token
+            try:
+                page = await self._list_page_retrying(kwargs)
+            except Exception as exc:
+                reason = f"{error_code(exc) or type(exc).__name__}: {exc}"
+                if is_retryable_error(exc):
+                    self.stats.list_failures += 1
+                    log.warning("Listing training jobs failed (%s); it goes on from this page next interval", reason)
+                elif listing.token is not None:  # e.g. an expired token: list the same window again
+                    self.stats.list_failures += 1
+                    self._listing = None
+                    log.warning("Listing training jobs failed (%s); the window is listed again next interval", reason)
+                else:
+                    self._listing = None
+                    self.list_mode = False
+                    log.warning(
+                        "ListTrainingJobs is not usable (%s): describing every watched job each interval", reason
+                    )
+                return changed
+            self.stats.list_pages += 1
+            if listing.token is None:
+                listing.server_start = server_time(page)
+            for summary in page.get("TrainingJobSummaries") or []:
+                name = summary.get("TrainingJobName")
+                state = self._jobs.get(name) if isinstance(name, str) else None
+                if state is not None and not state.done and state.looks_changed(summary):
+                    changed.add(str(name))
+            listing.token = page.get("NextToken") or None
+            if not listing.token:
+                break
+        start = listing.started if listing.server_start is None else min(listing.started, listing.server_start)
+        self.watermark = start - self.overlap
+        self._listing = None
+        return changed
+
+    def _build_clients(self) -> None:
+        _ = self.hook.clients
+
+    async def _describe(self, names: Iterable[str]) -> None:
+        """Describe ``names`` in worker threads (bounded concurrency) and deliver each result."""
+        from airflow_tf_sm.hook import is_retryable_error
+
+        names = sorted(names)
+        if "clients" not in vars(self.hook):  # build them once, not in every concurrent thread
+            try:
+                await asyncio.to_thread(self._build_clients)
+            except Exception as exc:
+                for name in names:
+                    self._deliver(name, Snapshot(error=exc))
+                    if is_retryable_error(exc):
+                        self._retry.add(name)
+                return
+        limit = asyncio.Semaphore(self.max_concurrency)
+
+        async def describe(name: str) -> None:
+            async with limit:
+                if name not in self._jobs:  # its waiters left meanwhile
+                    return
+                self.stats.describes += 1
+                try:
+                    desc = await asyncio.to_thread(self.hook.describe_training_job, name)
+                except Exception as exc:
+                    if is_retryable_error(exc):
+                        self._retry.add(name)
+                    self._deliver(name, Snapshot(error=exc))
+                    return
+                self._deliver(name, Snapshot(desc=desc))
+
+        await asyncio.gather(*(describe(name) for name in names))
+
+    def _deliver(self, name: str, snapshot: Snapshot) -> None:
+        from airflow_tf_sm.hook import TERMINAL_STATUSES
+
+        state = self._jobs.get(name)
+        if state is None:
+            return
+        if snapshot.desc is not None:
+            desc = snapshot.desc
+            state.last_modified = _epoch(desc.get("LastModifiedTime"))
+            state.status = desc.get("TrainingJobStatus")
+            state.described_at = time.monotonic()
+            state.done = state.status in TERMINAL_STATUSES  # a job never leaves a terminal state
+        for sub in self._subs.get(name, []):
+            sub.push(snapshot)
+
+
+# ------------------------------------------------------------------ registry
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, TrainingJobPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def poller_key(client_params: Mapping[str, Any]) -> str:
+    """Return the registry key of ``client_params``: waiters with equal settings share a poller."""
+    return json.dumps(dict(client_params), sort_keys=True, default=str)
+
+
+def get_poller(
+    client_params: Mapping[str, Any], make_hook: Callable[[], TFSageMakerHook], **options: Any
+) -> TrainingJobPoller:
+    """Return this event loop's poller for ``client_params``, creating it (with ``options``) when needed.
+
+    Must be called inside the running event loop. ``make_hook`` is called only when a poller is created.
+
+    Args:
+        client_params: Backend and connection settings (backend, connection id, region, endpoint, root...).
+        make_hook: Builds the hook the new poller uses.
+        **options: Keyword arguments of :class:`TrainingJobPoller` for a new poller.
+    """
+    loop = asyncio.get_running_loop()
+    pollers = _REGISTRY.setdefault(loop, {})
+    key = poller_key(client_params)
+    poller = pollers.get(key)
+    if poller is None or poller.closed:
+        poller = TrainingJobPoller(make_hook(), **options)
+
+        def forget(poller: TrainingJobPoller = poller) -> None:
+            if pollers.get(key) is poller:
+                del pollers[key]
+
+        poller._on_close = forget
+        pollers[key] = poller
+    return poller
+
+
+def active_pollers() -> list[TrainingJobPoller]:
+    """Return the open pollers of the running event loop (for tests and diagnostics)."""
+    return list(_REGISTRY.get(asyncio.get_running_loop(), {}).values())
+
+
+# ------------------------------------------------------------------- waiting
+async def watch_training_job(trigger: TrainingJobTrigger) -> AsyncIterator[dict[str, Any]]:
+    """Wait for ``trigger``'s job through the shared poller; yield the one event payload.
+
+    The same contract as per-job polling: status changes logged once, new log lines copied every
+    ``poll_interval`` when ``stream_logs``, transient errors logged and waited out, any other error
+    turned into the trigger's ``"error"`` event.
+    """
+    from airflow_tf_sm.hook import error_code, is_retryable_error
+
+    poller = get_poller(trigger.client_params, lambda: trigger.hook)
+    hook = poller.hook
+    sub = poller.subscribe(trigger.job_name, trigger.poll_interval)
+    last_status: str | None = None
+    try:
+        while True:
+            snapshot = await sub.get(timeout=trigger.poll_interval if trigger.stream_logs else None)
+            if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
+                for line in await asyncio.to_thread(trigger._new_log_lines, hook):
+                    trigger.log.info("%s", line)
+                continue
+            if snapshot.error is not None:
+                exc = snapshot.error
+                if is_retryable_error(exc):
+                    trigger.log.warning(
+                        "Transient error while polling (%s: %s); polling again in %g s",
+                        error_code(exc) or type(exc).__name__,
+                        exc,
+                        poller.poll_interval,
+                    )
+                    continue
+                trigger.log.error("Polling failed: %s", exc)
+                yield trigger.error_event(exc)
+                return
+            desc = snapshot.desc or {}
+            status = trigger.status_line(desc)
+            if status != last_status:
+                trigger.log.info("%s", status)
+                last_status = status
+            lines = await asyncio.to_thread(trigger._new_log_lines, hook) if trigger.stream_logs else []
+            for line in lines:
+                trigger.log.info("%s", line)
+            if trigger.is_terminal(desc):
+                yield await _final_event(trigger, hook, desc)
+                return
+    finally:
+        poller.unsubscribe(sub)
+
+
+async def _final_event(trigger: TrainingJobTrigger, hook: TFSageMakerHook, desc: dict[str, Any]) -> dict[str, Any]:
+    """Build the event of an ended job, waiting out transient errors (an ended job stays ended)."""
+    from airflow_tf_sm.hook import is_retryable_error
+
+    while True:
+        try:
+            return await asyncio.to_thread(trigger.final_event, hook, desc)
+        except Exception as exc:
+            if not is_retryable_error(exc):
+                trigger.log.error("Polling failed: %s", exc)
+                return trigger.error_event(exc)
+            trigger.log.warning("Transient error while reading the end of %s: %s", trigger.job_name, exc)
+            await asyncio.sleep(trigger.poll_interval)

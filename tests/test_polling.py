@@ -1,0 +1,550 @@
+"""Shared poller: the same events as per-job polling, with far fewer calls, on a scripted fake control plane.
+
+Per-job triggers (``coalesce=False``) and coalesced ones watch the same jobs side by side, in one event loop,
+on one fake SageMaker whose jobs change over real time; both must yield identical events, also when list
+calls are throttled, when a job changes between two list pages, or when the list never reports a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import gc
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from airflow_tf_sm.backends import Clients
+from airflow_tf_sm.hook import TFSageMakerHook
+from airflow_tf_sm.polling import (
+    Snapshot,
+    Subscription,
+    TrainingJobPoller,
+    active_pollers,
+    get_poller,
+    server_time,
+)
+from airflow_tf_sm.triggers import TrainingJobTrigger
+
+PARAMS = {"backend": "sagemaker", "aws_conn_id": None, "region_name": "us-east-1"}
+
+
+def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": f"{code} ({operation})"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
+
+
+def utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+
+
+@dataclass
+class Job:
+    created: float
+    steps: list[tuple[float, str, str]]  # (epoch, TrainingJobStatus, SecondaryStatus), in time order
+    failure_reason: str | None = None
+
+    def state(self, now: float) -> tuple[float, str, str]:
+        current = self.steps[0]
+        for step in self.steps:
+            if step[0] <= now:
+                current = step
+        return current
+
+
+@dataclass
+class ControlPlane:
+    """A fake SageMaker: jobs follow scripted timelines on the real clock; every call is counted."""
+
+    latency: float = 0.0
+    date_header: bool = False
+    jobs: dict[str, Job] = field(default_factory=dict)
+    hidden: set[str] = field(default_factory=set)  # never returned by ListTrainingJobs
+    calls: Counter[str] = field(default_factory=Counter)
+    list_kwargs: list[dict[str, Any]] = field(default_factory=list)
+    throttle_list: Callable[[int], bool] = lambda n: False  # gets the list call number (1-based)
+    throttle_describe: Callable[[], bool] = lambda: False
+    list_error: str | None = None
+    before_page: Callable[[dict[str, Any]], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    log_lines: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, name: str, *changes: tuple[float, str, str], failure: str | None = None) -> None:
+        """Add a job created now, InProgress/Starting, then changing at ``now + offset`` for each change."""
+        now = time.time()
+        created = now - 1.0 - len(self.jobs) * 0.001  # distinct creation times: later added = older
+        steps = [(created, "InProgress", "Starting")] + [(now + at, s, sec) for at, s, sec in changes]
+        self.jobs[name] = Job(created, steps, failure)
+        self.log_lines[name] = [f"{name} line {i}" for i in range(3)]
+
+    def touch(self, name: str, status: str, secondary: str) -> None:
+        """Change a job right now."""
+        self.jobs[name].steps.append((time.time(), status, secondary))
+
+    def _headers(self) -> dict[str, str]:
+        return {"date": email.utils.formatdate(time.time(), usegmt=True)} if self.date_header else {}
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        with self.lock:
+            self.calls["describe"] += 1
+        if self.latency:
+            time.sleep(self.latency)
+        if self.throttle_describe():
+            raise client_error("ThrottlingException", "DescribeTrainingJob")
+        job = self.jobs.get(TrainingJobName)
+        if job is None:
+            raise client_error("ValidationException", "DescribeTrainingJob")
+        modified, status, secondary = job.state(time.time())
+        desc: dict[str, Any] = {
+            "TrainingJobName": TrainingJobName,
+            "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{TrainingJobName}",
+            "TrainingJobStatus": status,
+            "SecondaryStatus": secondary,
+            "CreationTime": utc(job.created),
+            "LastModifiedTime": utc(modified),
+            "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+            "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": self._headers()},
+        }
+        if status == "Completed":
+            desc["ModelArtifacts"] = {"S3ModelArtifacts": f"s3://b/{TrainingJobName}/output/model.tar.gz"}
+            desc["FinalMetricDataList"] = [{"MetricName": "loss", "Value": 0.5, "Timestamp": utc(modified)}]
+            desc["BillableTimeInSeconds"] = 42
+        if status == "Failed":
+            desc["FailureReason"] = job.failure_reason
+        return desc
+
+    def list_training_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        with self.lock:
+            self.calls["list"] += 1
+            number = self.calls["list"]
+            self.list_kwargs.append(dict(kwargs, at=time.time()))
+        if self.latency:
+            time.sleep(self.latency)
+        if self.before_page:
+            self.before_page(kwargs)
+        if self.list_error:
+            raise client_error(self.list_error, "ListTrainingJobs")
+        if self.throttle_list(number):
+            raise client_error("ThrottlingException", "ListTrainingJobs")
+        assert kwargs["SortBy"] in ("Name", "CreationTime", "Status")  # the sort keys the API allows
+        assert 1 <= kwargs["MaxResults"] <= 100
+        after = kwargs["LastModifiedTimeAfter"].timestamp()
+        now = time.time()
+        rows = []
+        for name, job in self.jobs.items():
+            modified, status, secondary = job.state(now)
+            if name not in self.hidden and modified > after:
+                rows.append((job.created, name, modified, status, secondary))
+        rows.sort(reverse=kwargs.get("SortOrder") == "Descending")
+        offset = int(kwargs.get("NextToken") or 0)
+        page = rows[offset : offset + kwargs["MaxResults"]]
+        response: dict[str, Any] = {
+            "TrainingJobSummaries": [
+                {
+                    "TrainingJobName": name,
+                    "CreationTime": utc(created),
+                    "LastModifiedTime": utc(modified),
+                    "TrainingJobStatus": status,
+                    "SecondaryStatus": secondary,
+                }
+                for created, name, modified, status, secondary in page
+            ],
+            "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": self._headers()},
+        }
+        if offset + kwargs["MaxResults"] < len(rows):
+            response["NextToken"] = str(offset + kwargs["MaxResults"])
+        return response
+
+    def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        return {}
+
+
+class FakeLogs:
+    """One log stream per job, holding the control plane's ``log_lines`` of that job."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+
+    def describe_log_streams(self, logGroupName: str, logStreamNamePrefix: str, **_: Any) -> dict[str, Any]:
+        return {"logStreams": [{"logStreamName": f"{logStreamNamePrefix}algo-1-1700000000"}]}
+
+    def get_log_events(self, logStreamName: str, nextToken: str | None = None, **_: Any) -> dict[str, Any]:
+        lines = list(self.plane.log_lines.get(logStreamName.split("/")[0], []))
+        start = int(nextToken.split("/")[1]) if nextToken else 0
+        return {"events": [{"message": line} for line in lines[start:]], "nextForwardToken": f"f/{len(lines)}"}
+
+
+def hook_on(plane: ControlPlane) -> TFSageMakerHook:
+    hook = TFSageMakerHook(aws_conn_id=None, backend="sagemaker", region_name="us-east-1", retry_attempts=1)
+    logs = FakeLogs(plane)
+    hook.__dict__["clients"] = Clients(sagemaker=plane, s3=None, logs=logs, region="us-east-1", backend="x")
+    return hook
+
+
+def trigger(plane: ControlPlane, name: str, *, coalesce: bool, **kwargs: Any) -> TrainingJobTrigger:
+    made = TrainingJobTrigger(
+        name, PARAMS, **{"poll_interval": 0.05, "stream_logs": False, **kwargs}, coalesce=coalesce
+    )
+    hook = hook_on(plane)
+    made.make_hook = lambda: hook  # type: ignore[method-assign]
+    return made
+
+
+async def events_of(made: TrainingJobTrigger) -> list[dict[str, Any]]:
+    return [event.payload async for event in made.run()]
+
+
+async def side_by_side(
+    plane: ControlPlane, names: list[str], poller_options: dict[str, Any] | None = None, timeout: float = 20.0
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]], TrainingJobPoller]:
+    """Run a per-job and a coalesced trigger for every job at the same time; return both events and the poller."""
+    poller = get_poller(PARAMS, lambda: hook_on(plane), poll_interval=0.05, **(poller_options or {}))
+    per_job = [trigger(plane, n, coalesce=False) for n in names]
+    shared = [trigger(plane, n, coalesce=True) for n in names]
+    results = await asyncio.wait_for(asyncio.gather(*(events_of(t) for t in per_job + shared)), timeout)
+    return (
+        dict(zip(names, results[: len(names)], strict=True)),
+        dict(zip(names, results[len(names) :], strict=True)),
+        poller,
+    )
+
+
+def scripted_jobs(plane: ControlPlane) -> list[str]:
+    """Jobs ending at various times, in every terminal state, one ended before anyone waits."""
+    plane.add("done-before", (-0.5, "Completed", "Completed"))
+    for i in range(8):
+        at = 0.1 + 0.1 * i
+        plane.add(f"ok-{i}", (at / 2, "InProgress", "Training"), (at, "Completed", "Completed"))
+    plane.add("fails", (0.2, "InProgress", "Training"), (0.45, "Failed", "Failed"), failure="AlgorithmError: NaN")
+    plane.add("stopped", (0.3, "Stopping", "Stopping"), (0.55, "Stopped", "Stopped"))
+    return [*plane.jobs, "no-such-job"]
+
+
+def assert_same_events(per_job: dict[str, list[dict[str, Any]]], shared: dict[str, list[dict[str, Any]]]) -> None:
+    assert per_job == shared
+    assert all(len(events) == 1 for events in shared.values())
+    statuses = Counter(events[0]["status"] for events in shared.values())
+    assert statuses == {"success": 9, "failed": 2, "error": 1}
+    assert shared["fails"][0]["failure_reason"] == "AlgorithmError: NaN"
+    assert shared["fails"][0]["log_tail"] == [f"fails line {i}" for i in range(3)]
+    assert shared["no-such-job"][0]["error_code"] == "ValidationException"
+    assert shared["ok-3"][0]["result"]["metrics"] == {"loss": 0.5}
+
+
+# ---------------------------------------------------------------- equivalence
+def test_same_events_as_per_job_polling_with_far_fewer_describes() -> None:
+    plane = ControlPlane()
+    names = scripted_jobs(plane)
+    started = time.time()
+
+    async def scenario() -> tuple[Any, Any, TrainingJobPoller]:
+        return await side_by_side(plane, names)
+
+    per_job, shared, poller = asyncio.run(scenario())
+
+    assert_same_events(per_job, shared)
+    assert poller.list_mode and poller.stats.list_pages >= 5
+    # the poller described each job once at the start, once per change it listed, plus its safety net
+    changes = sum(1 for job in plane.jobs.values() for at, _, _ in job.steps[1:] if at > started)
+    assert poller.stats.describes <= len(names) + changes + poller.stats.safety_net_describes
+    per_job_describes = plane.calls["describe"] - poller.stats.describes  # every job, every interval
+    assert poller.stats.describes * 2 < per_job_describes
+
+
+@pytest.mark.parametrize("retries", [0, 3])
+def test_same_events_when_list_calls_are_throttled(retries: int) -> None:
+    plane = ControlPlane(throttle_list=lambda n: n % 3 != 0)  # two list calls in three are throttled
+    names = scripted_jobs(plane)
+    options = {"page_size": 3, "safety_net_fraction": 0.0, "list_retries": retries}
+
+    per_job, shared, poller = asyncio.run(side_by_side(plane, names, options))
+
+    assert_same_events(per_job, shared)
+    assert poller.list_mode  # throttling never disables listing
+    assert plane.calls["list"] >= 3 * poller.stats.list_pages - 2
+    # without retries within an interval, cut-short listings resume at the next one
+    assert (poller.stats.list_failures > 0) == (retries == 0)
+
+
+def test_same_events_when_describes_are_throttled() -> None:
+    rng = random.Random(7)
+    lock = threading.Lock()
+
+    def sometimes() -> bool:
+        with lock:
+            return rng.random() < 0.3
+
+    plane = ControlPlane(throttle_describe=sometimes)
+    names = scripted_jobs(plane)
+
+    per_job, shared, _ = asyncio.run(side_by_side(plane, names))
+
+    assert_same_events(per_job, shared)
+
+
+def test_a_job_changing_between_two_list_pages_is_not_lost() -> None:
+    plane = ControlPlane()
+    for i in range(6):
+        plane.add(f"job-{i}", (0.1, "InProgress", "Training"), (5.0, "Completed", "Completed"))  # ends much later
+    newest = max(plane.jobs, key=lambda n: plane.jobs[n].created)  # first row of page 1 (newest first)
+    fired: list[float] = []
+
+    def change_between_pages(kwargs: dict[str, Any]) -> None:
+        # once the poller knows the job (Training) and reads page 2 of a listing, finish the job
+        known = plane.calls["list"] > 4 and plane.jobs[newest].state(time.time())[1] == "InProgress"
+        if kwargs.get("NextToken") and known and not fired:
+            plane.touch(newest, "Completed", "Completed")
+            fired.append(time.time())
+
+    plane.before_page = change_between_pages
+
+    async def scenario() -> tuple[list[dict[str, Any]], TrainingJobPoller]:
+        poller = get_poller(
+            PARAMS, lambda: hook_on(plane), poll_interval=0.05, page_size=2, overlap=10.0, safety_net_fraction=0.0
+        )
+        events = await asyncio.wait_for(events_of(trigger(plane, newest, coalesce=True)), 10)
+        return events, poller
+
+    events, poller = asyncio.run(scenario())
+
+    assert fired, "the scenario did not happen"
+    assert events[0]["training_job_status"] == "Completed"
+    assert poller.stats.safety_net_describes == 0  # the next listing found it, not the safety net
+    # the listing after the change reached back before the listing during which it happened
+    later = [k for k in plane.list_kwargs if k["at"] > fired[0] and not k.get("NextToken")]
+    assert later and later[0]["LastModifiedTimeAfter"].timestamp() < fired[0]
+
+
+# ---------------------------------------------------------------- watermark
+def test_a_throttled_listing_goes_on_from_the_failed_page_and_keeps_the_watermark() -> None:
+    plane = ControlPlane(throttle_list=lambda n: n in (4, 5))  # page 2 of listing 2, and its one retry
+    for i in range(5):
+        plane.add(f"job-{i}", (0.0, "InProgress", "Training"))
+
+    async def scenario() -> TrainingJobPoller:
+        poller = get_poller(
+            PARAMS, lambda: hook_on(plane), poll_interval=0.05, page_size=3, overlap=2.0, list_retries=1
+        )
+        sub = poller.subscribe("job-0")
+        while plane.calls["list"] < 7:
+            await asyncio.sleep(0.01)
+        poller.unsubscribe(sub)
+        return poller
+
+    poller = asyncio.run(scenario())
+    assert poller.stats.list_failures == 1
+    calls = [(k.get("NextToken"), k["LastModifiedTimeAfter"]) for k in plane.list_kwargs[:7]]
+    tokens = [token for token, _ in calls]
+    (w1, w2, w3, w4, w5, w6, w7) = [after for _, after in calls]
+    assert tokens == [None, "3", None, "3", "3", "3", None]  # the next interval resumed at the failed page...
+    assert w1 == w2 <= w3 == w4 == w5 == w6  # ...with listing 2's window
+    assert w7 > w6  # only a complete listing moves the watermark
+
+
+def test_watermark_follows_the_server_clock_when_this_machine_runs_ahead() -> None:
+    plane = ControlPlane(date_header=True)
+    plane.add("job-0", (0.3, "Completed", "Completed"))
+
+    async def scenario() -> tuple[list[dict[str, Any]], TrainingJobPoller]:
+        ahead = lambda: time.time() + 3600.0  # noqa: E731 -- a clock an hour fast
+        poller = get_poller(
+            PARAMS, lambda: hook_on(plane), poll_interval=0.05, overlap=1.0, safety_net_fraction=0.0, clock=ahead
+        )
+        events = await asyncio.wait_for(events_of(trigger(plane, "job-0", coalesce=True)), 10)
+        return events, poller
+
+    events, poller = asyncio.run(scenario())
+    assert events[0]["training_job_status"] == "Completed"
+    assert poller.stats.safety_net_describes == 0
+    assert poller.watermark is not None and poller.watermark < time.time()
+
+
+def test_server_time_reads_the_date_header() -> None:
+    when = 1_700_000_000.0
+    headers = {"date": email.utils.formatdate(when, usegmt=True)}
+    assert server_time({"ResponseMetadata": {"HTTPHeaders": headers}}) == when
+    assert server_time({"ResponseMetadata": {"HTTPHeaders": {}}}) is None
+    assert server_time({"ResponseMetadata": {"HTTPHeaders": {"date": "not a date"}}}) is None
+
+
+# ---------------------------------------------------------------- safety net
+@pytest.mark.parametrize("fraction", [0.0, 0.2])
+def test_safety_net_ends_a_job_the_list_never_reports(fraction: float) -> None:
+    plane = ControlPlane()
+    for i in range(9):
+        plane.add(f"job-{i}", (0.0, "InProgress", "Training"))
+    plane.add("unlisted", (0.1, "Completed", "Completed"))
+    plane.hidden.add("unlisted")
+
+    async def scenario() -> tuple[list[list[dict[str, Any]]], TrainingJobPoller]:
+        poller = get_poller(PARAMS, lambda: hook_on(plane), poll_interval=0.02, safety_net_fraction=fraction)
+        waiters = [asyncio.create_task(events_of(trigger(plane, n, coalesce=True))) for n in plane.jobs]
+        done, pending = await asyncio.wait(waiters, timeout=1.0)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return [t.result() for t in done], poller
+
+    finished, poller = asyncio.run(scenario())
+    if fraction:
+        assert [e[0]["job_name"] for e in finished] == ["unlisted"]
+        assert poller.stats.safety_net_describes > 0
+    else:  # without the safety net nothing reports it: the per-interval describes are what end it
+        assert finished == []
+
+
+def test_falls_back_to_describes_when_listing_is_denied(caplog: pytest.LogCaptureFixture) -> None:
+    plane = ControlPlane(list_error="AccessDeniedException")
+    names = scripted_jobs(plane)
+
+    per_job, shared, poller = asyncio.run(side_by_side(plane, names))
+
+    assert_same_events(per_job, shared)
+    assert not poller.list_mode and plane.calls["list"] == 1
+    assert "ListTrainingJobs is not usable" in caplog.text
+
+
+# ------------------------------------------------------------------ lifecycle
+def test_pollers_are_shared_per_settings_and_closed_by_the_last_waiter() -> None:
+    plane = ControlPlane()
+    plane.add("job-a", (0.0, "InProgress", "Training"))
+    plane.add("job-b", (0.0, "InProgress", "Training"))
+
+    async def scenario() -> None:
+        runs = [asyncio.create_task(events_of(trigger(plane, n, coalesce=True))) for n in ("job-a", "job-b", "job-b")]
+        other = {**PARAMS, "region_name": "eu-west-1"}
+        elsewhere = trigger(plane, "job-a", coalesce=True)
+        elsewhere.client_params = other
+        runs.append(asyncio.create_task(events_of(elsewhere)))
+        while plane.calls["describe"] < 4:
+            await asyncio.sleep(0.01)
+        pollers = active_pollers()
+        assert len(pollers) == 2  # one per region
+        us = next(p for p in pollers if p.watched and "job-b" in p.watched)
+        assert sorted(us.watched) == ["job-a", "job-b"]
+        runs[0].cancel()  # the triggerer cancels a trigger (shutdown, redistribution)
+        await asyncio.sleep(0.05)
+        assert us.watched == ["job-b"] and not us.closed
+        for run in runs[1:]:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        assert us.closed and active_pollers() == []
+        calls = sum(plane.calls.values())
+        await asyncio.sleep(0.2)
+        assert sum(plane.calls.values()) == calls  # nothing polls any more
+
+    asyncio.run(scenario())
+
+
+def test_a_trigger_running_twice_gets_the_event_twice() -> None:
+    plane = ControlPlane()
+    plane.add("job-1", (0.1, "InProgress", "Training"), (0.2, "Completed", "Completed"))
+
+    async def scenario() -> list[list[dict[str, Any]]]:
+        first = asyncio.create_task(events_of(trigger(plane, "job-1", coalesce=True)))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(events_of(trigger(plane, "job-1", coalesce=True)))
+        results = await asyncio.wait_for(asyncio.gather(first, second), 10)
+        late = await asyncio.wait_for(events_of(trigger(plane, "job-1", coalesce=True)), 10)  # after the end
+        return [*results, late]
+
+    first, second, late = asyncio.run(scenario())
+    assert first == second == late and first[0]["status"] == "success"
+
+
+def test_subscription_keeps_only_the_newest_snapshot() -> None:
+    async def scenario() -> tuple[Snapshot | None, Snapshot | None]:
+        sub = Subscription("job", 1.0)
+        sub.push(Snapshot(desc={"TrainingJobStatus": "InProgress"}))
+        sub.push(Snapshot(desc={"TrainingJobStatus": "Completed"}))
+        newest = await sub.get()
+        return newest, await sub.get(timeout=0.01)
+
+    newest, nothing = asyncio.run(scenario())
+    assert newest is not None and newest.desc == {"TrainingJobStatus": "Completed"}
+    assert nothing is None
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("poll_interval", 0), ("page_size", 101), ("overlap", -1), ("safety_net_fraction", 2), ("max_concurrency", 0)],
+)
+def test_bad_poller_options_are_rejected(option: str, value: float) -> None:
+    with pytest.raises(ValueError, match=option):
+        TrainingJobPoller(hook_on(ControlPlane()), **{option: value})
+
+
+def test_serialized_kwargs_carry_coalesce_and_default_to_it() -> None:
+    _, kwargs = TrainingJobTrigger("j", PARAMS).serialize()
+    assert kwargs["coalesce"] is True
+    legacy = {k: v for k, v in kwargs.items() if k != "coalesce"}  # stored before the option existed
+    assert TrainingJobTrigger(**legacy).coalesce is True
+    assert TrainingJobTrigger(**{**kwargs, "coalesce": False}).serialize()[1]["coalesce"] is False
+
+
+def test_log_lines_stream_while_nothing_changes(capsys: pytest.CaptureFixture[str]) -> None:
+    plane = ControlPlane()
+    plane.add("job-1", (0.1, "InProgress", "Training"), (0.6, "Completed", "Completed"))
+    plane.log_lines["job-1"] = []
+
+    async def scenario() -> list[dict[str, Any]]:
+        waiter = asyncio.create_task(events_of(trigger(plane, "job-1", coalesce=True, stream_logs=True)))
+        for i in range(4):  # the job logs while its status stays Training
+            await asyncio.sleep(0.1)
+            plane.log_lines["job-1"].append(f"epoch {i}")
+        return await asyncio.wait_for(waiter, 10)
+
+    events = asyncio.run(scenario())
+    out = capsys.readouterr().out
+    assert [out.count(f"epoch {i}") for i in range(4)] == [1, 1, 1, 1]  # each line once
+    assert out.index("epoch 3") < out.index("Training job job-1: Completed")  # copied before the job ended
+    assert events[0]["log_tail"] == [f"epoch {i}" for i in range(4)]
+
+
+# ------------------------------------------------------------------- loop lag
+def test_event_loop_stays_responsive_with_hundreds_of_waiters() -> None:
+    plane = ControlPlane(latency=0.02)  # every call blocks its thread for 20 ms
+    count = 300
+    for i in range(count):
+        at = 0.2 + 0.8 * i / count
+        plane.add(f"job-{i:03d}", (at / 2, "InProgress", "Training"), (at, "Completed", "Completed"))
+
+    async def scenario() -> tuple[float, list[list[dict[str, Any]]]]:
+        lag = 0.0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal lag
+            while not stop.is_set():
+                start = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lag = max(lag, time.perf_counter() - start - 0.01)
+
+        probe = asyncio.create_task(ticker())
+        results = await asyncio.wait_for(
+            asyncio.gather(*(events_of(trigger(plane, n, coalesce=True)) for n in plane.jobs)), 60
+        )
+        stop.set()
+        await probe
+        return lag, results
+
+    # Objects from the imports and earlier tests are frozen, so a full garbage collection of the
+    # interpreter's own heap (about 0.1 s here) is not charged to the poller.
+    gc.collect()
+    gc.freeze()
+    try:
+        lag, results = asyncio.run(scenario())
+    finally:
+        gc.unfreeze()
+    assert [r[0]["status"] for r in results] == ["success"] * count
+    assert lag < 0.2, f"event loop stalled for {lag:.3f} s"
