@@ -18,6 +18,9 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "TFTrainingOperator": "airflow_tf_sm.operators",
     "TrainingJobSensor": "airflow_tf_sm.sensors",
+    "TFDeployOperator": "airflow_tf_sm.operators",
+    "DeleteEndpointOperator": "airflow_tf_sm.operators",
+    "EndpointSensor": "airflow_tf_sm.sensors",
     "TFSageMakerHook": "airflow_tf_sm.hook",
     "TrainingJobSpec": "airflow_tf_sm.spec",
 }
@@ -26,7 +29,10 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from airflow_tf_sm.hook import TFSageMakerHook as TFSageMakerHook
+    from airflow_tf_sm.operators import DeleteEndpointOperator as DeleteEndpointOperator
+    from airflow_tf_sm.operators import TFDeployOperator as TFDeployOperator
     from airflow_tf_sm.operators import TFTrainingOperator as TFTrainingOperator
+    from airflow_tf_sm.sensors import EndpointSensor as EndpointSensor
     from airflow_tf_sm.sensors import TrainingJobSensor as TrainingJobSensor
     from airflow_tf_sm.spec import TrainingJobSpec as TrainingJobSpec
 

@@ -6,7 +6,6 @@ They import nothing heavy, so DAG files and training scripts can catch them chea
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 _MAX_VALUE_CHARS = 120
@@ -16,9 +15,11 @@ class TFSageMakerError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
-@dataclass(frozen=True)
 class FieldError:
     """One broken rule: which field, which value, which rule.
+
+    A small immutable value (a plain class rather than a dataclass: this module is imported by DAG
+    files at parse time, and every millisecond there is paid on every parse).
 
     Attributes:
         field: Dotted path of the field, e.g. ``hyperparameters.epochs`` or ``ResourceConfig.InstanceCount``.
@@ -26,9 +27,29 @@ class FieldError:
         rule: What the value must satisfy, in plain words.
     """
 
+    __slots__ = ("field", "rule", "value")
     field: str
     value: Any
     rule: str
+
+    def __init__(self, field: str, value: Any, rule: str) -> None:
+        object.__setattr__(self, "field", field)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "rule", rule)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"FieldError is immutable: cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FieldError):
+            return NotImplemented
+        return (self.field, self.value, self.rule) == (other.field, other.value, other.rule)
+
+    def __hash__(self) -> int:
+        return hash((self.field, repr(self.value), self.rule))
+
+    def __repr__(self) -> str:
+        return f"FieldError(field={self.field!r}, value={self.value!r}, rule={self.rule!r})"
 
     def __str__(self) -> str:
         shown = repr(self.value)
@@ -79,3 +100,56 @@ class TrainingJobFailedError(TFSageMakerError):
 
 class TrainingJobTimeoutError(TFSageMakerError):
     """Waiting for a training job took longer than allowed; the job was stopped."""
+
+
+class ModelNotDeployableError(TFSageMakerError, ValueError):
+    """A training job cannot be deployed: it is unknown, not Completed, or has no model artifact.
+
+    Raised before any model, endpoint config or endpoint is created.
+    """
+
+
+class QualityGateError(TFSageMakerError):
+    """A training job's final metrics do not meet the deploy task's ``require_metrics``.
+
+    Attributes:
+        job_name: The training job.
+        unmet: One line per unmet requirement, with the job's value and the rule.
+        metrics: The job's final metrics.
+    """
+
+    def __init__(self, job_name: str, unmet: Iterable[str], metrics: dict[str, float]) -> None:
+        self.job_name = job_name
+        self.unmet = list(unmet)
+        self.metrics = dict(metrics)
+        super().__init__(f"Training job {job_name} fails the quality gate: {'; '.join(self.unmet)}")
+
+
+class EndpointFailedError(TFSageMakerError):
+    """An endpoint did not reach InService with the expected endpoint config.
+
+    Attributes:
+        endpoint_name: The endpoint.
+        status: Its EndpointStatus (``Failed``, ``UpdateRollbackFailed``, ... or ``InService`` after a rollback).
+        failure_reason: SageMaker's FailureReason, if any.
+        rolled_back: True when an update was rolled back to the previous endpoint config.
+    """
+
+    def __init__(
+        self, endpoint_name: str, status: str, failure_reason: str | None = None, *, rolled_back: bool = False
+    ) -> None:
+        self.endpoint_name = endpoint_name
+        self.status = status
+        self.failure_reason = failure_reason
+        self.rolled_back = rolled_back
+        if rolled_back:
+            msg = f"Update of endpoint {endpoint_name} was rolled back; it still serves its previous config"
+        else:
+            msg = f"Endpoint {endpoint_name} is {status}"
+        if failure_reason:
+            msg += f": {failure_reason}"
+        super().__init__(msg)
+
+
+class EndpointTimeoutError(TFSageMakerError):
+    """Waiting for an endpoint to become InService took longer than allowed."""

@@ -16,10 +16,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_tf_sm.backends import ClientParams, Clients, get_clients
-from airflow_tf_sm.exceptions import TrainingJobFailedError, TrainingJobTimeoutError
+from airflow_tf_sm.exceptions import (
+    EndpointFailedError,
+    EndpointTimeoutError,
+    ModelNotDeployableError,
+    TFSageMakerError,
+    TrainingJobFailedError,
+    TrainingJobTimeoutError,
+)
 
 if TYPE_CHECKING:
-    from airflow_tf_sm.packaging import StagedCode
+    from airflow_tf_sm.deploy import DeploySpec
+    from airflow_tf_sm.packaging import SourceDigest
     from airflow_tf_sm.spec import TrainingJobSpec
 
 #: CloudWatch log group of SageMaker training jobs (the local backend uses the same name).
@@ -27,6 +35,8 @@ TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 #: Role ARN the local backend uses when none is given (it assumes nothing with it).
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/airflow-tf-sm-local"
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+#: Endpoint statuses that change by themselves (anything else is where the endpoint stays).
+ENDPOINT_BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
 _RETRYABLE_CODES = frozenset(
     {
@@ -69,6 +79,19 @@ def error_code(exc: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         return str(code) if code is not None else None
     return None
+
+
+def is_not_found_error(exc: BaseException) -> bool:
+    """Return True when a describe/delete call failed because the model, config or endpoint does not exist.
+
+    SageMaker answers ``ValidationException`` "Could not find ..." (other ValidationExceptions, such as
+    "Cannot update in-progress endpoint", are real errors).
+    """
+    code = error_code(exc)
+    if code == "ResourceNotFound":
+        return True
+    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
+    return code == "ValidationException" and "could not find" in message.lower()
 
 
 def looks_secret(name: str) -> bool:
@@ -211,23 +234,35 @@ class TFSageMakerHook(BaseHook):
         return uri
 
     @staticmethod
-    def package_code(spec: TrainingJobSpec) -> tuple[StagedCode, str]:
-        """Build the deterministic ``sourcedir.tar.gz`` on this machine (no network) and its content-addressed URI.
+    def package_code(spec: TrainingJobSpec) -> tuple[SourceDigest, str]:
+        """Content-address the code on this machine (no network, no compression) and return its URI.
 
-        Same files give the same bytes, so unchanged code gives the same digest and the same key.
+        The key holds a digest of the files (paths, modes, contents), so unchanged code maps to the same
+        key; the archive itself is built only by :meth:`upload_code`, when the object is missing.
         """
-        from airflow_tf_sm.packaging import build_sourcedir, code_key
+        from airflow_tf_sm.packaging import code_key, source_digest
 
-        staged = build_sourcedir(spec.source_dir, spec.entry_point)
-        return staged, code_key(spec.code_prefix(), staged.digest)
+        code = source_digest(spec.source_dir, spec.entry_point)
+        return code, code_key(spec.code_prefix(), code.digest)
 
-    def upload_code(self, staged: StagedCode, uri: str) -> int:
-        """Upload ``staged`` to ``uri`` unless the object already exists; return the bytes uploaded."""
+    def upload_code(self, code: SourceDigest, uri: str) -> int:
+        """Build and upload the deterministic ``sourcedir.tar.gz`` unless ``uri`` exists; return bytes uploaded.
+
+        Raises:
+            TFSageMakerError: the files changed between :meth:`package_code` and the upload (the archive
+                would not match its content-addressed key).
+        """
+        from airflow_tf_sm.packaging import build_sourcedir
         from airflow_tf_sm.validation import parse_s3_uri
 
         if self.object_exists(uri):
-            self.log.info("Code unchanged (sha256 %s): reusing %s, 0 bytes uploaded", staged.digest[:12], uri)
+            self.log.info("Code unchanged (sha256 %s): reusing %s, 0 bytes uploaded", code.digest[:12], uri)
             return 0
+        staged = build_sourcedir(code.source_dir, code.entry_point)
+        if staged.content_digest != code.digest:
+            raise TFSageMakerError(
+                f"source_dir {code.source_dir!r} changed while it was being staged; try again"
+            )
         bucket, key = parse_s3_uri(uri)
         self.call(self.clients.s3, "put_object", Bucket=bucket, Key=key, Body=staged.data)
         self.log.info("Staged %d file(s), %d bytes to %s", len(staged.files), len(staged.data), uri)
@@ -439,6 +474,358 @@ class TFSageMakerHook(BaseHook):
             "region": self.region,
             "backend": self.backend,
         }
+
+    # ------------------------------------------------------------------- deploy
+    def describe_deployable_job(self, job_name: str) -> dict[str, Any]:
+        """Return DescribeTrainingJob of a job that can be deployed (Completed, with a model artifact).
+
+        Raises:
+            ModelNotDeployableError: the job is unknown, not Completed, or has no model artifact.
+        """
+        from airflow_tf_sm.deploy import check_deployable
+
+        if not job_name:
+            raise ModelNotDeployableError("training_job_name: empty -- the name of a Completed training job is needed")
+        try:
+            desc = self.describe_training_job(job_name)
+        except Exception as exc:
+            if error_code(exc) == "ValidationException":
+                raise ModelNotDeployableError(
+                    f"training_job_name: training job {job_name!r} not found ({self.backend} backend, {self.region})"
+                ) from exc
+            raise
+        check_deployable(desc)
+        return desc
+
+    def _describe_or_none(self, method: str, **kwargs: Any) -> dict[str, Any] | None:
+        """Call a SageMaker describe method; ``None`` when the resource does not exist."""
+        try:
+            return dict(self.call(self.clients.sagemaker, method, **kwargs))
+        except Exception as exc:
+            if is_not_found_error(exc):
+                return None
+            raise
+
+    def describe_model(self, model_name: str) -> dict[str, Any] | None:
+        """Return DescribeModel, or ``None`` when the model does not exist."""
+        return self._describe_or_none("describe_model", ModelName=model_name)
+
+    def describe_endpoint_config(self, config_name: str) -> dict[str, Any] | None:
+        """Return DescribeEndpointConfig, or ``None`` when the endpoint config does not exist."""
+        return self._describe_or_none("describe_endpoint_config", EndpointConfigName=config_name)
+
+    def find_endpoint(self, endpoint_name: str) -> dict[str, Any] | None:
+        """Return DescribeEndpoint, or ``None`` when the endpoint does not exist."""
+        return self._describe_or_none("describe_endpoint", EndpointName=endpoint_name)
+
+    def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
+        """Return DescribeEndpoint for ``endpoint_name`` (retried on throttling; raises when it does not exist)."""
+        return dict(self.call(self.clients.sagemaker, "describe_endpoint", EndpointName=endpoint_name))
+
+    def _create_once(self, method: str, request: Mapping[str, Any], exists: Callable[[], bool]) -> bool:
+        """Create a resource; a create retried after a 5xx that finds it already there counts as done."""
+        try:
+            self.call(self.clients.sagemaker, method, **dict(request))
+        except Exception as exc:
+            if error_code(exc) in {"ValidationException", "ResourceInUse"} and exists():
+                return False
+            raise
+        return True
+
+    def ensure_model(self, request: Mapping[str, Any]) -> bool:
+        """Create the model of a CreateModel request unless it exists with the same image and model data.
+
+        Returns:
+            True when the model was created, False when an existing one is reused.
+
+        Raises:
+            TFSageMakerError: a model of that name exists with another image or model data.
+        """
+        name = request["ModelName"]
+        wanted = request["PrimaryContainer"]
+
+        def same(desc: Mapping[str, Any]) -> bool:
+            have = desc.get("PrimaryContainer") or {}
+            return all(have.get(k) == wanted.get(k) for k in ("Image", "ModelDataUrl"))
+
+        existing = self.describe_model(name)
+        if existing is not None:
+            if not same(existing):
+                raise TFSageMakerError(
+                    f"Model {name} exists with another image or model data "
+                    f"({(existing.get('PrimaryContainer') or {}).get('ModelDataUrl')}); delete it or deploy under "
+                    "other settings"
+                )
+            self.log.info("Model %s exists with the same model data: reusing it", name)
+            return False
+        created = self._create_once("create_model", request, lambda: self.describe_model(name) is not None)
+        self.log.info("Created model %s (%s, %s)", name, wanted.get("Image"), wanted.get("ModelDataUrl"))
+        return created
+
+    def ensure_endpoint_config(self, request: Mapping[str, Any]) -> bool:
+        """Create the endpoint config of a CreateEndpointConfig request unless it exists; return True if created."""
+        name = request["EndpointConfigName"]
+        if self.describe_endpoint_config(name) is not None:
+            self.log.info("Endpoint config %s exists: reusing it", name)
+            return False
+        created = self._create_once(
+            "create_endpoint_config", request, lambda: self.describe_endpoint_config(name) is not None
+        )
+        self.log.info("Created endpoint config %s", name)
+        return created
+
+    def create_or_update_endpoint(
+        self, request: Mapping[str, Any], *, poll_interval: float = 30.0, max_wait: float | None = None
+    ) -> str:
+        """Point the endpoint at the request's endpoint config: CreateEndpoint, or UpdateEndpoint if it exists.
+
+        An endpoint still Creating/Updating is waited for first. An endpoint already on that config is
+        left alone. UpdateEndpoint keeps the endpoint's tags (it takes none).
+
+        Args:
+            request: The CreateEndpoint request (``EndpointName``, ``EndpointConfigName``, ``Tags``).
+            poll_interval: Seconds between polls while a busy endpoint settles.
+            max_wait: Limit of that wait.
+
+        Returns:
+            ``"created"``, ``"updated"`` or ``"unchanged"``.
+
+        Raises:
+            EndpointFailedError: the existing endpoint is Failed (delete it first) or cannot be updated.
+        """
+        name, config = request["EndpointName"], request["EndpointConfigName"]
+        existing = self.find_endpoint(name)
+        if existing is None:
+            self._create_once("create_endpoint", request, lambda: self.find_endpoint(name) is not None)
+            self.log.info("Creating endpoint %s with endpoint config %s", name, config)
+            return "created"
+        if existing.get("EndpointConfigName") == config:
+            self.log.info("Endpoint %s already uses endpoint config %s: nothing to change", name, config)
+            return "unchanged"
+        if existing["EndpointStatus"] in ENDPOINT_BUSY_STATUSES:
+            self.log.info("Endpoint %s is %s: waiting before updating it", name, existing["EndpointStatus"])
+            existing = self._wait_until_settled(name, poll_interval, max_wait)
+        if existing["EndpointStatus"] != "InService":
+            raise EndpointFailedError(
+                name,
+                existing["EndpointStatus"],
+                (existing.get("FailureReason") or "")
+                + " -- only an InService endpoint can be updated; delete it (DeleteEndpointOperator) and deploy again",
+            )
+        self.call(self.clients.sagemaker, "update_endpoint", EndpointName=name, EndpointConfigName=config)
+        self.log.info("Updating endpoint %s: %s -> %s", name, existing.get("EndpointConfigName"), config)
+        return "updated"
+
+    def deploy(self, spec: DeploySpec, *, poll_interval: float = 30.0, max_wait: float | None = None) -> str:
+        """Create (or reuse) the model and the endpoint config of ``spec``, then create or update its endpoint.
+
+        Every request is validated before the first call. Does not wait for the endpoint.
+
+        Returns:
+            ``"created"``, ``"updated"`` or ``"unchanged"`` (the endpoint).
+        """
+        from airflow_tf_sm.validation import validate_request
+
+        requests = {
+            "CreateModel": spec.model_request(),
+            "CreateEndpointConfig": spec.endpoint_config_request(),
+            "CreateEndpoint": spec.create_endpoint_request(),
+        }
+        for operation, request in requests.items():
+            validate_request(request, operation)
+        self.ensure_model(requests["CreateModel"])
+        self.ensure_endpoint_config(requests["CreateEndpointConfig"])
+        return self.create_or_update_endpoint(
+            requests["CreateEndpoint"], poll_interval=poll_interval, max_wait=max_wait
+        )
+
+    def _wait_until_settled(self, endpoint_name: str, poll_interval: float, max_wait: float | None) -> dict[str, Any]:
+        started = time.monotonic()
+        last: str | None = None
+        while True:
+            desc = self.describe_endpoint(endpoint_name)
+            status = desc["EndpointStatus"]
+            if status != last:
+                self.log.info("Endpoint %s: %s", endpoint_name, status)
+                last = status
+            if status not in ENDPOINT_BUSY_STATUSES:
+                return desc
+            if max_wait is not None and time.monotonic() - started > max_wait:
+                raise EndpointTimeoutError(f"Endpoint {endpoint_name} still {status} after {max_wait:.0f} s (max_wait)")
+            time.sleep(poll_interval)
+
+    def wait_for_endpoint(
+        self,
+        endpoint_name: str,
+        *,
+        expected_config: str | None = None,
+        poll_interval: float = 30.0,
+        max_wait: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the endpoint is no longer Creating/Updating; return its description when InService.
+
+        Args:
+            endpoint_name: The endpoint.
+            expected_config: The endpoint config it must serve (an update that SageMaker rolled back
+                leaves it InService on the previous config: that is an error).
+            poll_interval: Seconds between polls.
+            max_wait: Raise :class:`EndpointTimeoutError` after this many seconds.
+
+        Raises:
+            EndpointFailedError: Failed, OutOfService, UpdateRollbackFailed, or rolled back.
+            EndpointTimeoutError: ``max_wait`` passed.
+        """
+        return self.check_endpoint(self._wait_until_settled(endpoint_name, poll_interval, max_wait), expected_config)
+
+    def check_endpoint(self, desc: Mapping[str, Any], expected_config: str | None = None) -> dict[str, Any]:
+        """Return ``desc`` of an InService endpoint (on ``expected_config`` when given); raise otherwise."""
+        name, status = desc["EndpointName"], desc["EndpointStatus"]
+        if status == "InService":
+            if expected_config and desc.get("EndpointConfigName") != expected_config:
+                raise EndpointFailedError(name, status, desc.get("FailureReason"), rolled_back=True)
+            return dict(desc)
+        raise EndpointFailedError(name, status, desc.get("FailureReason"))
+
+    def endpoint_url(self, endpoint_name: str, desc: Mapping[str, Any] | None = None) -> str:
+        """Return the URL that answers ``POST`` invocations of the endpoint.
+
+        On AWS: the SageMaker Runtime ``/endpoints/<name>/invocations`` URL of the region; on the local
+        backend: the local model server's ``/invocations`` URL (DescribeEndpoint's ``LocalUrl``; ""
+        while no server answers).
+        """
+        from urllib.parse import quote
+
+        from airflow_tf_sm.images import dns_suffix
+
+        if self.backend == "local":
+            local = (desc if desc is not None else self.find_endpoint(endpoint_name) or {}).get("LocalUrl")
+            return f"{str(local).rstrip('/')}/invocations" if local else ""
+        host = f"runtime.sagemaker.{self.region}.{dns_suffix(self.region)}"
+        return f"https://{host}/endpoints/{quote(endpoint_name, safe='')}/invocations"
+
+    def endpoint_result(self, endpoint_name: str, desc: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Return the small JSON value a deploy task pushes to XCom, from fresh descriptions.
+
+        Keys: ``endpoint_name``, ``endpoint_arn``, ``endpoint_config_name``, ``model_name``, ``model_data``,
+        ``status``, ``url``, ``region``, ``backend``.
+        """
+        desc = desc or self.describe_endpoint(endpoint_name)
+        config_name = desc.get("EndpointConfigName")
+        config = self.describe_endpoint_config(config_name) if config_name else None
+        variants = (config or {}).get("ProductionVariants") or [{}]
+        model_name = variants[0].get("ModelName")
+        model = self.describe_model(model_name) if model_name else None
+        return {
+            "endpoint_name": endpoint_name,
+            "endpoint_arn": desc.get("EndpointArn"),
+            "endpoint_config_name": config_name,
+            "model_name": model_name,
+            "model_data": ((model or {}).get("PrimaryContainer") or {}).get("ModelDataUrl"),
+            "status": desc.get("EndpointStatus"),
+            "url": self.endpoint_url(endpoint_name, desc),
+            "region": self.region,
+            "backend": self.backend,
+        }
+
+    def delete_endpoint(
+        self,
+        endpoint_name: str,
+        *,
+        delete_config: bool = True,
+        delete_model: bool = True,
+        poll_interval: float = 30.0,
+        max_wait: float | None = None,
+    ) -> bool:
+        """Delete the endpoint and, by default, its endpoint config and models.
+
+        An endpoint still Creating or Updating is waited for first (it cannot be deleted meanwhile).
+        A resource that does not exist (any more) is skipped, so this is safe to repeat.
+
+        Args:
+            endpoint_name: The endpoint.
+            delete_config: Also delete its endpoint config.
+            delete_model: Also delete the models of that config.
+            poll_interval: Seconds between polls while a busy endpoint settles.
+            max_wait: Limit of that wait.
+
+        Returns:
+            False when the endpoint did not exist, True when it was deleted.
+        """
+        desc = self.find_endpoint(endpoint_name)
+        if desc is not None and desc["EndpointStatus"] in ENDPOINT_BUSY_STATUSES:
+            self.log.info("Endpoint %s is %s: waiting before deleting it", endpoint_name, desc["EndpointStatus"])
+            try:
+                desc = self._wait_until_settled(endpoint_name, poll_interval, max_wait)
+            except Exception as exc:
+                if not is_not_found_error(exc):
+                    raise
+                desc = None
+        if desc is None:
+            self.log.info("Endpoint %s does not exist: nothing to delete", endpoint_name)
+            return False
+        config_name = desc.get("EndpointConfigName")
+        models: list[str] = []
+        if delete_model and config_name:
+            config = self.describe_endpoint_config(config_name) or {}
+            models = [v["ModelName"] for v in config.get("ProductionVariants") or [] if v.get("ModelName")]
+        self._delete_if_exists("delete_endpoint", EndpointName=endpoint_name)
+        self.log.info("Deleted endpoint %s", endpoint_name)
+        if delete_config and config_name:
+            if self._delete_if_exists("delete_endpoint_config", EndpointConfigName=config_name):
+                self.log.info("Deleted endpoint config %s", config_name)
+        for model in models:
+            if self._delete_if_exists("delete_model", ModelName=model):
+                self.log.info("Deleted model %s", model)
+        return True
+
+    def _delete_if_exists(self, method: str, **kwargs: Any) -> bool:
+        try:
+            self.call(self.clients.sagemaker, method, **kwargs)
+        except Exception as exc:
+            if is_not_found_error(exc):
+                return False
+            raise
+        return True
+
+    def invoke_endpoint(
+        self,
+        endpoint_name: str,
+        payload: Mapping[str, Any] | Sequence[Any] | bytes | str,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Any:
+        """Send one request to the endpoint and return the decoded JSON answer.
+
+        For TensorFlow Serving: ``{"instances": [[...], ...]}`` -> ``{"predictions": [[...], ...]}``.
+
+        Args:
+            endpoint_name: The endpoint.
+            payload: A JSON-able value (encoded here), or the raw body as bytes/str.
+            content_type: ``ContentType`` of the body.
+            accept: ``Accept`` header.
+
+        Raises:
+            TFSageMakerError: the backend has no runtime client, or the answer is not JSON.
+        """
+        runtime = self.clients.runtime
+        if runtime is None:
+            raise TFSageMakerError(f"The {self.backend} backend offers no endpoint runtime (invoke_endpoint)")
+        if isinstance(payload, bytes):
+            body = payload
+        elif isinstance(payload, str):
+            body = payload.encode("utf-8")
+        else:
+            body = json.dumps(payload).encode("utf-8")
+        response = self.call(
+            runtime, "invoke_endpoint", EndpointName=endpoint_name, Body=body, ContentType=content_type, Accept=accept
+        )
+        data = response["Body"].read()
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise TFSageMakerError(
+                f"Endpoint {endpoint_name} answered with a body that is not JSON: {data[:200]!r}"
+            ) from None
 
     # --------------------------------------------------------------------- logs
     def log_streams(self, job_name: str) -> list[str]:

@@ -132,3 +132,49 @@ class TrainingJobLogsLink(_TrainingJobLink):
     def url(self, job_name: str, region: str) -> str:
         """Return the CloudWatch logs URL of the job."""
         return training_job_logs_url(job_name, region)
+
+
+#: XCom key of the value the endpoint link reads.
+ENDPOINT_LINK_XCOM_KEY = "tf_sm_endpoint_link"
+
+
+def endpoint_console_url(endpoint_name: str, region: str) -> str:
+    """Return the SageMaker console page of an endpoint ("" when the region has no known console).
+
+    Example:
+        >>> endpoint_console_url("mnist", "cn-north-1")
+        'https://console.amazonaws.cn/sagemaker/home?region=cn-north-1#/endpoints/mnist'
+    """
+    base = console_base(region)
+    if not base or not endpoint_name:
+        return ""
+    return f"{base}/sagemaker/home?region={quote(region)}#/endpoints/{quote(endpoint_name)}"
+
+
+def persist_endpoint_link(context: Mapping[str, Any], endpoint_name: str, region: str, backend: str) -> None:
+    """Push the small XCom value the endpoint link reads.
+
+    Args:
+        context: The task context (its ``ti`` pushes the XCom).
+        endpoint_name: The endpoint.
+        region: The region the endpoint lives in.
+        backend: ``"sagemaker"`` or ``"local"`` (local endpoints get no link).
+    """
+    context["ti"].xcom_push(
+        key=ENDPOINT_LINK_XCOM_KEY, value={"endpoint_name": endpoint_name, "region": region, "backend": backend}
+    )
+
+
+class EndpointConsoleLink(BaseOperatorLink):
+    """Extra link: the endpoint's page in the Amazon SageMaker console ("" for the local backend)."""
+
+    name = "SageMaker Endpoint"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Return the console URL of the task instance's endpoint, or ""."""
+        from airflow.sdk.execution_time.xcom import XCom
+
+        info = XCom.get_value(ti_key=ti_key, key=ENDPOINT_LINK_XCOM_KEY)
+        if not isinstance(info, Mapping) or info.get("backend") == "local":
+            return ""
+        return endpoint_console_url(str(info.get("endpoint_name") or ""), str(info.get("region") or ""))

@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "airflow_tf_sm.links.TrainingJobConsoleLink",
             "airflow_tf_sm.links.TrainingJobLogsLink",
+            "airflow_tf_sm.links.EndpointConsoleLink",
         ],
         "config": {
             "airflow_tf_sm": {

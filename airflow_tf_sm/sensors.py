@@ -1,4 +1,4 @@
-"""Sensors: ``TrainingJobSensor`` waits for an existing training job, by name, and returns its result.
+"""Sensors: ``TrainingJobSensor`` waits for a training job, ``EndpointSensor`` for an endpoint to be InService.
 
 This module is imported by DAG files at parse time: it imports no boto3, botocore or Amazon provider
 module, and loads the hook and the trigger only when the task runs.
@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
+from airflow_tf_sm.links import (
+    EndpointConsoleLink,
+    TrainingJobConsoleLink,
+    TrainingJobLogsLink,
+    persist_endpoint_link,
+    persist_training_job_link,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -169,3 +175,122 @@ class TrainingJobSensor(BaseSensorOperator):
         if self.stop_job_on_kill and self._hook is not None and self.job_name:
             self.log.info("Task killed: stopping training job %s", self.job_name)
             self._hook.stop_training_job(self.job_name)
+
+
+class EndpointSensor(BaseSensorOperator):
+    """Wait for an endpoint to be InService; return the same small dict as a deploy task.
+
+    The value is the one :class:`~airflow_tf_sm.operators.TFDeployOperator` returns.
+
+    Pokes while the endpoint is Creating, Updating, SystemUpdating or RollingBack; fails with
+    :class:`~airflow_tf_sm.exceptions.EndpointFailedError` when it settles in any other state than
+    InService (Failed, OutOfService, UpdateRollbackFailed, Deleting). Waits in the triggerer with
+    ``deferrable=True``.
+
+    Args:
+        endpoint_name: The endpoint (templated, or an XComArg such as ``deploy.output["endpoint_name"]``).
+        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
+        backend: ``"sagemaker"`` or ``"local"``; default from ``[airflow_tf_sm] backend``.
+        aws_conn_id: Airflow ``aws`` connection (AWS backend).
+        region_name: AWS region (default: the connection's).
+        verify: TLS verification of AWS clients.
+        botocore_config: ``botocore.config.Config`` keyword arguments.
+        endpoint_url: Endpoint override for AWS clients.
+        local_root: State root of the local backend.
+        **kwargs: ``BaseSensorOperator`` arguments (``poke_interval``, ``timeout``, ``mode``, ...).
+
+    Example:
+        >>> wait = EndpointSensor(task_id="wait_for_endpoint", endpoint_name="mnist", deferrable=True)  # doctest: +SKIP
+    """
+
+    template_fields: Sequence[str] = ("endpoint_name", "region_name", "local_root")
+    operator_extra_links = (EndpointConsoleLink(),)
+    ui_color = "#c9eebb"
+
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        deferrable: bool | None = None,
+        backend: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        endpoint_url: str | None = None,
+        local_root: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.endpoint_name = endpoint_name
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.backend = backend
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.endpoint_url = endpoint_url
+        self.local_root = local_root
+        self._hook: TFSageMakerHook | None = None
+
+    @property
+    def hook(self) -> TFSageMakerHook:
+        """The hook for this task's backend and connection (built on first use, at run time)."""
+        if self._hook is None:
+            from airflow_tf_sm.hook import TFSageMakerHook
+
+            self._hook = TFSageMakerHook(
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                backend=self.backend,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+                endpoint_url=self.endpoint_url,
+                local_root=self.local_root,
+            )
+        return self._hook
+
+    def execute(self, context: Context) -> Any:
+        """Wait for the endpoint: defer to :class:`~airflow_tf_sm.triggers.EndpointTrigger`, or poke."""
+        if not self.endpoint_name:
+            raise ValueError("endpoint_name: empty -- the sensor needs the name of an endpoint")
+        hook = self.hook
+        persist_endpoint_link(context, self.endpoint_name, hook.region, hook.backend)
+        if not self.deferrable:
+            return super().execute(context)
+        done = self.poke(context)
+        if isinstance(done, PokeReturnValue) and done.is_done:
+            return done.xcom_value
+        from airflow_tf_sm.triggers import EndpointTrigger, trigger_client_params
+
+        self.defer(
+            trigger=EndpointTrigger(
+                endpoint_name=self.endpoint_name,
+                client_params=trigger_client_params(hook),
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Return the result when InService, False while the endpoint changes; raise when it settled elsewhere.
+
+        Raises:
+            EndpointFailedError: Failed, OutOfService, UpdateRollbackFailed or Deleting.
+        """
+        from airflow_tf_sm.hook import ENDPOINT_BUSY_STATUSES
+
+        hook = self.hook
+        desc = hook.describe_endpoint(self.endpoint_name)
+        self.log.info("Endpoint %s: %s", self.endpoint_name, desc["EndpointStatus"])
+        if desc["EndpointStatus"] in ENDPOINT_BUSY_STATUSES:
+            return False
+        final = hook.check_endpoint(desc)
+        return PokeReturnValue(is_done=True, xcom_value=hook.endpoint_result(self.endpoint_name, final))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: re-describe the endpoint and return its result (or raise)."""
+        from airflow_tf_sm.triggers import endpoint_result_from_event
+
+        return endpoint_result_from_event(self.hook, event)

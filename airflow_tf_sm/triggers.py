@@ -159,6 +159,9 @@ class TrainingJobTrigger(_PollingTrigger):
         poll_interval: Seconds between polls.
         stream_logs: Copy new training-log lines into the trigger's log while waiting.
         stop_job_on_kill: Stop the job when a user kills the deferred task.
+        coalesce: Wait through the shared poller of this connection and region
+            (:mod:`airflow_tf_sm.polling`: one paginated ListTrainingJobs per interval, describes only of
+            jobs that changed) instead of describing this job every interval. Same log lines, same event.
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
@@ -174,9 +177,11 @@ class TrainingJobTrigger(_PollingTrigger):
         poll_interval: float = 30.0,
         stream_logs: bool = True,
         stop_job_on_kill: bool = True,
+        coalesce: bool = True,
     ) -> None:
         super().__init__(client_params, poll_interval)
         self.job_name = job_name
+        self.coalesce = coalesce
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
         self._reader: TrainingLogReader | None = None
@@ -191,8 +196,20 @@ class TrainingJobTrigger(_PollingTrigger):
                 "poll_interval": self.poll_interval,
                 "stream_logs": self.stream_logs,
                 "stop_job_on_kill": self.stop_job_on_kill,
+                "coalesce": self.coalesce,
             },
         )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait until the job ends and yield its one event (through the shared poller when ``coalesce``)."""
+        if not self.coalesce:
+            async for event in super().run():
+                yield event
+            return
+        from airflow_tf_sm.polling import watch_training_job
+
+        async for payload in watch_training_job(self):
+            yield TriggerEvent(payload)
 
     def _log_reader(self, hook: TFSageMakerHook) -> TrainingLogReader:
         if self._reader is None:
@@ -331,3 +348,124 @@ def training_result_from_event(
     if status != "Completed":
         raise TFSageMakerError(f"Training job {job_name} is {status} although its trigger reported it ended")
     return hook.training_result(hook.check_final(desc))
+
+
+class EndpointTrigger(_PollingTrigger):
+    """Wait in the triggerer for an endpoint to leave Creating/Updating; yield one event.
+
+    The one event it yields::
+
+        {"status": "success" | "failed" | "error", "endpoint_name": ..., "endpoint_status": ...,
+         "endpoint_config_name": ..., "expected_config": ..., "failure_reason": ..., "rolled_back": bool}
+
+    ``"success"`` means InService on ``expected_config`` (when given). An update that SageMaker rolled
+    back leaves the endpoint InService on its previous config: that is ``"failed"`` with
+    ``rolled_back=True``. ``"error"`` events (e.g. the endpoint was deleted) carry ``error_code`` and
+    ``message``. The trigger only describes: running it twice is harmless.
+
+    Args:
+        endpoint_name: The endpoint.
+        client_params: Backend and connection settings (``trigger_client_params(hook)``), plain JSON.
+        poll_interval: Seconds between polls.
+        expected_config: The endpoint config the endpoint must end up serving.
+
+    Example:
+        >>> from airflow_tf_sm.backends import ClientParams
+        >>> trigger = EndpointTrigger("mnist", ClientParams(backend="local").to_dict(), poll_interval=10)
+        >>> trigger.serialize()[0]
+        'airflow_tf_sm.triggers.EndpointTrigger'
+    """
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        client_params: Mapping[str, Any],
+        poll_interval: float = 30.0,
+        expected_config: str | None = None,
+    ) -> None:
+        super().__init__(client_params, poll_interval)
+        self.endpoint_name = endpoint_name
+        self.expected_config = expected_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the plain-JSON kwargs that rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "endpoint_name": self.endpoint_name,
+                "client_params": dict(self.client_params),
+                "poll_interval": self.poll_interval,
+                "expected_config": self.expected_config,
+            },
+        )
+
+    def poll(self, hook: TFSageMakerHook) -> tuple[dict[str, Any], list[str]]:
+        """Describe the endpoint (blocking)."""
+        return hook.describe_endpoint(self.endpoint_name), []
+
+    def is_terminal(self, desc: Mapping[str, Any]) -> bool:
+        """Return True for every status but Creating, Updating, SystemUpdating and RollingBack."""
+        from airflow_tf_sm.hook import ENDPOINT_BUSY_STATUSES
+
+        return desc["EndpointStatus"] not in ENDPOINT_BUSY_STATUSES
+
+    def status_line(self, desc: Mapping[str, Any]) -> str:
+        """Return ``"Endpoint <name>: <status> (<config>)"``."""
+        return f"Endpoint {self.endpoint_name}: {desc['EndpointStatus']} ({desc.get('EndpointConfigName')})"
+
+    def final_event(self, hook: TFSageMakerHook, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the event of an endpoint that settled."""
+        status, config = desc["EndpointStatus"], desc.get("EndpointConfigName")
+        rolled_back = status == "InService" and bool(self.expected_config) and config != self.expected_config
+        return {
+            "status": "success" if status == "InService" and not rolled_back else "failed",
+            "endpoint_name": self.endpoint_name,
+            "endpoint_status": status,
+            "endpoint_config_name": config,
+            "expected_config": self.expected_config,
+            "failure_reason": desc.get("FailureReason"),
+            "rolled_back": rolled_back,
+        }
+
+    def error_event(self, exc: BaseException) -> dict[str, Any]:
+        """Return an ``"error"`` event that names the endpoint."""
+        return {
+            **super().error_event(exc),
+            "endpoint_name": self.endpoint_name,
+            "endpoint_status": None,
+            "endpoint_config_name": None,
+            "expected_config": self.expected_config,
+            "failure_reason": None,
+            "rolled_back": False,
+        }
+
+
+def endpoint_result_from_event(
+    hook: TFSageMakerHook, event: Mapping[str, Any] | None, expected_config: str | None = None
+) -> dict[str, Any]:
+    """Turn an :class:`EndpointTrigger` event into the deploy result, re-describing the endpoint.
+
+    Used on resume by :class:`~airflow_tf_sm.operators.TFDeployOperator` and
+    :class:`~airflow_tf_sm.sensors.EndpointSensor`. A repeated or stale event cannot report a wrong
+    state: the endpoint is described again and checked against the expected config.
+
+    Args:
+        hook: Hook of the resumed task.
+        event: The trigger's event.
+        expected_config: The endpoint config the endpoint must serve (default: the event's).
+
+    Returns:
+        ``hook.endpoint_result(...)`` of the InService endpoint.
+
+    Raises:
+        EndpointFailedError: the endpoint is Failed, OutOfService, ... or its update was rolled back.
+        TFSageMakerError: the trigger reported an error, or the event is missing or names no endpoint.
+    """
+    if not event or not event.get("endpoint_name"):
+        raise TFSageMakerError(f"Endpoint trigger returned no usable event: {event!r}")
+    name = str(event["endpoint_name"])
+    if event.get("status") == "error":
+        raise TFSageMakerError(f"Waiting for endpoint {name} failed: {event.get('message')}")
+    expected = expected_config or event.get("expected_config")
+    desc = hook.check_endpoint(hook.describe_endpoint(name), expected)
+    return hook.endpoint_result(name, desc)

@@ -7,11 +7,18 @@ in the task's "Rendered Template" view.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.sdk import DAG, Param
 from tf_sm_example.tasks import generate_data
 
 from airflow_tf_sm import TFTrainingOperator
+
+# A retry re-attaches to the job of the failed try (or reuses its result): it never trains twice.
+# One retry also covers a known Airflow 3.3 race that can fail a deferred task whose trigger fires
+# within a second or two of deferring (apache/airflow#66374, #72716).
+RETRY_SAFE = {"retries": 1, "retry_delay": dt.timedelta(seconds=10)}
 
 with DAG(
     dag_id="tf_sm_config_file",
@@ -19,6 +26,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    default_args=RETRY_SAFE,
     tags=["airflow_tf_sm", "example"],
     params={
         "epochs": Param(5, type="integer", minimum=1, maximum=200),

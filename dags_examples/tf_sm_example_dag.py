@@ -1,4 +1,8 @@
-"""Example: generate a day's data, train a Keras model with script mode, report the result.
+"""Example: generate a day's data, train a Keras model with script mode, gate, deploy, smoke-test, tear down.
+
+generate_data -> train (deferrable) -> deploy (only when ``require_metrics`` hold; deferrable) ->
+smoke_test (a few test rows through the endpoint, predictions printed) -> delete_endpoint (a teardown:
+runs even when something upstream failed). ``report`` prints the training result.
 
 Runs unchanged on SageMaker (``[airflow_tf_sm] backend = sagemaker``, an ``aws`` connection, a bucket
 and an execution role) and on this machine (``backend = local``): the local backend keeps ``s3://`` URIs
@@ -10,14 +14,23 @@ shows the Params below).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.sdk import DAG, Param, task
-from tf_sm_example.tasks import generate_data
+from tf_sm_example.tasks import generate_data, smoke_test
 
-from airflow_tf_sm import TFTrainingOperator
+from airflow_tf_sm import DeleteEndpointOperator, TFDeployOperator, TFTrainingOperator
 
 BUCKET = "{{ params.bucket }}"
 DATA = BUCKET + "/data/{{ ds }}"
+# one endpoint per run (sanitized to the SageMaker name rule by both tasks that use it)
+ENDPOINT = "tf-sm-example-{{ run_id }}"
+
+# A retry re-attaches to the job of the failed try (or reuses its result): it never trains twice.
+# One retry also covers a known Airflow 3.3 race that can fail a deferred task whose trigger fires
+# within a second or two of deferring (apache/airflow#66374, #72716).
+RETRY_SAFE = {"retries": 1, "retry_delay": dt.timedelta(seconds=10)}
 
 with DAG(
     dag_id="tf_sm_example",
@@ -25,6 +38,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    default_args=RETRY_SAFE,
     max_active_runs=3,
     render_template_as_native_obj=True,  # "{{ params.epochs }}" renders to the int 10, not "10"
     tags=["airflow_tf_sm", "example"],
@@ -34,7 +48,14 @@ with DAG(
         "batch_size": Param(64, type="integer", minimum=1, maximum=4096),
         "instance_type": Param("ml.m5.large", type="string", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
         "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
-        "role_arn": Param("", type="string", description="SageMaker execution role (AWS backend only)"),
+        "role_arn": Param(
+            None, type=["null", "string"], description="SageMaker execution role ARN (AWS backend only)"
+        ),
+        "require_metrics": Param(
+            {"val_accuracy": ">= 0.9"},
+            type="object",
+            description="Quality gate: metric -> rule checked against the job's final metrics before deploying",
+        ),
     },
 ) as dag:
 
@@ -58,7 +79,19 @@ with DAG(
         ],
         max_run=3600,
         poll_interval=2,
+        deferrable=True,
     )
+
+    deploy = TFDeployOperator(
+        task_id="deploy",
+        training_job_name=train.output["job_name"],
+        endpoint_name=ENDPOINT,
+        require_metrics="{{ params.require_metrics }}",
+        instance_type="ml.m5.large",
+        poll_interval=2,
+        deferrable=True,
+    )
+    teardown = DeleteEndpointOperator(task_id="delete_endpoint", endpoint_name=ENDPOINT, poll_interval=2)
 
     @task
     def report(result: dict) -> dict:
@@ -71,3 +104,4 @@ with DAG(
 
     generate_data() >> train
     report(train.output)
+    smoke_test(deploy.output) >> teardown.as_teardown()

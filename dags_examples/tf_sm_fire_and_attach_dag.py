@@ -8,11 +8,18 @@ the same result as a waiting training task would.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.sdk import DAG, Param, task
 from tf_sm_example.tasks import generate_data
 
 from airflow_tf_sm import TFTrainingOperator, TrainingJobSensor
+
+# A retry re-attaches to the job of the failed try (or reuses its result): it never trains twice.
+# One retry also covers a known Airflow 3.3 race that can fail a deferred task whose trigger fires
+# within a second or two of deferring (apache/airflow#66374, #72716).
+RETRY_SAFE = {"retries": 1, "retry_delay": dt.timedelta(seconds=10)}
 
 with DAG(
     dag_id="tf_sm_fire_and_attach",
@@ -20,6 +27,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    default_args=RETRY_SAFE,
     render_template_as_native_obj=True,
     tags=["airflow_tf_sm", "example"],
     params={

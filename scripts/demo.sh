@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The demo: install (scripts/bootstrap.sh), then run the example DAG end to end with `airflow dags test`
 # on the local backend: data generation -> real TensorFlow training under the SageMaker container
-# contract -> report. Prints the training log, the final metrics and the model artifact; exits non-zero
-# if anything failed. Optional argument: a logical date (default: now, so every run trains anew).
+# contract -> quality gate -> deploy to a local TF-Serving-style endpoint -> smoke-test predictions ->
+# endpoint teardown. Prints the training log, the final metrics, the model artifact and the endpoint's
+# predictions; exits non-zero if anything failed. Optional argument: a logical date (default: now, so
+# every run trains anew).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -20,3 +22,5 @@ fi
 .venv/bin/airflow dags test tf_sm_example ${1:+"$1"} 2>&1 | tee "$DEMO/last-run.log"
 echo; echo "== Result (local backend) =="
 .venv/bin/python -m airflow_tf_sm.backends.local.cli --root "$AIRFLOW__AIRFLOW_TF_SM__LOCAL_ROOT" describe --last
+echo; echo "== Predictions from the deployed endpoint (smoke_test) =="
+grep -E "^Endpoint .* \(s3://|^  label [0-9]+ -> predicted" "$DEMO/last-run.log"

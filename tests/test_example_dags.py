@@ -25,7 +25,10 @@ def test_example_dag_trains_a_real_model_locally(airflow_db: Path, local_backend
     from airflow_tf_sm.hook import TFSageMakerHook
 
     dag = load_dag(EXAMPLES / "tf_sm_example_dag.py", "tf_sm_example")
-    run = dag.test(run_conf={"epochs": 4, "batch_size": 32, "bucket": "s3://demo-bucket"})
+    try:
+        run = dag.test(run_conf={"epochs": 4, "batch_size": 32, "bucket": "s3://demo-bucket"})
+    finally:
+        delete_local_endpoints(local_backend)
     assert run.state == "success"
     result = xcom_of(run, "train")
     assert result["backend"] == "local" and result["status"] == "Completed"
@@ -42,6 +45,16 @@ def test_example_dag_trains_a_real_model_locally(airflow_db: Path, local_backend
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
     assert channels == {"train": f"s3://demo-bucket/data/{ds}/train", "test": f"s3://demo-bucket/data/{ds}/test"}
     assert json.dumps(result)  # small JSON XCom
+
+    # gate -> deploy -> smoke test through the local endpoint -> teardown
+    deployed = xcom_of(run, "deploy")
+    assert deployed["status"] == "InService" and deployed["model_data"] == result["model_data"]
+    assert deployed["url"].startswith("http://127.0.0.1:")
+    smoke = xcom_of(run, "smoke_test")
+    assert len(smoke["predictions"]) == 5 and all(abs(sum(p) - 1.0) < 1e-4 for p in smoke["predictions"])
+    assert sum(c == label for c, label in zip(smoke["classes"], smoke["labels"], strict=True)) >= 3
+    assert xcom_of(run, "delete_endpoint") == {"endpoint_name": deployed["endpoint_name"], "deleted": True}
+    assert hook.clients.sagemaker.list_endpoints()["Endpoints"] == []
 
 
 @pytest.mark.tensorflow
@@ -60,6 +73,45 @@ def test_config_file_dag_renders_yaml_and_trains(airflow_db: Path, local_backend
     test_channel = next(c for c in desc["InputDataConfig"] if c["ChannelName"] == "test")
     assert test_channel["ContentType"] == "text/csv"
     assert "val_accuracy" in result["metrics"]
+
+
+def delete_local_endpoints(root: Path) -> None:
+    """Delete every endpoint of the local backend root (stops their model servers)."""
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    hook = TFSageMakerHook(backend="local", local_root=str(root))
+    for endpoint in hook.clients.sagemaker.list_endpoints()["Endpoints"]:
+        hook.delete_endpoint(endpoint["EndpointName"], poll_interval=0.5)
+
+
+@pytest.mark.tensorflow
+def test_nightly_dag_deploys_only_a_model_that_beats_the_threshold(airflow_db: Path, local_backend: Path) -> None:
+    import pendulum
+
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    dag = load_dag(EXAMPLES / "tf_sm_nightly_dag.py", "tf_sm_nightly")
+    assert dag.schedule == "@daily" and dag.catchup is False
+    hook = TFSageMakerHook(backend="local", local_root=str(local_backend))
+    try:
+        day1 = dag.test(logical_date=pendulum.datetime(2025, 3, 1, tz="UTC"), run_conf={"epochs": 3})
+        assert day1.state == "success"
+        deployed = xcom_of(day1, "deploy")
+        assert xcom_of(day1, "train")["job_name"] == "tf-sm-nightly-20250301"
+        assert deployed["endpoint_name"] == "tf-sm-nightly" and deployed["status"] == "InService"
+        assert deployed["model_data"].endswith("/tf-sm-nightly-20250301/output/model.tar.gz")
+
+        # a model that does not beat the threshold is not deployed: the task skips, the endpoint stays
+        day2 = dag.test(
+            logical_date=pendulum.datetime(2025, 3, 2, tz="UTC"), run_conf={"epochs": 1, "min_val_accuracy": 0.9999}
+        )
+        assert day2.state == "success"
+        states = {ti.task_id: ti.state for ti in day2.get_task_instances()}
+        assert states["train"] == "success" and states["deploy"] == "skipped"
+        endpoint = hook.describe_endpoint("tf-sm-nightly")
+        assert endpoint["EndpointConfigName"] == deployed["endpoint_config_name"]
+    finally:
+        delete_local_endpoints(local_backend)
 
 
 TEST_DAGS = Path(__file__).resolve().parent / "dags"

@@ -109,15 +109,35 @@ def moto_aws_default(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str
     return moto_endpoint
 
 
+def moto_endpoint_answers(moto_endpoint: str, *answers: dict[str, Any]) -> None:
+    """Queue the bodies moto's sagemaker-runtime returns for the next invoke_endpoint calls."""
+    import urllib.request
+
+    results = {"results": [{"Body": json.dumps(a), "ContentType": "application/json"} for a in answers]}
+    request = urllib.request.Request(
+        f"{moto_endpoint}/moto-api/static/sagemaker/endpoint-results",
+        data=json.dumps(results).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10)
+
+
+#: moto's training jobs report only this metric: the example's quality gate is set on it.
+MOTO_GATE = {"train:progress": ">= 100"}
+
+
 def test_example_dag_on_moto_pushes_job_name_and_model_data(airflow_db: Path, moto_aws_default: str) -> None:
     import boto3
 
+    moto_endpoint_answers(moto_aws_default, {"predictions": [[0.1, 0.2, 0.7]] * 5})
     dag = load_dag(EXAMPLES / "tf_sm_example_dag.py", "tf_sm_example")
     run = dag.test(
         run_conf={
             "bucket": "s3://tf-sm-moto",
             "epochs": 3,
             "role_arn": "arn:aws:iam::123456789012:role/SageMakerRole",
+            "require_metrics": MOTO_GATE,
         }
     )
     assert run.state == "success"
@@ -139,13 +159,27 @@ def test_example_dag_on_moto_pushes_job_name_and_model_data(airflow_db: Path, mo
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="tf-sm-moto", Prefix=f"data/{ds}/")["Contents"]]
     assert sorted(keys) == [f"data/{ds}/test/data.csv", f"data/{ds}/train/data.csv"]
 
+    # deploy -> smoke test -> teardown, on moto's hosting API
+    deployed = xcom_of(run, "deploy")
+    assert deployed["status"] == "InService" and deployed["model_data"] == result["model_data"]
+    assert deployed["endpoint_name"].startswith("tf-sm-example-manual-")
+    assert deployed["model_name"].startswith(result["job_name"][:20])
+    smoke = xcom_of(run, "smoke_test")
+    assert smoke["classes"] == [2] * 5 and len(smoke["labels"]) == 5
+    assert xcom_of(run, "delete_endpoint") == {"endpoint_name": deployed["endpoint_name"], "deleted": True}
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+
 
 def test_retry_of_completed_task_reuses_the_job(airflow_db: Path, moto_aws_default: str) -> None:
     """Running the same task instance's train step twice creates one job (moto keeps the first)."""
     from airflow_tf_sm.hook import TFSageMakerHook
 
     dag = load_dag(EXAMPLES / "tf_sm_example_dag.py", "tf_sm_example")
-    conf = {"bucket": "s3://tf-sm-moto", "role_arn": "arn:aws:iam::123456789012:role/SageMakerRole"}
+    conf = {
+        "bucket": "s3://tf-sm-moto",
+        "role_arn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "require_metrics": MOTO_GATE,
+    }
     first = xcom_of(dag.test(run_conf=conf), "train")
     hook = TFSageMakerHook(aws_conn_id="aws_default", backend="sagemaker")
     name, desc = hook.find_reusable_job(lambda attempt: first["job_name"] if attempt == 1 else f"x-{attempt}")

@@ -1,0 +1,67 @@
+"""Example (story 1): nightly retrain, deploy only when the new model beats a threshold.
+
+Every day: write that day's data under ``<bucket>/data/{{ ds }}/``, train on it (deferrable: the wait
+holds no worker slot) under the deterministic name ``tf-sm-nightly-<yyyymmdd>`` (a backfill or a
+re-run of a date finds that date's job instead of training twice), then deploy it to the one
+long-lived endpoint ``tf-sm-nightly`` -- but only when its ``val_accuracy`` beats ``min_val_accuracy``:
+otherwise the deploy task is skipped and the endpoint keeps serving yesterday's model. Re-running a
+date that was already deployed changes nothing; a new day's model updates the endpoint in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import DAG, Param
+from tf_sm_example.tasks import generate_data
+
+from airflow_tf_sm import TFDeployOperator, TFTrainingOperator
+
+# A retry re-attaches to the job of the failed try (or reuses its result): it never trains twice.
+# One retry also covers a known Airflow 3.3 race that can fail a deferred task whose trigger fires
+# within a second or two of deferring (apache/airflow#66374, #72716).
+RETRY_SAFE = {"retries": 1, "retry_delay": dt.timedelta(seconds=10)}
+
+with DAG(
+    dag_id="tf_sm_nightly",
+    description="Nightly retrain; deploy when the new model beats the threshold",
+    schedule="@daily",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args=RETRY_SAFE,
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    tags=["airflow_tf_sm", "example"],
+    params={
+        "epochs": Param(10, type="integer", minimum=1, maximum=200),
+        "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
+        "min_val_accuracy": Param(0.9, type="number", minimum=0, maximum=1, description="Deploy threshold"),
+    },
+) as dag:
+    train = TFTrainingOperator(
+        task_id="train",
+        job_name="tf-sm-nightly-{{ ds_nodash }}",
+        entry_point="train.py",
+        source_dir="tf_sm_example/code",
+        framework_version="2.19.0",
+        hyperparameters={"epochs": "{{ params.epochs }}"},
+        inputs={
+            "train": "{{ params.bucket }}/data/{{ ds }}/train",
+            "test": "{{ params.bucket }}/data/{{ ds }}/test",
+        },
+        output_path="{{ params.bucket }}/models",
+        metric_definitions=[{"Name": "val_accuracy", "Regex": r"val_accuracy=([0-9.]+)"}],
+        deferrable=True,
+        poll_interval=2,
+    )
+    deploy = TFDeployOperator(
+        task_id="deploy",
+        training_job_name=train.output["job_name"],
+        endpoint_name="tf-sm-nightly",
+        require_metrics={"val_accuracy": "> {{ params.min_val_accuracy }}"},
+        on_gate_failure="skip",
+        deferrable=True,
+        poll_interval=2,
+    )
+    generate_data() >> train >> deploy
