@@ -16,6 +16,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
 
@@ -32,11 +33,48 @@ class StagedCode:
         data: The gzip'd tar bytes.
         digest: SHA-256 hex digest of ``data``.
         files: Archive paths of the regular files packed, sorted (POSIX separators).
+        content_digest: :func:`source_digest` of the files as they were read into the archive.
     """
 
     data: bytes
     digest: str
     files: tuple[str, ...]
+    content_digest: str = ""
+
+
+@dataclass(frozen=True)
+class SourceDigest:
+    """What the code is, without packing it: the content address used in the staging key.
+
+    Attributes:
+        digest: SHA-256 over every packed entry's archive path, mode and content (format-versioned).
+        files: Archive paths of the regular files, sorted.
+        source_dir: The directory it describes (``None``: the entry point alone).
+        entry_point: The entry point.
+    """
+
+    digest: str
+    files: tuple[str, ...]
+    source_dir: str | None
+    entry_point: str
+
+
+_MANIFEST_VERSION = b"airflow-tf-sm sourcedir v1\n"
+_READ_CHUNK = 1 << 20
+
+
+class _Manifest:
+    """Accumulates the content digest entry by entry (shared by :func:`source_digest` and the archiver)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(_MANIFEST_VERSION)
+
+    def add(self, info: tarfile.TarInfo, content_sha256: str | None) -> None:
+        kind = "d" if info.isdir() else "f"
+        self._hash.update(f"{kind} {info.mode:o} {content_sha256 or '-'} {info.name}\n".encode())
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def _skipped(name: str) -> bool:
@@ -115,6 +153,44 @@ def _entries(source_dir: str | None, entry_point: str) -> list[tuple[str, Path]]
     return entries
 
 
+def source_digest(source_dir: str | None, entry_point: str) -> SourceDigest:
+    """Return the content address of the code without compressing anything.
+
+    Hashing the files is far cheaper than gzipping them, so an unchanged ``source_dir`` is recognised
+    (and its upload skipped) quickly; the archive is built only when it must be uploaded.
+
+    Raises:
+        ConfigValidationError: as :func:`build_sourcedir`.
+    """
+    manifest = _Manifest()
+    files: list[str] = []
+    for arcname, real in _entries(source_dir, entry_point):
+        info = _tarinfo(arcname, real.stat())
+        if info.isdir():
+            manifest.add(info, None)
+            continue
+        files.append(arcname)
+        content = hashlib.sha256()
+        with real.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(_READ_CHUNK), b""):
+                content.update(chunk)
+        manifest.add(info, content.hexdigest())
+    return SourceDigest(manifest.hexdigest(), tuple(sorted(files)), source_dir, entry_point)
+
+
+class _HashingReader:
+    """File wrapper that hashes what tarfile reads from it."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.sha256.update(data)
+        return data
+
+
 def build_sourcedir(source_dir: str | None, entry_point: str) -> StagedCode:
     """Pack the training code into a deterministic ``sourcedir.tar.gz``.
 
@@ -140,6 +216,7 @@ def build_sourcedir(source_dir: str | None, entry_point: str) -> StagedCode:
     entries = _entries(source_dir, entry_point)
     buffer = io.BytesIO()
     files: list[str] = []
+    manifest = _Manifest()
     with (
         gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=_COMPRESS_LEVEL) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
@@ -148,12 +225,20 @@ def build_sourcedir(source_dir: str | None, entry_point: str) -> StagedCode:
             info = _tarinfo(arcname, real.stat())
             if info.isdir():
                 tar.addfile(info)
+                manifest.add(info, None)
                 continue
             files.append(arcname)
             with real.open("rb") as handle:
-                tar.addfile(info, handle)
+                reader = _HashingReader(handle)
+                tar.addfile(info, reader)  # type: ignore[arg-type]
+            manifest.add(info, reader.sha256.hexdigest())
     data = buffer.getvalue()
-    return StagedCode(data=data, digest=hashlib.sha256(data).hexdigest(), files=tuple(sorted(files)))
+    return StagedCode(
+        data=data,
+        digest=hashlib.sha256(data).hexdigest(),
+        files=tuple(sorted(files)),
+        content_digest=manifest.hexdigest(),
+    )
 
 
 def code_key(code_prefix: str, digest: str) -> str:

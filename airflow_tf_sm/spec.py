@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import json
 import os
 import re
@@ -27,7 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_tf_sm import images
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError, UnknownFrameworkVersionError
 
 INPUT_MODES = ("File", "Pipe", "FastFile")
@@ -312,6 +310,8 @@ class TrainingJobSpec:
         return []
 
     def _image_errors(self) -> list[FieldError]:
+        from airflow_tf_sm import images
+
         if self.image_uri is not None:
             if not self.image_uri.strip():
                 return [FieldError("image_uri", self.image_uri, "must not be empty")]
@@ -325,6 +325,8 @@ class TrainingJobSpec:
         return []
 
     def _instance_type_errors(self) -> list[FieldError]:
+        from airflow_tf_sm import images
+
         try:
             images.processor_for(self.instance_type)
         except ConfigValidationError as exc:
@@ -585,6 +587,8 @@ class TrainingJobSpec:
         Raises:
             ConfigValidationError: the spec breaks a rule, or no role is given.
         """
+        from airflow_tf_sm import images
+
         problems = self.errors()
         role_arn = role or self.role
         if not role_arn:
@@ -815,6 +819,8 @@ def _top(field_name: str) -> str:
 
 
 def _unknown_rule(name: str, known: Sequence[str], what: str) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(repr(match) for match in close)}? " if close else ""
     return f"unknown {what}; {hint}known: {', '.join(known)}"

@@ -279,3 +279,14 @@ def test_retryable_classification() -> None:
     assert is_retryable_error(err("Whatever", 503))
     assert not is_retryable_error(err("ValidationException", 400))
     assert not is_retryable_error(ValueError("x"))
+
+
+def test_upload_refuses_code_that_changed_after_it_was_addressed(hook: TFSageMakerHook, tmp_path: Path) -> None:
+    from airflow_tf_sm.exceptions import TFSageMakerError
+
+    spec = spec_for(hook, tmp_path)
+    code, uri = hook.package_code(spec)
+    (Path(spec.source_dir) / "train.py").write_text("print('edited meanwhile')\n")
+    with pytest.raises(TFSageMakerError, match="changed while it was being staged"):
+        hook.upload_code(code, uri)
+    assert not hook.object_exists(uri)

@@ -246,3 +246,20 @@ def test_code_key(prefix: str, expected_prefix: str) -> None:
 def test_code_key_rejects_non_digest(digest: str) -> None:
     with pytest.raises(ValueError, match="digest"):
         code_key("code", digest)
+
+
+def test_source_digest_matches_the_archive_and_follows_content_and_mode(tmp_path: Path) -> None:
+    from airflow_tf_sm.packaging import source_digest
+
+    (tmp_path / "train.py").write_text("print(1)\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "util.py").write_text("X = 1\n")
+    first = source_digest(str(tmp_path), "train.py")
+    assert first.digest == build_sourcedir(str(tmp_path), "train.py").content_digest
+    assert first.files == ("pkg/util.py", "train.py")
+    assert source_digest(str(tmp_path), "train.py").digest == first.digest
+    (tmp_path / "pkg" / "util.py").write_text("X = 2\n")
+    changed = source_digest(str(tmp_path), "train.py")
+    assert changed.digest != first.digest
+    os.chmod(tmp_path / "train.py", 0o755)
+    assert source_digest(str(tmp_path), "train.py").digest != changed.digest
