@@ -21,6 +21,7 @@ from airflow_tf_sm.links import (
     persist_training_job_link,
 )
 from airflow_tf_sm.spec import TrainingJobSpec
+from airflow_tf_sm.taskargs import hook_for
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -187,17 +188,7 @@ class TFTrainingOperator(BaseOperator):
 
     # -------------------------------------------------------------- execution
     def _make_hook(self) -> TFSageMakerHook:
-        from airflow_tf_sm.hook import TFSageMakerHook
-
-        return TFSageMakerHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            backend=self.backend,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
-            endpoint_url=self.endpoint_url,
-            local_root=self.local_root,
-        )
+        return hook_for(self)
 
     def spec_mapping(self) -> dict[str, Any]:
         """Return the rendered job settings: the config, overridden by explicit arguments."""
@@ -489,17 +480,7 @@ class TFDeployOperator(BaseOperator):
         self.local_root = local_root
 
     def _make_hook(self) -> TFSageMakerHook:
-        from airflow_tf_sm.hook import TFSageMakerHook
-
-        return TFSageMakerHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            backend=self.backend,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
-            endpoint_url=self.endpoint_url,
-            local_root=self.local_root,
-        )
+        return hook_for(self)
 
     def resolved_endpoint_name(self) -> str:
         """Return the endpoint name: the (rendered) argument or ``<dag_id>-<task_id>``, sanitized."""
@@ -705,14 +686,4 @@ class DeleteEndpointOperator(BaseOperator):
         return {"endpoint_name": name, "deleted": deleted}
 
     def _make_hook(self) -> TFSageMakerHook:
-        from airflow_tf_sm.hook import TFSageMakerHook
-
-        return TFSageMakerHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            backend=self.backend,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
-            endpoint_url=self.endpoint_url,
-            local_root=self.local_root,
-        )
+        return hook_for(self)

@@ -19,6 +19,7 @@ from airflow_tf_sm.links import (
     persist_endpoint_link,
     persist_training_job_link,
 )
+from airflow_tf_sm.taskargs import hook_for
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -104,17 +105,7 @@ class TrainingJobSensor(BaseSensorOperator):
     def hook(self) -> TFSageMakerHook:
         """The hook for this task's backend and connection (built on first use, at run time)."""
         if self._hook is None:
-            from airflow_tf_sm.hook import TFSageMakerHook
-
-            self._hook = TFSageMakerHook(
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                backend=self.backend,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                endpoint_url=self.endpoint_url,
-                local_root=self.local_root,
-            )
+            self._hook = hook_for(self)
         return self._hook
 
     def execute(self, context: Context) -> Any:
@@ -237,17 +228,7 @@ class EndpointSensor(BaseSensorOperator):
     def hook(self) -> TFSageMakerHook:
         """The hook for this task's backend and connection (built on first use, at run time)."""
         if self._hook is None:
-            from airflow_tf_sm.hook import TFSageMakerHook
-
-            self._hook = TFSageMakerHook(
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                backend=self.backend,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                endpoint_url=self.endpoint_url,
-                local_root=self.local_root,
-            )
+            self._hook = hook_for(self)
         return self._hook
 
     def execute(self, context: Context) -> Any:

@@ -1,0 +1,21 @@
+"""The connection arguments every task of this package accepts, and the hook built from them.
+
+One place for the list, so operators and sensors cannot drift apart. Light: imported by DAG files.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+#: Task attributes passed, by the same names, to :class:`~airflow_tf_sm.hook.TFSageMakerHook`.
+CLIENT_ARGS = ("backend", "aws_conn_id", "region_name", "verify", "botocore_config", "endpoint_url", "local_root")
+
+
+def hook_for(task: Any) -> TFSageMakerHook:
+    """Build the hook from a task's connection arguments (at run time, never when the DAG is parsed)."""
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    return TFSageMakerHook(**{name: getattr(task, name) for name in CLIENT_ARGS})
