@@ -21,7 +21,7 @@ from airflow_tf_sm.links import (
     persist_training_job_link,
 )
 from airflow_tf_sm.spec import TrainingJobSpec
-from airflow_tf_sm.taskargs import hook_for
+from airflow_tf_sm.taskargs import default_deferrable, hook_for
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -152,7 +152,7 @@ class TFTrainingOperator(BaseOperator):
         self.stream_logs = stream_logs
         self.if_job_exists = if_job_exists
         self.stop_job_on_kill = stop_job_on_kill
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._job_name_in_flight: str | None = None
         self._hook: TFSageMakerHook | None = None
 
@@ -320,11 +320,6 @@ class TFTrainingOperator(BaseOperator):
             self._hook.stop_training_job(self._job_name_in_flight)
 
 
-def _default_deferrable() -> bool:
-    from airflow.sdk.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
-
 
 def _seconds(delta: Any) -> float | None:
     return float(delta.total_seconds()) if delta is not None else None
@@ -470,7 +465,7 @@ class TFDeployOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.backend = backend
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name

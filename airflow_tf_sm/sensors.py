@@ -19,18 +19,13 @@ from airflow_tf_sm.links import (
     persist_endpoint_link,
     persist_training_job_link,
 )
-from airflow_tf_sm.taskargs import hook_for
+from airflow_tf_sm.taskargs import default_deferrable, hook_for
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_tf_sm.hook import TFSageMakerHook, TrainingLogReader
 
-
-def _default_deferrable() -> bool:
-    from airflow.sdk.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 class TrainingJobSensor(BaseSensorOperator):
@@ -88,7 +83,7 @@ class TrainingJobSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.job_name = job_name
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.backend = backend
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
@@ -214,7 +209,7 @@ class EndpointSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.backend = backend
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name

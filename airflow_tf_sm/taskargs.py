@@ -19,3 +19,10 @@ def hook_for(task: Any) -> TFSageMakerHook:
     from airflow_tf_sm.hook import TFSageMakerHook
 
     return TFSageMakerHook(**{name: getattr(task, name) for name in CLIENT_ARGS})
+
+
+def default_deferrable() -> bool:
+    """Return ``[operators] default_deferrable`` (read when a task is built, not at import)."""
+    from airflow.sdk.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)

@@ -19,7 +19,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +40,7 @@ from airflow_tf_sm.backends.local.engine import (
     add_transition,
     finish_job,
 )
+from airflow_tf_sm.backends.local.launch import PACKAGE_PARENT, launch_detached
 from airflow_tf_sm.backends.local.logstore import LogStore
 from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, file_etag
 
@@ -52,7 +52,6 @@ _NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _STATUSES = ("InProgress", "Completed", "Failed", "Stopping", "Stopped")
 _FAULT_RNGS: dict[str, random.Random] = {}
 _FAULT_LOCK = threading.Lock()
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +240,7 @@ class LocalSageMakerClient(LocalEndpointsMixin):
         """Start the detached runner; mark the job Failed if it cannot start."""
         job_dir = self.engine.job_dir(name)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         cmd = [
             sys.executable,
             "-m",
@@ -253,21 +252,7 @@ class LocalSageMakerClient(LocalEndpointsMixin):
             "--detach",
         ]
         log_path = job_dir / "runner.log"
-        with open(log_path, "ab") as log:
-            launcher = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-                cwd=str(self.root),
-            )
-            try:
-                code = launcher.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
-                code = launcher.wait()
+        code = launch_detached(cmd, log_path, env, self.root)
         if code != 0:
             tail = log_path.read_text(errors="replace")[-800:]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -36,8 +35,8 @@ from airflow_tf_sm.backends.local.hosting import (
     resource_arn,
     server_pids,
 )
+from airflow_tf_sm.backends.local.launch import PACKAGE_PARENT, launch_detached
 
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])
 _ENDPOINT_STATUSES = (
     "OutOfService",
     "Creating",
@@ -457,7 +456,7 @@ class LocalEndpointsMixin:
         env = dict(os.environ)
         env.update(environment)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
         cmd = [
             sys.executable,
             "-m",
@@ -471,21 +470,7 @@ class LocalEndpointsMixin:
             "--detach",
         ]
         log_path = work_dir / "server.log"
-        with open(log_path, "ab") as log:
-            launcher = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-                cwd=str(work_dir),
-            )
-            try:
-                code = launcher.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
-                code = launcher.wait()
+        code = launch_detached(cmd, log_path, env, work_dir)
         if code == 0:
             return
         reason = f"local model server failed to start: {log_path.read_text(errors='replace')[-800:]}"
