@@ -21,7 +21,7 @@ from airflow_tf_sm.links import (
     persist_training_job_link,
 )
 from airflow_tf_sm.spec import TrainingJobSpec
-from airflow_tf_sm.taskargs import default_deferrable, hook_for
+from airflow_tf_sm.taskargs import default_deferrable, hook_for, set_client_args
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -139,13 +139,7 @@ class TFTrainingOperator(BaseOperator):
         for name in SPEC_FIELDS:
             if name != "job_name":
                 setattr(self, name, spec_args.get(name))
-        self.backend = backend
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.endpoint_url = endpoint_url
-        self.local_root = local_root
+        set_client_args(self, locals())
         self.wait_for_completion = wait_for_completion
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
@@ -466,13 +460,7 @@ class TFDeployOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.backend = backend
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.endpoint_url = endpoint_url
-        self.local_root = local_root
+        set_client_args(self, locals())
 
     def _make_hook(self) -> TFSageMakerHook:
         return hook_for(self)
@@ -660,13 +648,7 @@ class DeleteEndpointOperator(BaseOperator):
         self.delete_config = delete_config
         self.delete_model = delete_model
         self.poll_interval = poll_interval
-        self.backend = backend
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.endpoint_url = endpoint_url
-        self.local_root = local_root
+        set_client_args(self, locals())
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Delete the endpoint (and its config and models); succeed when it does not exist."""

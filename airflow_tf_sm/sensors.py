@@ -19,7 +19,7 @@ from airflow_tf_sm.links import (
     persist_endpoint_link,
     persist_training_job_link,
 )
-from airflow_tf_sm.taskargs import default_deferrable, hook_for
+from airflow_tf_sm.taskargs import default_deferrable, hook_for, set_client_args
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -84,13 +84,7 @@ class TrainingJobSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.job_name = job_name
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.backend = backend
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.endpoint_url = endpoint_url
-        self.local_root = local_root
+        set_client_args(self, locals())
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
         self._hook: TFSageMakerHook | None = None
@@ -210,13 +204,7 @@ class EndpointSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.backend = backend
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.endpoint_url = endpoint_url
-        self.local_root = local_root
+        set_client_args(self, locals())
         self._hook: TFSageMakerHook | None = None
 
     @property

@@ -5,6 +5,7 @@ One place for the list, so operators and sensors cannot drift apart. Light: impo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -12,6 +13,12 @@ if TYPE_CHECKING:
 
 #: Task attributes passed, by the same names, to :class:`~airflow_tf_sm.hook.TFSageMakerHook`.
 CLIENT_ARGS = ("backend", "aws_conn_id", "region_name", "verify", "botocore_config", "endpoint_url", "local_root")
+
+
+def set_client_args(task: Any, values: Mapping[str, Any]) -> None:
+    """Copy the :data:`CLIENT_ARGS` entries of ``values`` (an ``__init__``'s ``locals()``) onto ``task``."""
+    for name in CLIENT_ARGS:
+        setattr(task, name, values[name])
 
 
 def hook_for(task: Any) -> TFSageMakerHook:
