@@ -1,4 +1,4 @@
-"""airflow_tf_sm: train TensorFlow script-mode models on Amazon SageMaker (or locally) from Airflow 3.
+"""airflow_tf_sm: train, tune, batch-score with and deploy TensorFlow script-mode models on SageMaker from Airflow 3.
 
 The public names are loaded lazily, so ``import airflow_tf_sm`` in a DAG file costs almost nothing
 and pulls in neither boto3 nor TensorFlow.
@@ -16,25 +16,25 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (the one place this mapping is kept)
 _EXPORTS: dict[str, str] = {
-    "TFTrainingOperator": "airflow_tf_sm.operators",
-    "TrainingJobSensor": "airflow_tf_sm.sensors",
-    "TFDeployOperator": "airflow_tf_sm.operators",
-    "DeleteEndpointOperator": "airflow_tf_sm.operators",
-    "EndpointSensor": "airflow_tf_sm.sensors",
+    "TFTrainingOperator": "airflow_tf_sm.training.operator",
+    "TrainingJobSensor": "airflow_tf_sm.training.sensor",
+    "TrainingJobSpec": "airflow_tf_sm.training.spec",
+    "TFDeployOperator": "airflow_tf_sm.hosting.operator",
+    "DeleteEndpointOperator": "airflow_tf_sm.hosting.operator",
+    "EndpointSensor": "airflow_tf_sm.hosting.sensor",
     "TFSageMakerHook": "airflow_tf_sm.hook",
-    "TrainingJobSpec": "airflow_tf_sm.spec",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from airflow_tf_sm.hook import TFSageMakerHook as TFSageMakerHook
-    from airflow_tf_sm.operators import DeleteEndpointOperator as DeleteEndpointOperator
-    from airflow_tf_sm.operators import TFDeployOperator as TFDeployOperator
-    from airflow_tf_sm.operators import TFTrainingOperator as TFTrainingOperator
-    from airflow_tf_sm.sensors import EndpointSensor as EndpointSensor
-    from airflow_tf_sm.sensors import TrainingJobSensor as TrainingJobSensor
-    from airflow_tf_sm.spec import TrainingJobSpec as TrainingJobSpec
+    from airflow_tf_sm.hosting.operator import DeleteEndpointOperator as DeleteEndpointOperator
+    from airflow_tf_sm.hosting.operator import TFDeployOperator as TFDeployOperator
+    from airflow_tf_sm.hosting.sensor import EndpointSensor as EndpointSensor
+    from airflow_tf_sm.training.operator import TFTrainingOperator as TFTrainingOperator
+    from airflow_tf_sm.training.sensor import TrainingJobSensor as TrainingJobSensor
+    from airflow_tf_sm.training.spec import TrainingJobSpec as TrainingJobSpec
 
 
 def __getattr__(name: str) -> Any:

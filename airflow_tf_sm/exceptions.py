@@ -83,9 +83,7 @@ class TrainingJobFailedError(TFSageMakerError):
         failure_reason: SageMaker's FailureReason, if any.
     """
 
-    def __init__(
-        self, job_name: str, status: str, failure_reason: str | None = None, log_tail: str = ""
-    ) -> None:
+    def __init__(self, job_name: str, status: str, failure_reason: str | None = None, log_tail: str = "") -> None:
         self.job_name = job_name
         self.status = status
         self.failure_reason = failure_reason

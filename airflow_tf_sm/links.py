@@ -14,14 +14,14 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
+from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
 #: XCom key of the value the links read.
 LINK_XCOM_KEY = "tf_sm_training_job_link"
-#: CloudWatch log group of SageMaker training jobs.
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 #: Console domain per partition (the hosts the Amazon provider's console links use).
 CONSOLE_DOMAINS: dict[str, str] = {
     "aws": "aws.amazon.com",
@@ -37,7 +37,7 @@ def console_base(region: str) -> str | None:
         region: An AWS region name such as ``eu-west-1`` or ``cn-north-1``.
     """
     from airflow_tf_sm.exceptions import ConfigValidationError
-    from airflow_tf_sm.images import partition_for
+    from airflow_tf_sm.sagemaker.images import partition_for
 
     try:
         partition = partition_for(region)

@@ -1,4 +1,9 @@
-"""Coalesced polling: one shared poller per connection and region watches every waiting training job.
+"""How triggers poll: :class:`WaitTrigger` (the base of every trigger of the package), and the shared poller.
+
+A :class:`WaitTrigger` runs the one wait state machine (``waiting.py``) in the triggerer: per job, or, for
+training jobs, through the shared poller of its connection and region described below.
+
+Coalesced polling: one shared poller per connection and region watches every waiting training job.
 
 Polling each job on its own costs one DescribeTrainingJob per job per interval: 1,000 deferred tasks
 make 1,000 calls every interval (and, on AWS, 1,000 sets of boto3 clients in the triggerer). A
@@ -44,9 +49,15 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_tf_sm.backends import CLIENT_ARGS
+from airflow_tf_sm.sagemaker.errors import error_code, is_retryable
+from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, Resource
+from airflow_tf_sm.waiting import Backoff, Watch, transient_warning, wait_async
+
 if TYPE_CHECKING:
     from airflow_tf_sm.hook import TFSageMakerHook
-    from airflow_tf_sm.triggers import TrainingJobTrigger
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +70,6 @@ LIST_OVERLAP_SECONDS = 10.0
 SAFETY_NET_FRACTION = 0.1
 #: Describe calls one poller runs at the same time.
 MAX_CONCURRENT_DESCRIBES = 8
-#: Extra tries of a throttled list page within one interval (with growing waits) before the next interval.
-LIST_PAGE_RETRIES = 3
 
 
 def _epoch(value: Any) -> float | None:
@@ -189,7 +198,6 @@ class TrainingJobPoller:
         safety_net_fraction: Share of the watched jobs not otherwise described in an interval that are
             described anyway (0 = no safety net).
         max_concurrency: Describe calls run at the same time.
-        list_retries: Extra tries of a throttled list page within one interval.
         clock: Wall clock of this machine (epoch seconds), for the watermark.
     """
 
@@ -202,7 +210,6 @@ class TrainingJobPoller:
         overlap: float = LIST_OVERLAP_SECONDS,
         safety_net_fraction: float = SAFETY_NET_FRACTION,
         max_concurrency: int = MAX_CONCURRENT_DESCRIBES,
-        list_retries: int = LIST_PAGE_RETRIES,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if poll_interval <= 0:
@@ -215,15 +222,12 @@ class TrainingJobPoller:
             raise ValueError(f"safety_net_fraction: {safety_net_fraction!r} -- must be between 0 and 1")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency: {max_concurrency!r} -- must be at least 1")
-        if list_retries < 0:
-            raise ValueError(f"list_retries: {list_retries!r} -- must be zero or more")
         self.hook = hook
         self.default_interval = float(poll_interval)
         self.page_size = page_size
         self.overlap = float(overlap)
         self.safety_net_fraction = float(safety_net_fraction)
         self.max_concurrency = max_concurrency
-        self.list_retries = list_retries
         self.clock = clock
         self.stats = PollerStats()
         #: False once ListTrainingJobs proved unusable: every watched job is then described each interval.
@@ -239,6 +243,7 @@ class TrainingJobPoller:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._on_close: Callable[[], None] | None = None
+        self._clients_built = False
 
     # ----------------------------------------------------------------- waiters
     @property
@@ -345,28 +350,12 @@ class TrainingJobPoller:
     def _list_page(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         return dict(self.hook.call(self.hook.clients.sagemaker, "list_training_jobs", **kwargs))
 
-    async def _list_page_retrying(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Read one page; a throttled or 5xx page is tried again after a growing wait (at most half an interval)."""
-        from airflow_tf_sm.hook import is_retryable_error
-
-        attempt = 0
-        while True:
-            try:
-                return await asyncio.to_thread(self._list_page, kwargs)
-            except Exception as exc:
-                if attempt >= self.list_retries or not is_retryable_error(exc):
-                    raise
-            attempt += 1
-            await asyncio.sleep(min(self.poll_interval / 2, self.poll_interval / 20 * 2**attempt))
-
     async def _list_changed(self) -> set[str]:
         """Read the pages of jobs modified since the watermark; return the watched ones that changed.
 
         A listing cut short by throttling is resumed at the next interval from the page that failed
         (same window), so sustained throttling slows the listing down but never skips a page.
         """
-        from airflow_tf_sm.hook import error_code, is_retryable_error
-
         if self._listing is None:
             started = self.clock()
             after = self.watermark if self.watermark is not None else started - self.overlap
@@ -383,10 +372,10 @@ class TrainingJobPoller:
             if listing.token:
                 kwargs["NextToken"] = listing.token
             try:
-                page = await self._list_page_retrying(kwargs)
+                page = await asyncio.to_thread(self._list_page, kwargs)
             except Exception as exc:
                 reason = f"{error_code(exc) or type(exc).__name__}: {exc}"
-                if is_retryable_error(exc):
+                if is_retryable(exc):
                     self.stats.list_failures += 1
                     log.warning("Listing training jobs failed (%s); it goes on from this page next interval", reason)
                 elif listing.token is not None:  # e.g. an expired token: list the same window again
@@ -421,16 +410,15 @@ class TrainingJobPoller:
 
     async def _describe(self, names: Iterable[str]) -> None:
         """Describe ``names`` in worker threads (bounded concurrency) and deliver each result."""
-        from airflow_tf_sm.hook import is_retryable_error
-
         names = sorted(names)
-        if "clients" not in vars(self.hook):  # build them once, not in every concurrent thread
+        if not self._clients_built:  # build them once, not in every concurrent thread
             try:
                 await asyncio.to_thread(self._build_clients)
+                self._clients_built = True
             except Exception as exc:
                 for name in names:
                     self._deliver(name, Snapshot(error=exc))
-                    if is_retryable_error(exc):
+                    if is_retryable(exc):
                         self._retry.add(name)
                 return
         limit = asyncio.Semaphore(self.max_concurrency)
@@ -441,9 +429,9 @@ class TrainingJobPoller:
                     return
                 self.stats.describes += 1
                 try:
-                    desc = await asyncio.to_thread(self.hook.describe_training_job, name)
+                    desc = await asyncio.to_thread(self.hook.training.describe, name)
                 except Exception as exc:
-                    if is_retryable_error(exc):
+                    if is_retryable(exc):
                         self._retry.add(name)
                     self._deliver(name, Snapshot(error=exc))
                     return
@@ -452,8 +440,6 @@ class TrainingJobPoller:
         await asyncio.gather(*(describe(name) for name in names))
 
     def _deliver(self, name: str, snapshot: Snapshot) -> None:
-        from airflow_tf_sm.hook import TERMINAL_STATUSES
-
         state = self._jobs.get(name)
         if state is None:
             return
@@ -462,7 +448,7 @@ class TrainingJobPoller:
             state.last_modified = _epoch(desc.get("LastModifiedTime"))
             state.status = desc.get("TrainingJobStatus")
             state.described_at = time.monotonic()
-            state.done = state.status in TERMINAL_STATUSES  # a job never leaves a terminal state
+            state.done = state.status in JOB_TERMINAL_STATUSES  # a job never leaves a terminal state
         for sub in self._subs.get(name, []):
             sub.push(snapshot)
 
@@ -511,65 +497,127 @@ def active_pollers() -> list[TrainingJobPoller]:
     return list(_REGISTRY.get(asyncio.get_running_loop(), {}).values())
 
 
-# ------------------------------------------------------------------- waiting
-async def watch_training_job(trigger: TrainingJobTrigger) -> AsyncIterator[dict[str, Any]]:
-    """Wait for ``trigger``'s job through the shared poller; yield the one event payload.
+# ------------------------------------------------------------------- triggers
+class WaitTrigger(BaseTrigger):
+    """Base of every trigger of the package: wait for one resource in the triggerer, yield one event.
+
+    The trigger is rebuilt in the triggerer from plain JSON kwargs (:meth:`serialize`), builds its own hook
+    there and runs every blocking call in a worker thread, so the event loop never stalls. It polls until
+    the resource settles -- there is no attempt cap; the task's own timeout bounds the wait -- and yields
+    exactly one event, computed from the resource's state, so running it twice (after a triggerer
+    failover) is harmless. Transient errors never end the wait; other errors become an ``error`` event.
+
+    Args:
+        client_params: Backend and connection settings (``hook.trigger_params()``), plain JSON.
+        poll_interval: Seconds between polls.
+    """
+
+    #: The resource family a subclass waits for.
+    resource: Resource
+    #: The hook class (set by each trigger module, which imports the hook; this module does not).
+    hook_class: type[TFSageMakerHook]
+
+    def __init__(self, client_params: Mapping[str, Any], poll_interval: float = 30.0) -> None:
+        super().__init__()
+        unknown = sorted(set(client_params) - set(CLIENT_ARGS))
+        if unknown:
+            raise ValueError(f"client_params: unknown key(s) {unknown} -- allowed: {', '.join(CLIENT_ARGS)}")
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval: {poll_interval!r} -- must be a positive number of seconds")
+        self.client_params: dict[str, Any] = dict(client_params)
+        self.poll_interval = float(poll_interval)
+        self._hook: TFSageMakerHook | None = None
+
+    def make_hook(self) -> TFSageMakerHook:
+        """Build the hook from ``client_params`` (clients are created on first use, in a worker thread)."""
+        return self.hook_class.from_params(self.client_params)
+
+    @property
+    def hook(self) -> TFSageMakerHook:
+        """The hook of this trigger instance, built once."""
+        if self._hook is None:
+            self._hook = self.make_hook()
+        return self._hook
+
+    # ------------------------------------------------------------ to override
+    def watch(self) -> Watch:
+        """Return the state machine of this wait."""
+        raise NotImplementedError
+
+    def describe(self, hook: TFSageMakerHook) -> dict[str, Any]:
+        """Describe the resource (blocking; runs in a worker thread)."""
+        raise NotImplementedError
+
+    def new_lines(self, hook: TFSageMakerHook) -> list[str]:
+        """Return new log lines of the resource to copy into the trigger's log (blocking)."""
+        return []
+
+    def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
+        """Return the event of the settled resource (blocking; runs in a worker thread)."""
+        return watch.event(desc)
+
+    # ------------------------------------------------------------------ loop
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the resource settles; yield one event with its final state."""
+        hook = self.hook
+
+        def poll() -> tuple[dict[str, Any], list[str]]:
+            return self.describe(hook), self.new_lines(hook)
+
+        watch = self.watch()
+        async for payload in wait_async(
+            watch, poll, lambda desc: self.final_event(watch, desc), interval=Backoff(self.poll_interval), log=self.log
+        ):
+            yield TriggerEvent(payload)
+
+
+async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
+    """Wait for ``trigger``'s training job through the shared poller; yield the one event payload.
 
     The same contract as per-job polling: status changes logged once, new log lines copied every
-    ``poll_interval`` when ``stream_logs``, transient errors logged and waited out, any other error
-    turned into the trigger's ``"error"`` event.
+    ``poll_interval``, transient errors logged and waited out, any other error turned into the trigger's
+    ``"error"`` event.
     """
-    from airflow_tf_sm.hook import error_code, is_retryable_error
-
     poller = get_poller(trigger.client_params, lambda: trigger.hook)
     hook = poller.hook
-    sub = poller.subscribe(trigger.job_name, trigger.poll_interval)
-    last_status: str | None = None
+    watch = trigger.watch()
+    sub = poller.subscribe(watch.name, trigger.poll_interval)
     try:
         while True:
-            snapshot = await sub.get(timeout=trigger.poll_interval if trigger.stream_logs else None)
+            snapshot = await sub.get(timeout=trigger.poll_interval)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
-                for line in await asyncio.to_thread(trigger._new_log_lines, hook):
+                for line in await asyncio.to_thread(trigger.new_lines, hook):
                     trigger.log.info("%s", line)
                 continue
             if snapshot.error is not None:
                 exc = snapshot.error
-                if is_retryable_error(exc):
-                    trigger.log.warning(
-                        "Transient error while polling (%s: %s); polling again in %g s",
-                        error_code(exc) or type(exc).__name__,
-                        exc,
-                        poller.poll_interval,
-                    )
+                if is_retryable(exc):
+                    trigger.log.warning("%s", transient_warning(exc, poller.poll_interval))
                     continue
                 trigger.log.error("Polling failed: %s", exc)
-                yield trigger.error_event(exc)
+                yield watch.error_event(exc)
                 return
-            desc = snapshot.desc or {}
-            status = trigger.status_line(desc)
-            if status != last_status:
-                trigger.log.info("%s", status)
-                last_status = status
-            lines = await asyncio.to_thread(trigger._new_log_lines, hook) if trigger.stream_logs else []
-            for line in lines:
+            step = watch.observe(snapshot.desc or {})
+            if step.status_line:
+                trigger.log.info("%s", step.status_line)
+            for line in await asyncio.to_thread(trigger.new_lines, hook):
                 trigger.log.info("%s", line)
-            if trigger.is_terminal(desc):
-                yield await _final_event(trigger, hook, desc)
+            if step.done:
+                yield await _final_event(trigger, watch, step.desc)
                 return
     finally:
         poller.unsubscribe(sub)
 
 
-async def _final_event(trigger: TrainingJobTrigger, hook: TFSageMakerHook, desc: dict[str, Any]) -> dict[str, Any]:
+async def _final_event(trigger: WaitTrigger, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
     """Build the event of an ended job, waiting out transient errors (an ended job stays ended)."""
-    from airflow_tf_sm.hook import is_retryable_error
-
+    interval = Backoff(trigger.poll_interval)
     while True:
         try:
-            return await asyncio.to_thread(trigger.final_event, hook, desc)
+            return await asyncio.to_thread(trigger.final_event, watch, desc)
         except Exception as exc:
-            if not is_retryable_error(exc):
+            if not is_retryable(exc):
                 trigger.log.error("Polling failed: %s", exc)
-                return trigger.error_event(exc)
-            trigger.log.warning("Transient error while reading the end of %s: %s", trigger.job_name, exc)
-            await asyncio.sleep(trigger.poll_interval)
+                return watch.error_event(exc)
+            trigger.log.warning("Transient error while reading the end of %s: %s", watch.name, exc)
+            await asyncio.sleep(interval.next())

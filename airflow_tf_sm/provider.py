@@ -20,11 +20,22 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "hooks": [{"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.hook"]}],
         "operators": [
-            {"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.operators"]}
+            {
+                "integration-name": "TensorFlow on SageMaker",
+                "python-modules": ["airflow_tf_sm.training.operator", "airflow_tf_sm.hosting.operator"],
+            }
         ],
-        "sensors": [{"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.sensors"]}],
+        "sensors": [
+            {
+                "integration-name": "TensorFlow on SageMaker",
+                "python-modules": ["airflow_tf_sm.training.sensor", "airflow_tf_sm.hosting.sensor"],
+            }
+        ],
         "triggers": [
-            {"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.triggers"]}
+            {
+                "integration-name": "TensorFlow on SageMaker",
+                "python-modules": ["airflow_tf_sm.training.trigger", "airflow_tf_sm.hosting.trigger"],
+            }
         ],
         "extra-links": [
             "airflow_tf_sm.links.TrainingJobConsoleLink",

@@ -24,7 +24,8 @@ GOAL_SECONDS = 1.0
 def child(cfg: dict[str, Any]) -> None:
     """Stage the same source_dir twice each way; print bytes and seconds."""
     from airflow_tf_sm.hook import TFSageMakerHook
-    from airflow_tf_sm.packaging import build_sourcedir
+    from airflow_tf_sm.training.code import build_sourcedir
+    from airflow_tf_sm.training.spec import TrainingJobSpec
 
     work = scratch_dir("airflow_tf_sm_bench_staging_")
     source = work / "code"
@@ -42,11 +43,13 @@ def child(cfg: dict[str, Any]) -> None:
         return put_object(**kwargs)
 
     s3.put_object = counting_put
-    spec = hook.build_spec({"entry_point": "train.py", "source_dir": str(source), "output_path": "s3://bench/models"})
+    spec = TrainingJobSpec.from_mapping(
+        {"entry_point": "train.py", "source_dir": str(source), "output_path": "s3://bench/models"}
+    )
 
     def ours() -> tuple[float, int]:
         before, start = uploaded[0], time.perf_counter()
-        hook.stage_code(spec)
+        hook.training.stage_code(spec)
         return time.perf_counter() - start, uploaded[0] - before
 
     def per_job(job: str) -> tuple[float, int]:

@@ -39,7 +39,9 @@ runpy.run_path("train.py", run_name="__main__")
 
 def child(cfg: dict[str, Any]) -> None:
     """Run ``cfg["rounds"]`` alternating local-backend and direct runs; print their seconds."""
-    from airflow_tf_sm.hook import TERMINAL_STATUSES, TFSageMakerHook
+    from airflow_tf_sm.hook import TFSageMakerHook
+    from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES as TERMINAL_STATUSES
+    from airflow_tf_sm.training.spec import TrainingJobSpec
 
     sys.path.insert(0, str(EXAMPLE.parent))
     from tf_sm_example.data import make_dataset
@@ -59,7 +61,7 @@ def child(cfg: dict[str, Any]) -> None:
     record = work / "env.json"
 
     def run_local(round_: int) -> None:
-        spec = hook.build_spec(
+        spec = TrainingJobSpec.from_mapping(
             {
                 "entry_point": "bench_entry.py",
                 "source_dir": str(code),
@@ -70,9 +72,9 @@ def child(cfg: dict[str, Any]) -> None:
             }
         )
         name = f"bench-local-overhead-{os.getpid()}-{round_}"
-        request = hook.build_request(spec, name, hook.stage_code(spec))
+        request = hook.training.request(spec, name, hook.training.stage_code(spec))
         start = time.time()
-        hook.create_training_job(request)
+        hook.training.create(request)
         while (desc := hook.describe_training_job(name))["TrainingJobStatus"] not in TERMINAL_STATUSES:
             time.sleep(0.5)  # slow polling: the end time comes from the job itself
         if desc["TrainingJobStatus"] != "Completed":

@@ -91,7 +91,7 @@ def local_root(tmp_path: Path) -> Iterator[Path]:
     root.mkdir()
     yield root
     from airflow_tf_sm.backends.local.clients import local_clients
-    from airflow_tf_sm.backends.local.endpoints import stop_local_endpoints
+    from airflow_tf_sm.backends.local.hosting_api import stop_local_endpoints
 
     sagemaker = local_clients(root)[0]
     for job in sagemaker.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]:

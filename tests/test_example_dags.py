@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_operators import EXAMPLES, load_dag, xcom_of
+from tests.training.test_operator import EXAMPLES, load_dag, xcom_of
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_nightly_dag_deploys_only_a_model_that_beats_the_threshold(airflow_db: P
         assert day2.state == "success"
         states = {ti.task_id: ti.state for ti in day2.get_task_instances()}
         assert states["train"] == "success" and states["deploy"] == "skipped"
-        endpoint = hook.describe_endpoint("tf-sm-nightly")
+        endpoint = hook.hosting.describe_endpoint("tf-sm-nightly")
         assert endpoint["EndpointConfigName"] == deployed["endpoint_config_name"]
     finally:
         delete_local_endpoints(local_backend)
@@ -163,3 +163,23 @@ def test_fire_and_attach_sensor_attaches_to_the_job_an_upstream_task_started(
     assert attached["status"] == "Completed" and attached["training_seconds"] >= 5
     assert attached["metrics"]["val_accuracy"] >= 0.9
     assert xcom_of(run, "report") == attached["model_data"]
+
+
+@pytest.mark.tensorflow
+def test_sweep_dag_trains_three_models_and_deploys_the_best(airflow_db: Path, local_backend: Path) -> None:
+    from tests.training.test_operator import mapped_xcom
+
+    dag = load_dag(EXAMPLES / "tf_sm_sweep_dag.py", "tf_sm_sweep")
+    try:
+        run = dag.test(run_conf={"epochs": 3, "bucket": "s3://sweep-bucket"})
+    finally:
+        delete_local_endpoints(local_backend)
+    assert run.state == "success"
+    results = [mapped_xcom(run, "sweep", index) for index in range(3)]
+    assert len({r["job_name"] for r in results}) == 3 and all(r["status"] == "Completed" for r in results)
+    best = max(results, key=lambda r: r["metrics"]["val_accuracy"])
+    assert xcom_of(run, "pick_best") == best["job_name"]
+    deployed = xcom_of(run, "deploy")
+    assert deployed["model_data"] == best["model_data"] and deployed["status"] == "InService"
+    assert len(xcom_of(run, "smoke_test")["predictions"]) == 5
+    assert xcom_of(run, "delete_endpoint")["deleted"] is True

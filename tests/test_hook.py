@@ -13,7 +13,9 @@ from botocore.stub import Stubber
 
 from airflow_tf_sm.backends import Clients
 from airflow_tf_sm.exceptions import ConfigValidationError, TrainingJobFailedError
-from airflow_tf_sm.hook import TFSageMakerHook, is_retryable_error
+from airflow_tf_sm.hook import TFSageMakerHook
+from airflow_tf_sm.sagemaker.errors import is_retryable as is_retryable_error
+from airflow_tf_sm.training.spec import TrainingJobSpec
 
 BUCKET = "tf-sm-tests"
 
@@ -48,7 +50,7 @@ def hook(request: pytest.FixtureRequest, local_root: Path) -> TFSageMakerHook:
 
 
 def spec_for(hook: TFSageMakerHook, tmp_path: Path, **extra: Any) -> Any:
-    return hook.build_spec(
+    return TrainingJobSpec.from_mapping(
         {
             "entry_point": "train.py",
             "source_dir": str(write_code(tmp_path)),
@@ -74,14 +76,14 @@ def test_stage_code_is_content_addressed_and_uploaded_once(
         return real_put(**kwargs)
 
     monkeypatch.setattr(hook.clients.s3, "put_object", counting_put)
-    first = hook.stage_code(spec)
+    first = hook.training.stage_code(spec)
     assert first.startswith(f"s3://{BUCKET}/models/code/") and first.endswith("/sourcedir.tar.gz")
     assert hook.object_exists(first)
     assert len(puts) == 1
-    assert hook.stage_code(spec) == first
+    assert hook.training.stage_code(spec) == first
     assert len(puts) == 1  # unchanged code: nothing uploaded
     (Path(spec.source_dir) / "train.py").write_text("print('changed')\n")
-    assert hook.stage_code(spec) != first
+    assert hook.training.stage_code(spec) != first
     assert len(puts) == 2
 
 
@@ -93,11 +95,11 @@ def test_write_read_roundtrip(hook: TFSageMakerHook) -> None:
 
 def test_build_request_then_create_and_describe(hook: TFSageMakerHook, tmp_path: Path) -> None:
     spec = spec_for(hook, tmp_path)
-    code = hook.stage_code(spec)
-    request = hook.build_request(spec, "hook-test-1", code, extra_tags={"airflow-tf-sm:dag-id": "d"})
+    code = hook.training.stage_code(spec)
+    request = hook.training.request(spec, "hook-test-1", code, extra_tags={"airflow-tf-sm:dag-id": "d"})
     assert request["HyperParameters"]["sagemaker_submit_directory"] == f'"{code}"'
     assert {"Key": "airflow-tf-sm:dag-id", "Value": "d"} in request["Tags"]
-    arn = hook.create_training_job(request)
+    arn = hook.training.create(request)
     assert arn.endswith("training-job/hook-test-1")
     desc = hook.describe_training_job("hook-test-1")
     assert desc["TrainingJobName"] == "hook-test-1"
@@ -105,29 +107,27 @@ def test_build_request_then_create_and_describe(hook: TFSageMakerHook, tmp_path:
 
 
 def test_unknown_job_is_free_for_find_reusable_job(hook: TFSageMakerHook) -> None:
-    name, desc = hook.find_reusable_job(lambda attempt: f"never-created-{attempt}")
+    name, desc = hook.training.find_reusable_job(lambda attempt: f"never-created-{attempt}")
     assert (name, desc) == ("never-created-1", None)
 
 
 def test_bad_request_fails_before_any_call(hook: TFSageMakerHook, tmp_path: Path) -> None:
     spec = spec_for(hook, tmp_path)
     with pytest.raises(ConfigValidationError) as err:
-        hook.build_request(spec, "bad_name_with_underscores", f"s3://{BUCKET}/code/x/sourcedir.tar.gz")
+        hook.training.request(spec, "bad_name_with_underscores", f"s3://{BUCKET}/code/x/sourcedir.tar.gz")
     assert "TrainingJobName" in str(err.value)
 
 
 # ------------------------------------------------------------------- moto (AWS)
-def test_moto_job_completes_and_result_is_small_json(
-    moto_endpoint: str, local_root: Path, tmp_path: Path
-) -> None:
+def test_moto_job_completes_and_result_is_small_json(moto_endpoint: str, local_root: Path, tmp_path: Path) -> None:
     import json
 
     hook = make_hook("sagemaker", moto_endpoint, local_root)
     spec = spec_for(hook, tmp_path)
-    request = hook.build_request(spec, "moto-job-1", hook.stage_code(spec))
-    hook.create_training_job(request)
-    desc = hook.wait_for_training_job("moto-job-1", poll_interval=0.01)
-    result = hook.training_result(desc)
+    request = hook.training.request(spec, "moto-job-1", hook.training.stage_code(spec))
+    hook.training.create(request)
+    desc = hook.training.wait("moto-job-1", poll_interval=0.01)
+    result = hook.training.result(desc)
     json.dumps(result)  # XCom-safe: no datetimes
     assert result["job_name"] == "moto-job-1"
     assert result["status"] == "Completed"
@@ -137,18 +137,14 @@ def test_moto_job_completes_and_result_is_small_json(
 
 # ------------------------------------------------------ Stubber: AWS semantics
 def stubbed_hook(local_root: Path) -> tuple[TFSageMakerHook, Stubber]:
-    hook = TFSageMakerHook(
-        aws_conn_id=None, backend="sagemaker", region_name="us-east-1", retry_max_wait=0.01
-    )
+    hook = TFSageMakerHook(aws_conn_id=None, backend="sagemaker", region_name="us-east-1", retry_max_wait=0.01)
     client = boto3.client("sagemaker", region_name="us-east-1")
     logs = boto3.client("logs", region_name="us-east-1")
     logs_stub = Stubber(logs)
     for _ in range(20):
         logs_stub.add_client_error("describe_log_streams", "ResourceNotFoundException", "no group")
     logs_stub.activate()
-    hook.__dict__["clients"] = Clients(
-        sagemaker=client, s3=None, logs=logs, region="us-east-1", backend="sagemaker"
-    )
+    hook.__dict__["clients"] = Clients(sagemaker=client, s3=None, logs=logs, region="us-east-1", backend="sagemaker")
     stub = Stubber(client)
     stub.activate()
     return hook, stub
@@ -182,7 +178,7 @@ def test_stubber_duplicate_name_surfaces_resource_in_use(local_root: Path, tmp_p
         "StoppingCondition": {"MaxRuntimeInSeconds": 60},
     }
     with pytest.raises(ClientError) as err:
-        hook.create_training_job(request)
+        hook.training.create(request)
     assert err.value.response["Error"]["Code"] == "ResourceInUse"
     stub.assert_no_pending_responses()
 
@@ -192,10 +188,8 @@ def test_stubber_throttling_then_success(local_root: Path, capsys: pytest.Captur
     stub.add_client_error("describe_training_job", "ThrottlingException", "Rate exceeded", 400)
     stub.add_client_error("describe_training_job", "ThrottlingException", "Rate exceeded", 400)
     stub.add_client_error("describe_training_job", "InternalFailure", "oops", 500)
-    stub.add_response(
-        "describe_training_job", describe_response("t1", "Completed"), {"TrainingJobName": "t1"}
-    )
-    desc = hook.wait_for_training_job("t1", poll_interval=0.01)
+    stub.add_response("describe_training_job", describe_response("t1", "Completed"), {"TrainingJobName": "t1"})
+    desc = hook.training.wait("t1", poll_interval=0.01)
     assert desc["TrainingJobStatus"] == "Completed"
     assert capsys.readouterr().out.count("retrying in") == 3
     stub.assert_no_pending_responses()
@@ -222,16 +216,14 @@ def test_stubber_other_errors_are_not_retried(local_root: Path) -> None:
 
 def test_stubber_failed_job_raises_with_failure_reason(local_root: Path) -> None:
     hook, stub = stubbed_hook(local_root)
-    stub.add_response(
-        "describe_training_job", describe_response("f1", "InProgress"), {"TrainingJobName": "f1"}
-    )
+    stub.add_response("describe_training_job", describe_response("f1", "InProgress"), {"TrainingJobName": "f1"})
     stub.add_response(
         "describe_training_job",
         describe_response("f1", "Failed", SecondaryStatus="Failed", FailureReason="AlgorithmError: boom"),
         {"TrainingJobName": "f1"},
     )
     with pytest.raises(TrainingJobFailedError) as err:
-        hook.wait_for_training_job("f1", poll_interval=0.01)
+        hook.training.wait("f1", poll_interval=0.01)
     assert err.value.status == "Failed"
     assert "AlgorithmError: boom" in str(err.value)
 
@@ -239,7 +231,11 @@ def test_stubber_failed_job_raises_with_failure_reason(local_root: Path) -> None
 def test_stubber_stop_then_stopped(local_root: Path) -> None:
     hook, stub = stubbed_hook(local_root)
     stub.add_response("stop_training_job", {}, {"TrainingJobName": "s1"})
-    stub.add_client_error("stop_training_job", "ValidationException", "The job is not in progress")
+    stub.add_client_error(
+        "stop_training_job",
+        "ValidationException",
+        "The request was rejected because the training job is in status Completed.",
+    )
     stub.add_response(
         "describe_training_job",
         describe_response("s1", "Stopped", SecondaryStatus="Stopped"),
@@ -248,26 +244,20 @@ def test_stubber_stop_then_stopped(local_root: Path) -> None:
     assert hook.stop_training_job("s1") is True
     assert hook.stop_training_job("s1") is False  # already ended: not an error
     with pytest.raises(TrainingJobFailedError) as err:
-        hook.wait_for_training_job("s1", poll_interval=0.01)
+        hook.training.wait("s1", poll_interval=0.01)
     assert err.value.status == "Stopped"
 
 
 def test_stubber_find_reusable_job_walks_attempts(local_root: Path) -> None:
     hook, stub = stubbed_hook(local_root)
     stub.add_response("describe_training_job", describe_response("n-1", "Failed"), {"TrainingJobName": "n-1"})
-    stub.add_response(
-        "describe_training_job", describe_response("n-2", "Stopped"), {"TrainingJobName": "n-2"}
-    )
-    stub.add_response(
-        "describe_training_job", describe_response("n-3", "InProgress"), {"TrainingJobName": "n-3"}
-    )
-    name, desc = hook.find_reusable_job(lambda a: f"n-{a}")
+    stub.add_response("describe_training_job", describe_response("n-2", "Stopped"), {"TrainingJobName": "n-2"})
+    stub.add_response("describe_training_job", describe_response("n-3", "InProgress"), {"TrainingJobName": "n-3"})
+    name, desc = hook.training.find_reusable_job(lambda a: f"n-{a}")
     assert name == "n-3" and desc is not None and desc["TrainingJobStatus"] == "InProgress"
-    stub.add_response(
-        "describe_training_job", describe_response("n-1", "Completed"), {"TrainingJobName": "n-1"}
-    )
+    stub.add_response("describe_training_job", describe_response("n-1", "Completed"), {"TrainingJobName": "n-1"})
     stub.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
-    name, desc = hook.find_reusable_job(lambda a: f"n-{a}", if_job_exists="retrain")
+    name, desc = hook.training.find_reusable_job(lambda a: f"n-{a}", if_job_exists="retrain")
     assert (name, desc) == ("n-2", None)
 
 
@@ -285,8 +275,8 @@ def test_upload_refuses_code_that_changed_after_it_was_addressed(hook: TFSageMak
     from airflow_tf_sm.exceptions import TFSageMakerError
 
     spec = spec_for(hook, tmp_path)
-    code, uri = hook.package_code(spec)
+    code, uri = hook.training.package_code(spec)
     (Path(spec.source_dir) / "train.py").write_text("print('edited meanwhile')\n")
     with pytest.raises(TFSageMakerError, match="changed while it was being staged"):
-        hook.upload_code(code, uri)
+        hook.training.upload_code(code, uri)
     assert not hook.object_exists(uri)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
-import gc
 import random
 import threading
 import time
@@ -184,8 +183,15 @@ class FakeLogs:
         return {"events": [{"message": line} for line in lines[start:]], "nextForwardToken": f"f/{len(lines)}"}
 
 
-def hook_on(plane: ControlPlane) -> TFSageMakerHook:
-    hook = TFSageMakerHook(aws_conn_id=None, backend="sagemaker", region_name="us-east-1", retry_attempts=1)
+def hook_on(plane: ControlPlane, retry_attempts: int = 1) -> TFSageMakerHook:
+    """A hook on the scripted control plane; ``retry_attempts`` is its one retry layer (1: no retries)."""
+    hook = TFSageMakerHook(
+        aws_conn_id=None,
+        backend="sagemaker",
+        region_name="us-east-1",
+        retry_attempts=retry_attempts,
+        retry_max_wait=0.01,
+    )
     logs = FakeLogs(plane)
     hook.__dict__["clients"] = Clients(sagemaker=plane, s3=None, logs=logs, region="us-east-1", backend="x")
     return hook
@@ -205,10 +211,14 @@ async def events_of(made: TrainingJobTrigger) -> list[dict[str, Any]]:
 
 
 async def side_by_side(
-    plane: ControlPlane, names: list[str], poller_options: dict[str, Any] | None = None, timeout: float = 20.0
+    plane: ControlPlane,
+    names: list[str],
+    poller_options: dict[str, Any] | None = None,
+    timeout: float = 20.0,
+    retry_attempts: int = 1,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]], TrainingJobPoller]:
     """Run a per-job and a coalesced trigger for every job at the same time; return both events and the poller."""
-    poller = get_poller(PARAMS, lambda: hook_on(plane), poll_interval=0.05, **(poller_options or {}))
+    poller = get_poller(PARAMS, lambda: hook_on(plane, retry_attempts), poll_interval=0.05, **(poller_options or {}))
     per_job = [trigger(plane, n, coalesce=False) for n in names]
     shared = [trigger(plane, n, coalesce=True) for n in names]
     results = await asyncio.wait_for(asyncio.gather(*(events_of(t) for t in per_job + shared)), timeout)
@@ -265,14 +275,14 @@ def test_same_events_as_per_job_polling_with_far_fewer_describes() -> None:
 def test_same_events_when_list_calls_are_throttled(retries: int) -> None:
     plane = ControlPlane(throttle_list=lambda n: n % 3 != 0)  # two list calls in three are throttled
     names = scripted_jobs(plane)
-    options = {"page_size": 3, "safety_net_fraction": 0.0, "list_retries": retries}
+    options = {"page_size": 3, "safety_net_fraction": 0.0}
 
-    per_job, shared, poller = asyncio.run(side_by_side(plane, names, options))
+    per_job, shared, poller = asyncio.run(side_by_side(plane, names, options, retry_attempts=retries + 1))
 
     assert_same_events(per_job, shared)
     assert poller.list_mode  # throttling never disables listing
     assert plane.calls["list"] >= 3 * poller.stats.list_pages - 2
-    # without retries within an interval, cut-short listings resume at the next one
+    # without retries (the hook's one retry layer), cut-short listings resume at the next interval
     assert (poller.stats.list_failures > 0) == (retries == 0)
 
 
@@ -332,9 +342,7 @@ def test_a_throttled_listing_goes_on_from_the_failed_page_and_keeps_the_watermar
         plane.add(f"job-{i}", (0.0, "InProgress", "Training"))
 
     async def scenario() -> TrainingJobPoller:
-        poller = get_poller(
-            PARAMS, lambda: hook_on(plane), poll_interval=0.05, page_size=3, overlap=2.0, list_retries=1
-        )
+        poller = get_poller(PARAMS, lambda: hook_on(plane, 2), poll_interval=0.05, page_size=3, overlap=2.0)
         sub = poller.subscribe("job-0")
         while plane.calls["list"] < 7:
             await asyncio.sleep(0.01)
@@ -433,15 +441,15 @@ def test_pollers_are_shared_per_settings_and_closed_by_the_last_waiter() -> None
         us = next(p for p in pollers if p.watched and "job-b" in p.watched)
         assert sorted(us.watched) == ["job-a", "job-b"]
         runs[0].cancel()  # the triggerer cancels a trigger (shutdown, redistribution)
-        await asyncio.sleep(0.05)
+        await asyncio.gather(runs[0], return_exceptions=True)
         assert us.watched == ["job-b"] and not us.closed
         for run in runs[1:]:
             run.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
         assert us.closed and active_pollers() == []
-        calls = sum(plane.calls.values())
-        await asyncio.sleep(0.2)
-        assert sum(plane.calls.values()) == calls  # nothing polls any more
+        assert us._task is not None
+        await asyncio.gather(us._task, return_exceptions=True)
+        assert us._task.done()  # its polling task ended: nothing polls any more
 
     asyncio.run(scenario())
 
@@ -452,7 +460,8 @@ def test_a_trigger_running_twice_gets_the_event_twice() -> None:
 
     async def scenario() -> list[list[dict[str, Any]]]:
         first = asyncio.create_task(events_of(trigger(plane, "job-1", coalesce=True)))
-        await asyncio.sleep(0.05)
+        while plane.calls["describe"] < 1:  # the first waiter is being served
+            await asyncio.sleep(0.01)
         second = asyncio.create_task(events_of(trigger(plane, "job-1", coalesce=True)))
         results = await asyncio.wait_for(asyncio.gather(first, second), 10)
         late = await asyncio.wait_for(events_of(trigger(plane, "job-1", coalesce=True)), 10)  # after the end
@@ -511,40 +520,23 @@ def test_log_lines_stream_while_nothing_changes(capsys: pytest.CaptureFixture[st
     assert events[0]["log_tail"] == [f"epoch {i}" for i in range(4)]
 
 
-# ------------------------------------------------------------------- loop lag
-def test_event_loop_stays_responsive_with_hundreds_of_waiters() -> None:
+# ------------------------------------------------------------------- many waiters
+def test_hundreds_of_waiters_each_get_their_event_from_one_poller() -> None:
+    """300 coalesced triggers, one poller. (The loop lag they cause is measured in bench/, not bounded here.)"""
     plane = ControlPlane(latency=0.02)  # every call blocks its thread for 20 ms
     count = 300
     for i in range(count):
         at = 0.2 + 0.8 * i / count
         plane.add(f"job-{i:03d}", (at / 2, "InProgress", "Training"), (at, "Completed", "Completed"))
 
-    async def scenario() -> tuple[float, list[list[dict[str, Any]]]]:
-        lag = 0.0
-        stop = asyncio.Event()
+    async def scenario() -> tuple[int, list[list[dict[str, Any]]]]:
+        waiting = [asyncio.create_task(events_of(trigger(plane, n, coalesce=True))) for n in plane.jobs]
+        while not active_pollers():
+            await asyncio.sleep(0.01)
+        pollers = len(active_pollers())
+        return pollers, await asyncio.wait_for(asyncio.gather(*waiting), 60)
 
-        async def ticker() -> None:
-            nonlocal lag
-            while not stop.is_set():
-                start = time.perf_counter()
-                await asyncio.sleep(0.01)
-                lag = max(lag, time.perf_counter() - start - 0.01)
-
-        probe = asyncio.create_task(ticker())
-        results = await asyncio.wait_for(
-            asyncio.gather(*(events_of(trigger(plane, n, coalesce=True)) for n in plane.jobs)), 60
-        )
-        stop.set()
-        await probe
-        return lag, results
-
-    # Objects from the imports and earlier tests are frozen, so a full garbage collection of the
-    # interpreter's own heap (about 0.1 s here) is not charged to the poller.
-    gc.collect()
-    gc.freeze()
-    try:
-        lag, results = asyncio.run(scenario())
-    finally:
-        gc.unfreeze()
+    pollers, results = asyncio.run(scenario())
+    assert pollers == 1
     assert [r[0]["status"] for r in results] == ["success"] * count
-    assert lag < 0.2, f"event loop stalled for {lag:.3f} s"
+    assert plane.calls["describe"] < 3 * count  # changed jobs only, not every job every interval

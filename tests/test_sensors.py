@@ -15,6 +15,7 @@ from airflow_tf_sm.exceptions import TFSageMakerError, TrainingJobFailedError
 from airflow_tf_sm.hook import TFSageMakerHook
 from airflow_tf_sm.links import LINK_XCOM_KEY
 from airflow_tf_sm.sensors import TrainingJobSensor
+from airflow_tf_sm.training.spec import TrainingJobSpec
 from airflow_tf_sm.triggers import TrainingJobTrigger
 
 SLEEPER = "import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n"
@@ -43,8 +44,10 @@ def start_job(root: Path, tmp_path: Path, name: str, script: str) -> TFSageMaker
     code.mkdir()
     (code / "train.py").write_text(script)
     hook = local_hook(root)
-    spec = hook.build_spec({"entry_point": "train.py", "source_dir": str(code), "output_path": "s3://bucket/models"})
-    hook.create_training_job(hook.build_request(spec, name, hook.stage_code(spec)))
+    spec = TrainingJobSpec.from_mapping(
+        {"entry_point": "train.py", "source_dir": str(code), "output_path": "s3://bucket/models"}
+    )
+    hook.training.create(hook.training.request(spec, name, hook.training.stage_code(spec)))
     return hook
 
 
@@ -79,7 +82,7 @@ def test_poke_path_returns_the_result_of_a_real_job(
 
     result = sensor.execute({"ti": ti})  # type: ignore[arg-type]
 
-    assert result == hook.training_result(hook.describe_training_job("sense-ok"))
+    assert result == hook.training.result(hook.describe_training_job("sense-ok"))
     assert result["status"] == "Completed"
     assert result["model_data"] == "s3://bucket/models/sense-ok/output/model.tar.gz"
     json.dumps(result)
@@ -107,7 +110,9 @@ def test_poke_is_false_while_the_job_runs(local_root: Path, tmp_path: Path) -> N
 
 # ------------------------------------------------------------------- deferral
 def test_deferrable_sensor_defers_with_a_self_contained_trigger(local_root: Path, tmp_path: Path) -> None:
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow_tf_sm.compat import task_deferred
+
+    TaskDeferred = task_deferred()
 
     hook = start_job(local_root, tmp_path, "sense-defer", SLEEPER)
     try:
@@ -121,7 +126,7 @@ def test_deferrable_sensor_defers_with_a_self_contained_trigger(local_root: Path
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout == timedelta(seconds=3600)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "airflow_tf_sm.triggers.TrainingJobTrigger"
+    assert classpath == "airflow_tf_sm.training.trigger.TrainingJobTrigger"
     assert kwargs["job_name"] == "sense-defer"
     assert kwargs["poll_interval"] == 0.1 and kwargs["stop_job_on_kill"] is True
     assert kwargs["client_params"]["backend"] == "local"
@@ -138,7 +143,9 @@ def test_deferrable_sensor_on_an_ended_job_returns_at_once(local_root: Path, tmp
 
 
 def test_defer_run_trigger_resume_cycle(local_root: Path, tmp_path: Path) -> None:
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow_tf_sm.compat import task_deferred
+
+    TaskDeferred = task_deferred()
 
     hook = start_job(local_root, tmp_path, "sense-cycle", "import time\ntime.sleep(0.5)\nprint('trained')\n")
     sensor = sensor_for(local_root, "sense-cycle", deferrable=True)
@@ -154,7 +161,7 @@ def test_defer_run_trigger_resume_cycle(local_root: Path, tmp_path: Path) -> Non
     event = asyncio.run(asyncio.wait_for(fire(), 30))
     resumed = sensor_for(local_root, "sense-cycle", deferrable=True)  # the operator is rebuilt on resume
     result = resumed.execute_complete({"ti": FakeTI()}, event)  # type: ignore[arg-type]
-    assert result == hook.training_result(hook.describe_training_job("sense-cycle"))
+    assert result == hook.training.result(hook.describe_training_job("sense-cycle"))
     assert "trained" in event["log_tail"]
 
 
@@ -215,6 +222,7 @@ from airflow.sdk import dag, task
 
 from airflow_tf_sm.hook import TFSageMakerHook
 from airflow_tf_sm.sensors import TrainingJobSensor
+from airflow_tf_sm.training.spec import TrainingJobSpec
 
 ROOT = {root!r}
 CODE = {code!r}
@@ -225,8 +233,8 @@ def tf_sm_sensor_test():
     @task
     def start(ti=None):
         hook = TFSageMakerHook(backend="local", local_root=ROOT, region_name="us-east-1")
-        spec = hook.build_spec({{"entry_point": "train.py", "source_dir": CODE, "output_path": "s3://bucket/models"}})
-        hook.create_training_job(hook.build_request(spec, "sense-dag", hook.stage_code(spec)))
+        spec = TrainingJobSpec.from_mapping({{"entry_point": "train.py", "source_dir": CODE, "output_path": "s3://bucket/models"}})
+        hook.training.create(hook.training.request(spec, "sense-dag", hook.training.stage_code(spec)))
         ti.xcom_push(key="job_name", value="sense-dag")
 
     wait = TrainingJobSensor(
@@ -258,7 +266,9 @@ def decoded(value: Any) -> Any:
 def test_deferrable_sensor_in_dag_test_with_templated_name(
     airflow_db: Path, local_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_tf_sm.compat import dagbag_class
+
+    DagBag = dagbag_class()
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -292,7 +302,7 @@ def test_deferrable_sensor_in_dag_test_with_templated_name(
         rows = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id="wait").all()
         xcoms = {row.key: decoded(row.value) for row in rows}
     hook = local_hook(local_root)
-    assert xcoms["return_value"] == hook.training_result(hook.describe_training_job("sense-dag"))
+    assert xcoms["return_value"] == hook.training.result(hook.describe_training_job("sense-dag"))
     assert xcoms[LINK_XCOM_KEY] == {"job_name": "sense-dag", "region": "us-east-1", "backend": "local"}
     assert xcoms["_link_TrainingJobConsoleLink"] == ""  # the local backend has no console
     assert xcoms["_link_TrainingJobLogsLink"] == ""

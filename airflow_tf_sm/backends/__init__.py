@@ -1,41 +1,26 @@
-"""Backends: boto3-shaped clients for SageMaker on AWS and for this machine (local).
+"""Backends: boto3-shaped clients for SageMaker on AWS (``aws.py``) and for this machine (``local/``).
 
 Both backends hand the hook the same client surface (``create_training_job(**request)``,
-``describe_training_job(TrainingJobName=...)``, S3 and CloudWatch Logs calls), the same response
-shapes and the same ``botocore.exceptions.ClientError`` codes, so the hook never branches on the backend.
+``describe_training_job(TrainingJobName=...)``, S3 and CloudWatch Logs calls), the same response shapes
+and the same ``botocore.exceptions.ClientError`` codes, so the hook never branches on the backend: what
+differs (the default role, the invocation URL of an endpoint, the settings a trigger must carry) is data
+in :class:`Clients`.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass(frozen=True)
-class Clients:
-    """The clients one backend provides.
-
-    Attributes:
-        sagemaker: Client with the boto3 SageMaker API.
-        s3: Client with the boto3 S3 API (the subset the hook uses).
-        logs: Client with the boto3 CloudWatch Logs API (the subset the hook uses).
-        region: The AWS region name the clients act in.
-        backend: ``"sagemaker"`` or ``"local"``.
-        runtime: Client with the boto3 SageMaker Runtime API (``invoke_endpoint``), when available.
-    """
-
-    sagemaker: Any
-    s3: Any
-    logs: Any
-    region: str
-    backend: str
-    runtime: Any = None
-
-
-@dataclass(frozen=True)
 class ClientParams:
     """Everything needed to build clients, as plain JSON-able data (triggers carry it across processes).
+
+    Its fields are the connection arguments of every operator, sensor and of the hook (one list:
+    :data:`CLIENT_ARGS`).
 
     Attributes:
         backend: ``"sagemaker"`` or ``"local"`` (``None``: the ``[airflow_tf_sm] backend`` setting).
@@ -43,7 +28,7 @@ class ClientParams:
         region_name: Region; ``None`` takes it from the connection or the environment.
         verify: TLS verification flag or CA bundle path (AWS backend only).
         botocore_config: Keyword arguments of ``botocore.config.Config`` (AWS backend only).
-        endpoint_url: Endpoint override for the SageMaker client (AWS backend only).
+        endpoint_url: Endpoint override for the AWS clients (AWS backend only).
         local_root: State root of the local backend (``None``: the ``[airflow_tf_sm] local_root`` setting).
     """
 
@@ -57,37 +42,45 @@ class ClientParams:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parameters as a plain dict (for trigger kwargs)."""
-        return {
-            "backend": self.backend,
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "botocore_config": self.botocore_config,
-            "endpoint_url": self.endpoint_url,
-            "local_root": self.local_root,
-        }
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ClientParams:
+        """Build from a mapping holding (some of) the :data:`CLIENT_ARGS` keys; other keys are ignored."""
+        return cls(**{name: values[name] for name in CLIENT_ARGS if name in values})
 
 
-def get_clients(params: ClientParams) -> Clients:
-    """Build the clients of the backend ``params`` names.
+#: The connection arguments every operator, sensor and the hook take, by these names.
+CLIENT_ARGS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ClientParams))
 
-    Args:
-        params: Backend choice and connection settings.
 
-    Returns:
-        The backend's clients.
+@dataclass(frozen=True)
+class Clients:
+    """The clients one backend provides, and what else differs between backends.
+
+    Attributes:
+        sagemaker: Client with the boto3 SageMaker API.
+        s3: Client with the boto3 S3 API (the subset the package uses).
+        logs: Client with the boto3 CloudWatch Logs API (the subset the package uses).
+        region: The AWS region name the clients act in.
+        backend: ``"sagemaker"`` or ``"local"``.
+        runtime: Client with the boto3 SageMaker Runtime API (``invoke_endpoint``).
+        params: The settings that rebuild these clients elsewhere (the triggerer): region and, on the
+            local backend, the state root resolved.
+        default_role: Role ARN used when a job names none (the local backend's placeholder; None on AWS).
+        invocation_url: ``(endpoint name, DescribeEndpoint response) -> URL`` answering invocations ("" if none).
+        client_retries: True when the clients retry throttling and 5xx themselves (botocore retry settings
+            from the connection or ``botocore_config``): the hook then tries each call once, so retries
+            never multiply.
     """
-    from airflow_tf_sm.config import resolve_backend, resolve_local_root
 
-    backend = resolve_backend(params.backend)
-    if backend == "local":
-        from airflow_tf_sm.backends.local.clients import local_clients
-
-        root = resolve_local_root(params.local_root)
-        region = params.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        sagemaker, s3, logs, runtime = local_clients(root, region)
-        return Clients(sagemaker=sagemaker, s3=s3, logs=logs, region=region, backend="local", runtime=runtime)
-
-    from airflow_tf_sm.backends.aws import aws_clients
-
-    return aws_clients(params)
+    sagemaker: Any
+    s3: Any
+    logs: Any
+    region: str
+    backend: str
+    runtime: Any = None
+    params: ClientParams = dataclasses.field(default_factory=ClientParams)
+    default_role: str | None = None
+    invocation_url: Callable[[str, Mapping[str, Any]], str] = lambda name, desc: ""
+    client_retries: bool = False

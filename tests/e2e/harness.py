@@ -468,7 +468,7 @@ class AirflowCluster:
 
     def jobs_of(self, dag_id: str, run_id: str | None = None, task_id: str = "train") -> list[dict[str, Any]]:
         """Return the local jobs started for a DAG (and run), oldest first, found by their Airflow tags."""
-        from airflow_tf_sm.names import job_tags
+        from airflow_tf_sm.sagemaker.tags import job_tags
 
         want = job_tags(dag_id, task_id, run_id or "", -1)
         keys = [k for k in want if k.endswith(("dag-id", "task-id", "run-id" if run_id else "dag-id"))]

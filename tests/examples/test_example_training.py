@@ -10,20 +10,19 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
 import pytest
+
+np = pytest.importorskip("numpy")
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "dags_examples" / "tf_sm_example"
 TRAIN_SCRIPT = EXAMPLE_DIR / "code" / "train.py"
 
 # The default hyperparameters reach 0.96-0.97 (measured on several seeds), 3 epochs about 0.96. Floor:
 ACCURACY_THRESHOLD = 0.90
-DEFAULT_RUN_BUDGET_S = 60.0
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -282,9 +281,7 @@ def test_saved_model_serves_the_reported_predictions(trained: dict[str, Any]) ->
     sample = json.loads((root / "output" / "data" / "predictions_sample.json").read_text())
     instances = np.array(sample["instances"], dtype=np.float32)
     test_rows = _rows((root / "input" / "data" / "test" / "data.csv").read_bytes())[1:]
-    expected_instances = np.array(
-        [[float(v) for v in row[:8]] for row in test_rows[: len(instances)]], np.float32
-    )
+    expected_instances = np.array([[float(v) for v in row[:8]] for row in test_rows[: len(instances)]], np.float32)
     np.testing.assert_array_equal(instances, expected_instances)
 
     import tensorflow as tf
@@ -301,13 +298,10 @@ def test_saved_model_serves_the_reported_predictions(trained: dict[str, Any]) ->
 
 
 @pytest.mark.tensorflow
-def test_default_hyperparameters_meet_accuracy_within_budget(tmp_path: Path) -> None:
+def test_default_hyperparameters_meet_accuracy(tmp_path: Path) -> None:
     env = _sm_env(tmp_path, data.make_dataset(data.seed_from_date("2024-01-03")))
-    started = time.monotonic()
     result = _run([], env, tmp_path)
-    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "output" / "data" / "metrics.json").read_text())
     assert metrics["epochs"] == 10
     assert metrics["val_accuracy"] >= ACCURACY_THRESHOLD
-    assert elapsed < DEFAULT_RUN_BUDGET_S, f"default training took {elapsed:.1f} s"

@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_tf_sm.backends.local.clients import local_clients
-
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP
 
 
 def _last_job(sagemaker: Any) -> str | None:

@@ -8,29 +8,37 @@ Layout under the root::
     jobs/<name>/opt_ml/       algo-1's ``/opt/ml`` (other hosts: ``jobs/<name>/hosts/algo-<n>/opt_ml``)
 
 ``job.json`` is replaced atomically, so readers never take the lock; writers always do.
-This module imports only the standard library (the runner loads it).
+This module imports only the standard library and the package's standard-library facts (the runner loads it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
-import re
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-ACCOUNT_ID = "000000000000"
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
-ACTIVE_STATUSES = frozenset({"InProgress", "Stopping"})
+from airflow_tf_sm.backends.local.processes import kill_group, process_alive
+from airflow_tf_sm.backends.local.state import (
+    CorruptRecordError,
+    RecordExistsError,
+    RecordNotFoundError,
+    StateStore,
+)
+from airflow_tf_sm.sagemaker.names import is_valid_name
+from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, LOCAL_ACCOUNT_ID, TRAINING_JOB
+
+ACCOUNT_ID = LOCAL_ACCOUNT_ID
+TERMINAL_STATUSES = JOB_TERMINAL_STATUSES
+ACTIVE_STATUSES = TRAINING_JOB.busy
 RUNNER_DIED_REASON = "local runner process died"
-_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+#: Names of the job errors (the state store's, for jobs).
+JobExistsError = RecordExistsError
+JobNotFoundError = RecordNotFoundError
+__all__ = ["CorruptRecordError", "Engine", "JobExistsError", "JobNotFoundError"]
 
 # SecondaryStatus -> StatusMessage, worded like SageMaker's
 STATUS_MESSAGES: dict[str, str] = {
@@ -46,76 +54,9 @@ STATUS_MESSAGES: dict[str, str] = {
 }
 
 
-class JobExistsError(Exception):
-    """A training job of that name already exists (names are never reusable)."""
-
-
-class JobNotFoundError(Exception):
-    """No training job of that name."""
-
-
 def training_job_arn(region: str, name: str) -> str:
     """Return the ARN SageMaker would give training job ``name`` in ``region``."""
-    return f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:training-job/{name.lower()}"
-
-
-def process_token(pid: int) -> str | None:
-    """Return an identity token of a live process (its start time), or None when it is gone.
-
-    A zombie counts as gone. The token guards against a recycled pid.
-    """
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        text = stat.read_text()
-    except FileNotFoundError:
-        return None
-    except OSError:  # pragma: no cover - no /proc on this platform
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return "unknown"
-        return "unknown"
-    fields = text[text.rfind(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return fields[19]  # starttime, field 22 of /proc/<pid>/stat
-
-
-def process_alive(pid: int, token: str | None) -> bool:
-    """Return whether process ``pid`` still runs and is the one that had ``token``."""
-    current = process_token(pid)
-    if current is None:
-        return False
-    return token is None or current == token or "unknown" in (token, current)
-
-
-def kill_group(pid: int, token: str | None, sig: int) -> bool:
-    """Send ``sig`` to the process group led by ``pid`` if that process is still the same one.
-
-    Returns:
-        Whether a signal was sent.
-    """
-    if not process_alive(pid, token):
-        return False
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temp file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return TRAINING_JOB.arn(region, ACCOUNT_ID, name)
 
 
 def add_transition(state: dict[str, Any], secondary: str, now: float, message: str | None = None) -> None:
@@ -152,7 +93,7 @@ def finish_job(
 
 
 class Engine:
-    """Job records of the local backend under ``<root>/jobs``.
+    """Job records of the local backend under ``<root>/jobs`` (one :class:`StateStore` of kind ``job``).
 
     Args:
         root: The local backend root directory.
@@ -165,15 +106,14 @@ class Engine:
     ) -> None:
         self.root = Path(root)
         self.jobs_dir = self.root / "jobs"
+        self.store = StateStore(self.jobs_dir, is_valid_name, kind="job")
         self.heartbeat_timeout = heartbeat_timeout
         self.stop_grace = stop_grace
 
     # -- paths -------------------------------------------------------------------------------
     def job_dir(self, name: str) -> Path:
         """Return the directory of a job (validated name, so it cannot escape the root)."""
-        if not _NAME_RE.match(name):
-            raise JobNotFoundError(name)
-        return self.jobs_dir / name
+        return self.store.path(name)
 
     def opt_ml(self, name: str, host: str = "algo-1") -> Path:
         """Return the ``/opt/ml``-shaped directory of a job's host."""
@@ -186,17 +126,11 @@ class Engine:
 
     # -- records -----------------------------------------------------------------------------
     def create(self, name: str, request: dict[str, Any], region: str) -> dict[str, Any]:
-        """Create the record of a new job in status InProgress / Starting.
+        """Create the record of a new job in status InProgress / Starting (atomically).
 
         Raises:
             JobExistsError: when a job of that name was ever created under this root.
         """
-        job_dir = self.job_dir(name)
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            job_dir.mkdir()
-        except FileExistsError:
-            raise JobExistsError(name) from None
         now = time.time()
         state: dict[str, Any] = {
             "name": name,
@@ -212,60 +146,35 @@ class Engine:
             "metrics": [],
         }
         add_transition(state, "Starting", now)
-        self.heartbeat_path(name).touch()
-        write_json_atomic(job_dir / "job.json", state)
+        self.store.create(name, state, prepare=lambda folder: (folder / "heartbeat").touch())
         return state
 
     def exists(self, name: str) -> bool:
         """Return whether a job of that name exists."""
-        try:
-            return (self.job_dir(name) / "job.json").is_file()
-        except JobNotFoundError:
-            return False
+        return self.store.exists(name)
 
     def load(self, name: str) -> dict[str, Any]:
         """Read a job record (no lock needed: the file is replaced atomically).
 
         Raises:
             JobNotFoundError: for an unknown job.
+            CorruptRecordError: its ``job.json`` cannot be read.
         """
-        path = self.job_dir(name) / "job.json"
-        for _ in range(50):
-            try:
-                with open(path) as fh:
-                    return dict(json.load(fh))
-            except FileNotFoundError:
-                # the directory is created a moment before job.json
-                if not path.parent.is_dir():
-                    break
-                time.sleep(0.01)
-        raise JobNotFoundError(name)
+        return self.store.load(name)
 
     @contextlib.contextmanager
     def locked(self, name: str) -> Iterator[dict[str, Any]]:
         """Hold the job lock and yield its record; the record is saved when the block ends cleanly."""
-        state = self.load(name)  # raises for unknown jobs before creating a lock file
-        lock_path = self.job_dir(name) / "job.lock"
-        with open(lock_path, "a+") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                state = self.load(name)
-                yield state
-                write_json_atomic(self.job_dir(name) / "job.json", state)
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        with self.store.locked(name) as state:
+            yield state
 
     def update(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Apply ``mutate`` to the job record under the lock and save it; return the new record."""
-        with self.locked(name) as state:
-            mutate(state)
-        return state
+        return self.store.update(name, mutate)[0]
 
     def names(self) -> list[str]:
         """Return the names of all jobs under the root."""
-        if not self.jobs_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.jobs_dir.iterdir() if (p / "job.json").is_file())
+        return self.store.names()
 
     # -- liveness ----------------------------------------------------------------------------
     def touch_heartbeat(self, name: str) -> None:

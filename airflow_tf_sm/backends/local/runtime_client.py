@@ -16,9 +16,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
-from airflow_tf_sm.backends.local.clients import LocalStreamingBody, _maybe_throttle, _metadata, client_error
-from airflow_tf_sm.backends.local.engine import ACCOUNT_ID
 from airflow_tf_sm.backends.local.hosting import ENDPOINT_LOG_GROUP, EndpointNotFoundError, HostingStore
+from airflow_tf_sm.backends.local.wire import StreamingBody, client_error, maybe_throttle, metadata
+from airflow_tf_sm.sagemaker.resources import LOCAL_ACCOUNT_ID as ACCOUNT_ID
 
 INVOCATION_TIMEOUT = 60.0  # SageMaker's real-time invocation timeout
 _MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -50,7 +50,7 @@ class LocalRuntimeClient:
 
         response: dict[str, Any] = {
             "Error": {"Code": "ModelError", "Message": message},
-            "ResponseMetadata": _metadata(424),
+            "ResponseMetadata": metadata(424),
         }
         if status is not None:
             response["OriginalStatusCode"] = status
@@ -104,7 +104,7 @@ class LocalRuntimeClient:
                 model server answers 4xx/5xx or does not answer in time.
         """
         op = "InvokeEndpoint"
-        _maybe_throttle(op)
+        maybe_throttle(op)
         port, variant = self._serving(EndpointName)
         if TargetVariant is not None and TargetVariant != variant:
             raise client_error("ValidationError", f"Variant {TargetVariant} not found for endpoint {EndpointName}.", op)
@@ -150,8 +150,8 @@ class LocalRuntimeClient:
                 if attempt == 2 or port == port_before:
                     raise self._model_error(EndpointName, f"The model server is unreachable: {exc.reason}") from None
         return {
-            "Body": LocalStreamingBody(io.BytesIO(payload), len(payload)),
+            "Body": StreamingBody(io.BytesIO(payload), len(payload)),
             "ContentType": content_type,
             "InvokedProductionVariant": variant,
-            "ResponseMetadata": _metadata(),
+            "ResponseMetadata": metadata(),
         }

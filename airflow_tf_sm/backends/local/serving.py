@@ -47,13 +47,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow_tf_sm.backends.local.engine import kill_group, process_alive, process_token
 from airflow_tf_sm.backends.local.hosting import (
     ENDPOINT_LOG_GROUP,
     EndpointNotFoundError,
     HostingStore,
 )
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
+from airflow_tf_sm.backends.local.processes import detach_and_record, kill_group, own_record, process_alive
 from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore
 
 LOADER_ENV = "AIRFLOW_TF_SM_LOCAL_MODEL_LOADER"
@@ -589,22 +589,6 @@ class ModelServer:
         return 0
 
 
-def _detach(store: HostingStore, endpoint: str, server_id: str) -> bool:
-    """Fork; the parent records the child's pid and start token in the endpoint and reports True."""
-    pid = os.fork()
-    if pid > 0:
-        record = {"pid": pid, "token": process_token(pid)}
-
-        def mutate(state: dict[str, Any]) -> None:
-            if server_id in state.get("servers", {}):
-                state["servers"][server_id].update(record)
-
-        store.update_endpoint(endpoint, mutate)
-        return True
-    os.setsid()
-    return False
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m airflow_tf_sm.backends.local.serving``."""
     parser = argparse.ArgumentParser(description="Serve one local SageMaker-style endpoint model.")
@@ -622,14 +606,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.server not in state.get("servers", {}):
         print(f"server {args.server} is not part of endpoint {args.endpoint}", file=sys.stderr)
         return 1
+
+    def record_server(record: dict[str, Any]) -> None:
+        def mutate(state: dict[str, Any]) -> None:
+            if args.server in state.get("servers", {}):
+                state["servers"][args.server].update(record)
+
+        store.update_endpoint(args.endpoint, mutate)
+
     if args.detach:
-        if _detach(store, args.endpoint, args.server):
+        if detach_and_record(record_server):
             # the launcher's only job was the fork: leave at once, skipping interpreter teardown
             sys.stdout.flush()
             os._exit(0)
     else:
-        record = {"pid": os.getpid(), "token": process_token(os.getpid())}
-        store.update_endpoint(args.endpoint, lambda s: s["servers"][args.server].update(record))
+        record_server(own_record())
     try:
         code = ModelServer(store, args.endpoint, args.server).run()
     except EndpointNotFoundError:

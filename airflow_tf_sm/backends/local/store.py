@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+from airflow_tf_sm.sagemaker.s3 import BUCKET_PATTERN, S3UriError, key_problem, parse_s3_uri
+
 _CHUNK = 1024 * 1024
 
 
@@ -42,17 +42,15 @@ class ObjectInfo:
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """Split ``s3://bucket/key/part`` into ``("bucket", "key/part")``.
+    """Split ``s3://bucket/key/part`` into ``("bucket", "key/part")`` with the package's one parser.
 
     Raises:
-        InvalidKeyError: when the text is not an ``s3://`` URI with a bucket.
+        InvalidKeyError: when the text is not an ``s3://`` URI the store can hold.
     """
-    if not uri.startswith("s3://"):
-        raise InvalidKeyError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket:
-        raise InvalidKeyError(f"s3 URI without a bucket: {uri!r}")
-    return bucket, key
+    try:
+        return parse_s3_uri(uri)
+    except S3UriError as exc:
+        raise InvalidKeyError(str(exc)) from None
 
 
 def file_etag(path: Path) -> str:
@@ -83,7 +81,7 @@ class LocalObjectStore:
         Raises:
             InvalidKeyError: for a bucket name S3 would refuse.
         """
-        if not _BUCKET_RE.match(bucket) or ".." in bucket:
+        if not isinstance(bucket, str) or not BUCKET_PATTERN.match(bucket) or ".." in bucket:
             raise InvalidKeyError(f"invalid bucket name: {bucket!r}")
         return self.base / bucket
 
@@ -93,11 +91,9 @@ class LocalObjectStore:
         Raises:
             InvalidKeyError: for an empty key, a key ending in ``/``, or one with ``.``/``..`` parts.
         """
-        if not key or key.endswith("/") or key.startswith("/"):
+        if not isinstance(key, str) or not key or key.endswith("/") or key.startswith("/") or key_problem(key):
             raise InvalidKeyError(f"invalid key: {key!r}")
         parts = key.split("/")
-        if any(part in ("", ".", "..") for part in parts) or "\x00" in key:
-            raise InvalidKeyError(f"invalid key: {key!r}")
         return self.bucket_path(bucket).joinpath(*parts)
 
     def uri_path(self, uri: str) -> Path:

@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 from local_helpers import BUCKET, make_request, read_tar, stage_code, wait_for_status
 
-from airflow_tf_sm.backends.local.engine import Engine
-from airflow_tf_sm.backends.local.runner import (
-    _relative_key,
+from airflow_tf_sm.backends.local.container import (
     decode_hyperparameters,
     extract_metrics,
     failure_reason_for_exit,
@@ -22,6 +20,8 @@ from airflow_tf_sm.backends.local.runner import (
     to_cmd_args,
     to_env_vars,
 )
+from airflow_tf_sm.backends.local.engine import Engine
+from airflow_tf_sm.backends.local.runner import _relative_key
 
 DUMP = """
     import json, os, sys

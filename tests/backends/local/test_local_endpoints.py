@@ -19,11 +19,11 @@ import pytest
 from botocore.exceptions import ClientError
 from fake_models import fake_model_tar, model_tar
 
-from airflow_tf_sm.backends import ClientParams, get_clients
-from airflow_tf_sm.backends.local.clients import local_clients
-from airflow_tf_sm.backends.local.endpoints import stop_local_endpoints
-from airflow_tf_sm.backends.local.engine import process_alive
+from airflow_tf_sm.backends import ClientParams
+from airflow_tf_sm.backends.local.clients import local_backend, local_clients
 from airflow_tf_sm.backends.local.hosting import HostingStore
+from airflow_tf_sm.backends.local.hosting_api import stop_local_endpoints
+from airflow_tf_sm.backends.local.processes import process_alive
 from airflow_tf_sm.backends.local.runtime_client import LocalRuntimeClient
 from airflow_tf_sm.backends.local.serving import LOADER_ENV
 
@@ -473,7 +473,7 @@ def test_stop_local_endpoints_stops_every_server(hosting: tuple[Any, Any, Any], 
 
 
 def test_get_clients_gives_the_local_runtime_client(local_root: Path) -> None:
-    clients = get_clients(ClientParams(backend="local", local_root=str(local_root)))
+    clients = local_backend(ClientParams(backend="local", local_root=str(local_root)))
     assert isinstance(clients.runtime, LocalRuntimeClient)
     assert clients.runtime.root == local_root.resolve()
     assert hasattr(clients.sagemaker, "create_endpoint") and hasattr(clients.sagemaker, "create_training_job")

@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_tf_sm.backends.local.engine import (
-    Engine,
-    JobExistsError,
-    JobNotFoundError,
-    process_alive,
-    process_token,
-    training_job_arn,
-)
+from airflow_tf_sm.backends.local.engine import Engine, JobExistsError, JobNotFoundError, training_job_arn
+from airflow_tf_sm.backends.local.processes import process_alive, process_token
 
 
 def _bump(root: str, times: int) -> None:

@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_tf_sm.backends.local.clients import LocalLogsClient
-from airflow_tf_sm.backends.local.engine import LOG_GROUP
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
+from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP
 
 STREAM = "job-a/algo-1-1700000000"
 

@@ -142,8 +142,9 @@ def test_writes_are_atomic_and_leave_no_temp_files(s3: LocalS3Client, local_root
 
 
 def test_split_s3_uri() -> None:
-    assert split_s3_uri("s3://b/k/x.tar.gz") == ("b", "k/x.tar.gz")
-    assert split_s3_uri("s3://b") == ("b", "")
-    for bad in ("http://b/k", "s3:///k"):
+    assert split_s3_uri("s3://bkt/k/x.tar.gz") == ("bkt", "k/x.tar.gz")
+    assert split_s3_uri("s3://bkt") == ("bkt", "")
+    # the package's one parser: the same bucket and key rules as the specs and the request validation
+    for bad in ("http://bkt/k", "s3:///k", "s3://b/k", "s3://-bucket/x", "s3://bkt/a/../b", "s3://bkt/a//b"):
         with pytest.raises(InvalidKeyError):
             split_s3_uri(bad)

@@ -1,0 +1,195 @@
+"""What every local client speaks like boto3: errors, response metadata, timestamps, paging, streaming bodies.
+
+One place for the wire shapes of the local backend, so the training, hosting, tuning, transform, S3,
+Logs and Runtime clients answer alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+
+FAULTS_ENV = "AIRFLOW_TF_SM_LOCAL_FAULTS"
+_FAULT_RNGS: dict[str, random.Random] = {}
+_FAULT_LOCK = threading.Lock()
+#: List* time filters and the record field each compares (``after``: strictly later, ``before``: earlier).
+TIME_FILTERS = {
+    "CreationTimeAfter": ("creation_time", 1),
+    "CreationTimeBefore": ("creation_time", -1),
+    "LastModifiedTimeAfter": ("last_modified_time", 1),
+    "LastModifiedTimeBefore": ("last_modified_time", -1),
+}
+
+
+def metadata(status: int = 200) -> dict[str, Any]:
+    """Return a ``ResponseMetadata`` like boto3's."""
+    return {"RequestId": str(uuid.uuid4()), "HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0}
+
+
+def client_error(code: str, message: str, operation: str, status: int = 400, **extra: Any) -> Exception:
+    """Build the ``botocore.exceptions.ClientError`` boto3 would raise."""
+    from botocore.exceptions import ClientError
+
+    response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata(status), **extra}
+    return ClientError(response, operation)
+
+
+def to_datetime(epoch: float | None) -> datetime | None:
+    """Return epoch seconds as the timezone-aware datetime boto3 hands out."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def micros(epoch: float) -> int:
+    """Whole microseconds of an epoch time: the precision of the datetimes the API returns."""
+    return round(epoch * 1_000_000)
+
+
+def epoch_of(value: Any, field: str, operation: str) -> float:
+    """Accept what boto3 accepts for a timestamp parameter: datetime, epoch number or ISO text."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return epoch_of(datetime.fromisoformat(value), field, operation)
+        except ValueError:
+            pass
+    raise client_error("ValidationException", f"{field}: invalid timestamp {value!r}", operation)
+
+
+def encode_token(data: dict[str, Any]) -> str:
+    """Return an opaque pagination token for ``data``."""
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def decode_token(token: str, operation: str) -> dict[str, Any]:
+    """Read a token of :func:`encode_token`; a foreign one is the ValidationException the API gives."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error):
+        raise client_error("ValidationException", "Invalid pagination token", operation) from None
+    if not isinstance(data, dict):
+        raise client_error("ValidationException", "Invalid pagination token", operation)
+    return data
+
+
+def paginate(items: Sequence[Any], token: str | None, limit: int, operation: str) -> tuple[list[Any], str | None]:
+    """Return one page of ``items`` and the token of the next page (None on the last one)."""
+    offset = int(decode_token(token, operation).get("offset", 0)) if token else 0
+    page = list(items[offset : offset + limit])
+    return page, encode_token({"offset": offset + limit}) if offset + limit < len(items) else None
+
+
+def list_records(
+    records: Sequence[Mapping[str, Any]],
+    operation: str,
+    *,
+    sort_by: str,
+    sort_order: str,
+    sort_keys: Mapping[str, Callable[[Mapping[str, Any]], Any]],
+    name_contains: str | None = None,
+    status_equals: str | None = None,
+    statuses: Sequence[str] = (),
+    times: Mapping[str, Any] | None = None,
+    max_results: int | None = None,
+) -> list[Mapping[str, Any]]:
+    """Filter and sort records (``name``, ``status``, ``creation_time``, ``last_modified_time``) like List* calls.
+
+    Time filters compare at the microsecond precision of the datetimes the API hands out.
+
+    Raises:
+        botocore.exceptions.ClientError: ``ValidationException`` for an unknown sort, status or a bad limit.
+    """
+    if sort_by not in sort_keys:
+        raise client_error("ValidationException", f"Invalid SortBy: {sort_by}", operation)
+    if sort_order not in ("Ascending", "Descending"):
+        raise client_error("ValidationException", f"Invalid SortOrder: {sort_order}", operation)
+    if status_equals is not None and status_equals not in statuses:
+        raise client_error("ValidationException", f"Invalid StatusEquals: {status_equals}", operation)
+    if max_results is not None and not 1 <= int(max_results) <= 100:
+        raise client_error("ValidationException", "MaxResults must be between 1 and 100", operation)
+    limits = {k: micros(epoch_of(v, k, operation)) for k, v in (times or {}).items() if v is not None}
+    kept = []
+    for record in records:
+        if name_contains and name_contains.lower() not in str(record["name"]).lower():
+            continue
+        if status_equals and record.get("status") != status_equals:
+            continue
+        if any((micros(record[TIME_FILTERS[k][0]]) - v) * TIME_FILTERS[k][1] <= 0 for k, v in limits.items()):
+            continue
+        kept.append(record)
+    kept.sort(key=sort_keys[sort_by], reverse=sort_order == "Descending")
+    return kept
+
+
+def maybe_throttle(operation: str) -> None:
+    """Raise ThrottlingException for a fraction of calls, per ``AIRFLOW_TF_SM_LOCAL_FAULTS``.
+
+    The variable reads like ``throttle=0.3,seed=1`` and is read at every call.
+    """
+    spec = os.environ.get(FAULTS_ENV, "").strip()
+    if not spec:
+        return
+    options: dict[str, str] = {}
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        options[key.strip()] = value.strip()
+    try:
+        rate = float(options.get("throttle", "0") or 0)
+    except ValueError:
+        return
+    if rate <= 0:
+        return
+    seed = options.get("seed", "")
+    with _FAULT_LOCK:
+        rng = _FAULT_RNGS.setdefault(seed, random.Random(seed) if seed else random.Random())
+        hit = rng.random() < rate
+    if hit:
+        raise client_error("ThrottlingException", "Rate exceeded", operation)
+
+
+class StreamingBody:
+    """The ``Body`` of a ``get_object`` response: a readable stream like botocore's StreamingBody."""
+
+    def __init__(self, fh: IO[bytes], length: int) -> None:
+        self._fh = fh
+        self.content_length = length
+
+    def read(self, amt: int | None = None) -> bytes:
+        """Read ``amt`` bytes, or everything left when ``amt`` is None."""
+        data = self._fh.read() if amt is None else self._fh.read(amt)
+        if amt is None or not data:
+            self._fh.close()
+        return data
+
+    def iter_chunks(self, chunk_size: int = 1024) -> Iterator[bytes]:
+        """Yield the content in chunks."""
+        while chunk := self.read(chunk_size):
+            yield chunk
+
+    def iter_lines(self, chunk_size: int = 1024, keepends: bool = False) -> Iterator[bytes]:
+        """Yield the content line by line."""
+        yield from self.read().splitlines(keepends)
+
+    def readable(self) -> bool:
+        """Return True (file-like protocol)."""
+        return True
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._fh.close()
+
+    def __enter__(self) -> StreamingBody:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

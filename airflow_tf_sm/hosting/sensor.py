@@ -1,0 +1,91 @@
+"""``EndpointSensor``: wait for an endpoint to be InService."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_tf_sm.links import EndpointConsoleLink, persist_endpoint_link
+from airflow_tf_sm.sagemaker.resources import ENDPOINT
+from airflow_tf_sm.tasks import SageMakerTask
+from airflow_tf_sm.waiting import Watch
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class EndpointSensor(BaseSensorOperator, SageMakerTask):
+    """Wait for an endpoint to be InService; return the same small dict as a deploy task.
+
+    The value is the one :class:`~airflow_tf_sm.hosting.operator.TFDeployOperator` returns.
+
+    Pokes while the endpoint is Creating, Updating, SystemUpdating or RollingBack; fails with
+    :class:`~airflow_tf_sm.exceptions.EndpointFailedError` when it settles in any other state than
+    InService (Failed, OutOfService, UpdateRollbackFailed, Deleting). Waits in the triggerer with
+    ``deferrable=True``.
+
+    Args:
+        endpoint_name: The endpoint (templated, or an XComArg such as ``deploy.output["endpoint_name"]``).
+        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
+        **kwargs: Connection arguments (:class:`~airflow_tf_sm.tasks.SageMakerTask`) and
+            ``BaseSensorOperator`` arguments (``poke_interval``, ``timeout``, ``mode``, ...).
+
+    Example:
+        >>> wait = EndpointSensor(task_id="wait_for_endpoint", endpoint_name="mnist", deferrable=True)  # doctest: +SKIP
+    """
+
+    template_fields: Sequence[str] = ("endpoint_name", *SageMakerTask.template_fields)
+    operator_extra_links = (EndpointConsoleLink(),)
+    ui_color = "#c9eebb"
+
+    def __init__(self, *, endpoint_name: str, deferrable: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.endpoint_name = endpoint_name
+        self.deferrable = self.resolve_deferrable(deferrable)
+        self._watch: Watch | None = None
+
+    def execute(self, context: Context) -> Any:
+        """Wait for the endpoint: defer to :class:`~airflow_tf_sm.hosting.trigger.EndpointTrigger`, or poke."""
+        if not self.endpoint_name:
+            raise ValueError("endpoint_name: empty -- the sensor needs the name of an endpoint")
+        persist_endpoint_link(context, self.endpoint_name, self.hook.region, self.hook.backend)
+        if not self.deferrable:
+            return super().execute(context)
+        done = self.poke(context)
+        if isinstance(done, PokeReturnValue) and done.is_done:
+            return done.xcom_value
+        from airflow_tf_sm.hosting.trigger import EndpointTrigger
+
+        self.defer(
+            trigger=EndpointTrigger(
+                endpoint_name=self.endpoint_name,
+                client_params=self.hook.trigger_params(),
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Return the result when InService, False while the endpoint changes; raise when it settled elsewhere.
+
+        Raises:
+            EndpointFailedError: Failed, OutOfService, UpdateRollbackFailed or Deleting.
+        """
+        hosting = self.hook.hosting
+        if self._watch is None:
+            self._watch = Watch(ENDPOINT, self.endpoint_name)
+        step = self._watch.observe(hosting.describe_endpoint(self.endpoint_name))
+        if step.status_line:
+            self.log.info("%s", step.status_line)
+        if not step.done:
+            return False
+        final = hosting.check(step.desc)
+        return PokeReturnValue(is_done=True, xcom_value=hosting.result(self.endpoint_name, final))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: re-describe the endpoint and return its result (or raise)."""
+        return self.hook.hosting.result_from_event(event)

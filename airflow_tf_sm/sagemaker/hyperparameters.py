@@ -1,0 +1,62 @@
+"""Hyperparameters as SageMaker and its TensorFlow container read them: JSON-string values, framework names.
+
+Every value sent is a JSON string (``5`` -> ``"5"``, ``"adam"`` -> ``'"adam"'``); the training toolkit
+``json.loads`` each one back (keeping the raw text when it is not JSON). Keys starting ``sagemaker_`` are
+framework parameters; the toolkit's own ones (:data:`TOOLKIT_HYPERPARAMETERS`) are not passed to the script.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+# Hyperparameters the TensorFlow script mode adds (the SDK's names).
+HP_PROGRAM = "sagemaker_program"
+HP_SUBMIT_DIRECTORY = "sagemaker_submit_directory"
+HP_LOG_LEVEL = "sagemaker_container_log_level"
+HP_JOB_NAME = "sagemaker_job_name"
+HP_REGION = "sagemaker_region"
+HP_MODEL_DIR = "model_dir"
+HP_PARAMETER_SERVER = "sagemaker_parameter_server_enabled"
+HP_MWMS = "sagemaker_multi_worker_mirrored_strategy_enabled"
+HP_MPI = "sagemaker_mpi_enabled"
+HP_MPI_PROCESSES = "sagemaker_mpi_num_of_processes_per_host"
+HP_MPI_OPTIONS = "sagemaker_mpi_custom_mpi_options"
+#: Hyperparameter the tuning service adds to each training job it launches.
+HP_TUNING_OBJECTIVE = "_tuning_objective_metric"
+RESERVED_PREFIX = "sagemaker_"
+#: model_dir when MPI is on: the container's own model directory.
+MPI_MODEL_DIR = "/opt/ml/model"
+#: The training toolkit's own hyperparameters (its SAGEMAKER_HYPERPARAMETERS): never user ones, never
+#: framework parameters of the script.
+TOOLKIT_HYPERPARAMETERS = (
+    "sagemaker_program",
+    "sagemaker_submit_directory",
+    "sagemaker_enable_cloudwatch_metrics",
+    "sagemaker_region",
+    "sagemaker_container_log_level",
+    "sagemaker_job_name",
+    "default_user_module_name",
+    "_tuning_objective_metric",
+    "sagemaker_s3_output",
+)
+
+
+def json_encode_hyperparameters(hyperparameters: Mapping[str, Any]) -> dict[str, str]:
+    """Return the hyperparameters as SageMaker wants them: every value a JSON string.
+
+    ``5`` -> ``"5"``, ``"adam"`` -> ``'"adam"'``, ``True`` -> ``"true"``, exactly as the SDK does.
+
+    Args:
+        hyperparameters: Names to plain JSON-serializable values.
+    """
+    return {str(key): json.dumps(value) for key, value in hyperparameters.items()}
+
+
+def decode_value(text: Any) -> Any:
+    """Return a hyperparameter value as the toolkit reads it: ``json.loads``, else the raw text."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text

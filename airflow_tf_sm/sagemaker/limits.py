@@ -1,0 +1,24 @@
+"""Numeric limits of the SageMaker API that the package checks before any call."""
+
+from __future__ import annotations
+
+#: Hyperparameters per training job (user and framework ones together).
+MAX_HYPERPARAMETERS = 100
+#: Characters of a hyperparameter name.
+MAX_HYPERPARAMETER_KEY_LEN = 256
+#: Characters of a (JSON-encoded) hyperparameter value.
+MAX_HYPERPARAMETER_VALUE_LEN = 2500
+#: Tags per resource, key and value lengths.
+MAX_TAGS = 50
+MAX_TAG_KEY_LEN = 128
+MAX_TAG_VALUE_LEN = 256
+#: Input channels of a training job, and the channel name rule.
+MAX_CHANNELS = 20
+CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9.\-_]{1,64}$"
+#: SageMaker-side retries of a training job.
+MAX_RETRY_ATTEMPTS = 30
+#: Default MaxRuntimeInSeconds.
+DEFAULT_MAX_RUNTIME = 86400
+
+#: Metric definitions of one algorithm specification.
+MAX_METRIC_DEFINITIONS = 40

@@ -1,0 +1,113 @@
+"""The base of every operator and sensor of the package: connection arguments once, the hook, deferral.
+
+:class:`SageMakerTask` takes the connection arguments (the fields of
+:class:`~airflow_tf_sm.backends.ClientParams`) as explicit keywords, so ``partial()``/``expand()``, IDEs
+and the API docs see them; it builds the hook at run time (never when a DAG is parsed) and knows the
+task instance's identity (the identity of its jobs). Light: DAG files import it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_tf_sm.backends import ClientParams
+from airflow_tf_sm.sagemaker.names import TaskInstanceIds
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
+
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+
+class SageMakerTask(BaseOperator):
+    """Base of the operators and sensors of the package (not used on its own).
+
+    Args:
+        backend: ``"sagemaker"`` or ``"local"``; default from ``[airflow_tf_sm] backend``.
+        aws_conn_id: Airflow ``aws`` connection (AWS backend).
+        region_name: AWS region (default: the connection's). Templated.
+        verify: TLS verification of AWS clients (bool or CA bundle path).
+        botocore_config: ``botocore.config.Config`` keyword arguments (with ``retries`` in it, botocore
+            retries and the hook tries each call once).
+        endpoint_url: Endpoint override for AWS clients.
+        local_root: State root of the local backend (default ``[airflow_tf_sm] local_root``). Templated.
+        **kwargs: ``BaseOperator`` arguments.
+    """
+
+    template_fields: Any = ("region_name", "local_root")
+
+    def __init__(
+        self,
+        *,
+        backend: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        endpoint_url: str | None = None,
+        local_root: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.backend = backend
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.endpoint_url = endpoint_url
+        self.local_root = local_root
+        self._hook: TFSageMakerHook | None = None
+
+    @property
+    def client_params(self) -> ClientParams:
+        """The (rendered) connection arguments of this task."""
+        return ClientParams.from_mapping(vars(self))
+
+    @property
+    def hook(self) -> TFSageMakerHook:
+        """The hook for this task's backend and connection (built on first use, at run time)."""
+        if self._hook is None:
+            from airflow_tf_sm.hook import TFSageMakerHook
+
+            self._hook = TFSageMakerHook.from_params(self.client_params)
+        return self._hook
+
+    @staticmethod
+    def resolve_deferrable(value: bool | None) -> bool:
+        """Return ``value``, or ``[operators] default_deferrable`` when it is None."""
+        from airflow_tf_sm.settings import default_deferrable
+
+        return default_deferrable() if value is None else bool(value)
+
+    @staticmethod
+    def task_ids(context: Context) -> TaskInstanceIds:
+        """Return the identity of the running task instance (dag, task, run, map index)."""
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        return TaskInstanceIds(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
+
+    def defer_to(
+        self,
+        trigger: BaseTrigger,
+        *,
+        method_name: str = "execute_complete",
+        kwargs: Mapping[str, Any] | None = None,
+        wait_timeout: float | None = None,
+    ) -> None:
+        """Defer to ``trigger``; the deferral times out at the sooner of ``wait_timeout`` and ``execution_timeout``."""
+        limits = [t for t in (wait_timeout, _seconds(self.execution_timeout)) if t]
+        self.defer(
+            trigger=trigger,
+            method_name=method_name,
+            kwargs=dict(kwargs) if kwargs is not None else None,
+            timeout=dt.timedelta(seconds=min(limits)) if limits else None,
+        )
+
+
+def _seconds(delta: Any) -> float | None:
+    return float(delta.total_seconds()) if delta is not None else None

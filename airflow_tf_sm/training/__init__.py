@@ -1,0 +1,1 @@
+"""Training jobs: spec (SDK ``TensorFlow`` estimator vocabulary), service, operator, sensor, trigger."""

@@ -1,0 +1,334 @@
+"""``TFTrainingOperator``: train a TensorFlow script-mode model on SageMaker (or the local backend).
+
+This module is imported by DAG files at parse time: it imports no boto3, botocore, TensorFlow or
+Amazon provider module at module level. The hook is built in ``execute()``, never in ``__init__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
+from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
+from airflow_tf_sm.sagemaker.tags import Tags
+from airflow_tf_sm.tasks import SageMakerTask
+from airflow_tf_sm.training.spec import TrainingJobSpec
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Every TrainingJobSpec field is an operator argument (one list: the dataclass).
+SPEC_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainingJobSpec))
+#: Spec fields that name files on the machine that runs the task (relative paths: the DAG's folder).
+_LOCAL_PATH_FIELDS = ("source_dir", "entry_point")
+#: What a retry does with a Completed job of an earlier try.
+IF_JOB_EXISTS = ("reuse", "retrain")
+
+
+class TFTrainingOperator(SageMakerTask):
+    """Train a TensorFlow script-mode model on SageMaker (or the local backend) and wait for it.
+
+    Every field of :class:`~airflow_tf_sm.training.spec.TrainingJobSpec` is an explicit, templated argument,
+    so ``TFTrainingOperator.partial(...).expand(hyperparameters=[...])`` sweeps any of them. A ``config`` (a
+    dict, or a ``.json``/``.yaml``/``.j2`` file next to the DAG or on its ``template_searchpath``) gives the
+    same fields; explicit arguments win over it. ``None`` (the default of every spec argument) means: take
+    it from ``config``, else the spec's default (given below).
+
+    The job name is deterministic per task instance (dag, task, run, map index), so a retry finds the job
+    of an earlier try: running -> it attaches and waits; Completed -> it reuses the result
+    (``if_job_exists="retrain"`` trains again); Failed/Stopped -> it starts the next name. The return value
+    (XCom) is a small dict: ``job_name``, ``job_arn``, ``status``, ``model_data``, ``metrics``,
+    ``billable_seconds``, ``training_seconds``, ``image``, ``region``, ``backend``.
+
+    Args:
+        config: Job settings as a dict or a template file name (rendered with the task context).
+        job_name: Base name for the job (templated, e.g. ``"mnist-{{ ds_nodash }}"``), sanitized to the
+            SageMaker name rule. Default: derived from dag_id, task_id, run_id and map_index.
+        entry_point: Training script; relative to ``source_dir`` when that is set, else a local file.
+        source_dir: Local directory (or ``s3://`` tarball) with the code; None: the entry point alone.
+        framework_version: TensorFlow version (``2.19.0`` or ``2.19``); picks the training image. Default
+            '2.19.0'.
+        py_version: Python version of the image (default: the only one offered).
+        image_uri: Training image; None picks the SageMaker TensorFlow image.
+        role: IAM role ARN of the job (the local backend uses a placeholder when none is given).
+        instance_type: ``ml.*`` instance type (on the local backend too: it picks the image). Default
+            'ml.m5.large'.
+        instance_count: Number of instances. Default 1.
+        volume_size: EBS volume size in GB. Default 30.
+        volume_kms_key: KMS key for the volume.
+        max_run: Maximum run time in seconds. Default 86400.
+        use_spot_instances: Managed spot training (needs ``max_wait``). Default False.
+        max_wait: Maximum wait time in seconds for spot training (>= ``max_run``).
+        checkpoint_s3_uri: S3 URI synced with the container's checkpoint directory.
+        checkpoint_local_path: Checkpoint directory in the container (SageMaker default when None).
+        hyperparameters: User hyperparameters (any JSON-serializable values). Default {}.
+        inputs: One ``s3://`` URI (channel ``training``) or channel name -> URI or channel settings
+            (:data:`~airflow_tf_sm.training.channels.CHANNEL_SETTINGS`).
+        input_mode: Default input mode: ``File``, ``Pipe`` or ``FastFile``. Default 'File'.
+        output_path: ``s3://`` prefix for the job's output (required).
+        output_kms_key: KMS key for the output.
+        code_location: ``s3://`` prefix for the staged code (default ``<output_path>/code``).
+        metric_definitions: ``[{"Name": ..., "Regex": ...}]`` applied to the job's log. Default [].
+        environment: Environment variables of the container (string values). Default {}.
+        tags: ``{key: value}`` or ``[{"Key": ..., "Value": ...}]``. Default {}.
+        subnets: VPC subnet ids (with ``security_group_ids``).
+        security_group_ids: VPC security group ids (with ``subnets``).
+        distribution: Strategy (``parameter_server``, ``mpi``, ``multi_worker_mirrored_strategy``) ->
+            ``{"enabled": bool, ...}``.
+        container_log_level: Python log level of the container (20 = INFO). Default 20.
+        model_dir: ``model_dir`` hyperparameter; None: ``<output_path>/<job>/model``; False: not passed.
+        enable_network_isolation: Run the container without network access. Default False.
+        encrypt_inter_container_traffic: Encrypt traffic between instances. Default False.
+        enable_sagemaker_metrics: Metrics time series; None: on for TensorFlow >= 1.15, like the SDK.
+        max_retry_attempts: SageMaker-side retries of the job (1-30).
+        request_overrides: Deep-merged into the request last (dicts merge, other values replace). Default {}.
+        wait_for_completion: Wait for the job to end (``False``: return as soon as it is created).
+        poll_interval: Seconds between status polls (the longest interval).
+        wait_timeout: Stop the job and fail after waiting this many seconds (``None``: no limit). Not to be
+            confused with ``max_wait``, the spot-training limit of the job itself.
+        stream_logs: Copy the training log into the task log while waiting.
+        if_job_exists: ``"reuse"`` (default) or ``"retrain"``: what to do when this task instance's
+            job already Completed in an earlier try.
+        stop_job_on_kill: Stop the training job when the task is killed (also while deferred, on Airflow 3.3+).
+        deferrable: Wait in the triggerer instead of a worker slot; default from
+            ``[operators] default_deferrable``.
+        **kwargs: Connection arguments (:class:`~airflow_tf_sm.tasks.SageMakerTask`: ``backend``,
+            ``aws_conn_id``, ``region_name``, ...) and ``BaseOperator`` arguments.
+
+    Example:
+        >>> train = TFTrainingOperator(  # doctest: +SKIP
+        ...     task_id="train",
+        ...     entry_point="train.py",
+        ...     source_dir="code",
+        ...     hyperparameters={"epochs": "{{ params.epochs }}", "learning-rate": 0.01},
+        ...     inputs={"train": "s3://my-bucket/data/{{ ds }}/train"},
+        ...     output_path="s3://my-bucket/models",
+        ...     instance_type="ml.m5.xlarge",
+        ...     backend="local",
+        ... )
+        >>> sweep = TFTrainingOperator.partial(  # doctest: +SKIP
+        ...     task_id="sweep", entry_point="train.py", source_dir="code", output_path="s3://my-bucket/models",
+        ... ).expand(hyperparameters=[{"learning-rate": lr} for lr in (0.1, 0.01, 0.001)])
+    """
+
+    template_fields: Sequence[str] = (
+        "config",
+        "job_name",
+        *(f for f in SPEC_FIELDS if f != "job_name"),
+        *SageMakerTask.template_fields,
+    )
+    # Config files (.json/.yaml/.yml/.j2) are read and rendered by the hook's renderer, from the DAG folder
+    # and template_searchpath. ``template_ext`` stays empty on purpose: Airflow would treat *any* templated
+    # string ending in ".json" (say an input "s3://bucket/manifest.json") as a template file to load.
+    template_ext: Sequence[str] = ()
+    template_fields_renderers = {
+        "config": "json",
+        "hyperparameters": "json",
+        "inputs": "json",
+        "environment": "json",
+        "tags": "json",
+        "distribution": "json",
+        "metric_definitions": "json",
+        "request_overrides": "json",
+    }
+    ui_color = "#ffb347"
+    operator_extra_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
+
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any] | str | None = None,
+        job_name: str | None = None,
+        entry_point: str | None = None,
+        source_dir: str | None = None,
+        framework_version: str | None = None,
+        py_version: str | None = None,
+        image_uri: str | None = None,
+        role: str | None = None,
+        instance_type: str | None = None,
+        instance_count: int | None = None,
+        volume_size: int | None = None,
+        volume_kms_key: str | None = None,
+        max_run: int | None = None,
+        use_spot_instances: bool | None = None,
+        max_wait: int | None = None,
+        checkpoint_s3_uri: str | None = None,
+        checkpoint_local_path: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        inputs: str | Mapping[str, str | Mapping[str, Any]] | None = None,
+        input_mode: str | None = None,
+        output_path: str | None = None,
+        output_kms_key: str | None = None,
+        code_location: str | None = None,
+        metric_definitions: Sequence[Mapping[str, str]] | None = None,
+        environment: Mapping[str, str] | None = None,
+        tags: Tags | None = None,
+        subnets: Sequence[str] | None = None,
+        security_group_ids: Sequence[str] | None = None,
+        distribution: Mapping[str, Any] | None = None,
+        container_log_level: int | None = None,
+        model_dir: str | bool | None = None,
+        enable_network_isolation: bool | None = None,
+        encrypt_inter_container_traffic: bool | None = None,
+        enable_sagemaker_metrics: bool | None = None,
+        max_retry_attempts: int | None = None,
+        request_overrides: Mapping[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 30.0,
+        wait_timeout: float | None = None,
+        stream_logs: bool = True,
+        if_job_exists: str = "reuse",
+        stop_job_on_kill: bool = True,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if if_job_exists not in IF_JOB_EXISTS:
+            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retrain'")
+        given = locals()
+        self.config = config
+        for name in SPEC_FIELDS:
+            setattr(self, name, given[name])
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.stream_logs = stream_logs
+        self.if_job_exists = if_job_exists
+        self.stop_job_on_kill = stop_job_on_kill
+        self.deferrable = self.resolve_deferrable(deferrable)
+        self._job_name_in_flight: str | None = None
+
+    # ------------------------------------------------------------- templating
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render templated arguments; the ``config`` is rendered once, by the package's sandboxed renderer.
+
+        Airflow renders every other templated argument. ``config`` is held back from Airflow's pass so
+        that it is rendered exactly once (values that come from ``params``/``conf`` are data, never
+        templates), natively and with ``StrictUndefined``; the rendered dict is what the UI shows.
+        """
+        config = self.config
+        self.config = None
+        try:
+            super().render_template_fields(context, jinja_env)
+        finally:
+            self.config = config
+        if config:
+            from airflow_tf_sm.templating import render_config
+
+            self.config = render_config(config, context, self._searchpath())
+
+    def _searchpath(self) -> list[str]:
+        paths: list[str] = []
+        dag = self.dag if self.has_dag() else None
+        if dag is not None:
+            fileloc = getattr(dag, "fileloc", None)
+            if fileloc:
+                paths.append(os.path.dirname(os.path.abspath(fileloc)))
+            extra = getattr(dag, "template_searchpath", None) or []
+            paths.extend([extra] if isinstance(extra, str) else list(extra))
+        return paths
+
+    # -------------------------------------------------------------- execution
+    def spec_mapping(self) -> dict[str, Any]:
+        """Return the rendered job settings: the config, overridden by explicit arguments."""
+        mapping: dict[str, Any] = dict(self.config) if isinstance(self.config, Mapping) else {}
+        for name in SPEC_FIELDS:
+            value = getattr(self, name)
+            if value is not None and value != "":  # an empty rendered template means "not set"
+                mapping[name] = value
+        base = self._searchpath()[:1]
+        for name in _LOCAL_PATH_FIELDS:
+            value = mapping.get(name)
+            if name == "entry_point" and mapping.get("source_dir"):
+                continue  # relative to source_dir
+            if isinstance(value, str) and base and not os.path.isabs(value) and "://" not in value:
+                mapping[name] = os.path.join(base[0], value)
+        return mapping
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Submit (or re-attach to) the training job, wait for it, and return the result dict."""
+        from airflow_tf_sm.redaction import register_with_masker, secret_values
+
+        service = self.hook.training
+        spec = TrainingJobSpec.from_mapping(self.spec_mapping())
+        register_with_masker(secret_values(spec.hyperparameters))
+
+        def in_flight(name: str) -> None:
+            self._job_name_in_flight = name  # a kill during the create call still stops the job
+
+        job_name, existing = service.start(
+            spec,
+            self.task_ids(context),
+            if_job_exists=self.if_job_exists,
+            poll_interval=self.poll_interval,
+            on_name=in_flight,
+        )
+        self._job_name_in_flight = job_name
+        context["ti"].xcom_push(key="job_name", value=job_name)
+        persist_training_job_link(context, job_name, self.hook.region, self.hook.backend)
+
+        if not self.wait_for_completion:
+            return service.result(service.describe(job_name))
+        if self.deferrable and (existing is None or TRAINING_JOB.is_busy(existing["TrainingJobStatus"])):
+            from airflow_tf_sm.training.trigger import TrainingJobTrigger
+
+            self.defer_to(
+                TrainingJobTrigger(
+                    job_name=job_name,
+                    client_params=self.hook.trigger_params(),
+                    poll_interval=self.poll_interval,
+                    stream_logs=self.stream_logs,
+                    stop_job_on_kill=self.stop_job_on_kill,
+                ),
+                kwargs={"job_name": job_name},
+                wait_timeout=self.wait_timeout,
+            )
+        desc = service.wait(
+            job_name, poll_interval=self.poll_interval, max_wait=self.wait_timeout, stream_logs=self.stream_logs
+        )
+        self._job_name_in_flight = None
+        return self._finish(service.result(desc))
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, job_name: str | None = None
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired: re-describe the job and return the same value as the sync mode.
+
+        Under ``dag.test()`` the kwargs are replaced by the event, so the job name is read from the event.
+        """
+        if event is not None and not event.get("job_name") and job_name:
+            event = {**event, "job_name": job_name}
+        return self._finish(self.hook.training.result_from_event(event, self.log))
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Stop the training job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
+        from airflow_tf_sm.compat import task_deferral_timeout
+
+        timeout_error = task_deferral_timeout()
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except timeout_error:
+            job_name = context["ti"].xcom_pull(task_ids=self.task_id, key="job_name")
+            if job_name:
+                self.hook.training.stop(str(job_name))
+            raise timeout_error(
+                f"Training job {job_name} did not finish within the task's time limit; stop requested"
+            ) from None
+
+    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+        self.log.info(
+            "Training job %s Completed; model: %s; metrics: %s",
+            result["job_name"],
+            result["model_data"],
+            result["metrics"],
+        )
+        return result
+
+    def on_kill(self) -> None:
+        """Stop the running training job when the task is killed (unless ``stop_job_on_kill=False``)."""
+        if self.stop_job_on_kill and self._job_name_in_flight and self._hook is not None:
+            self.log.info("Task killed: stopping training job %s", self._job_name_in_flight)
+            self._hook.training.stop(self._job_name_in_flight)

@@ -1,0 +1,122 @@
+"""``TrainingJobSensor``: wait for a training job started elsewhere (another task, another DAG, a notebook)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
+from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
+from airflow_tf_sm.tasks import SageMakerTask
+from airflow_tf_sm.waiting import LogReader, Watch
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class TrainingJobSensor(BaseSensorOperator, SageMakerTask):
+    """Wait for a training job started elsewhere (another task, another DAG, a notebook) to end.
+
+    Succeeds when the job is Completed and returns the same small dict as
+    :class:`~airflow_tf_sm.training.operator.TFTrainingOperator` (``job_name``, ``model_data``, ``metrics``,
+    ...); fails with :class:`~airflow_tf_sm.exceptions.TrainingJobFailedError` when it ends Failed or
+    Stopped. It waits in the triggerer (``deferrable=True``) or by poking (``mode="poke"`` / ``"reschedule"``).
+
+    Args:
+        job_name: The training job (templated: ``"{{ ti.xcom_pull('train', key='job_name') }}"``, or an
+            XComArg such as ``train.output["job_name"]``).
+        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
+        stream_logs: Copy the training log into the task log while waiting (poke mode and deferrable).
+        stop_job_on_kill: Stop the job when the task is killed. Off by default: the sensor did not
+            start the job.
+        **kwargs: Connection arguments (:class:`~airflow_tf_sm.tasks.SageMakerTask`) and
+            ``BaseSensorOperator`` arguments (``poke_interval``, ``timeout``, ``mode``, ...).
+
+    Example:
+        >>> wait = TrainingJobSensor(  # doctest: +SKIP
+        ...     task_id="wait_for_training",
+        ...     job_name="{{ ti.xcom_pull('train', key='job_name') }}",
+        ...     backend="local",
+        ...     deferrable=True,
+        ... )
+    """
+
+    template_fields: Sequence[str] = ("job_name", *SageMakerTask.template_fields)
+    operator_extra_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
+    ui_color = "#ffd59e"
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        deferrable: bool | None = None,
+        stream_logs: bool = True,
+        stop_job_on_kill: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.deferrable = self.resolve_deferrable(deferrable)
+        self.stream_logs = stream_logs
+        self.stop_job_on_kill = stop_job_on_kill
+        self._watch: Watch | None = None
+        self._reader: LogReader | None = None
+
+    def execute(self, context: Context) -> Any:
+        """Wait for the job: defer to :class:`~airflow_tf_sm.training.trigger.TrainingJobTrigger`, or poke."""
+        if not self.job_name:
+            raise ValueError("job_name: empty -- the sensor needs the name of a training job")
+        persist_training_job_link(context, self.job_name, self.hook.region, self.hook.backend)
+        if not self.deferrable:
+            return super().execute(context)
+        done = self.poke(context)
+        if isinstance(done, PokeReturnValue) and done.is_done:  # already ended: no need to defer
+            return done.xcom_value
+        from airflow_tf_sm.training.trigger import TrainingJobTrigger
+
+        self.defer(
+            trigger=TrainingJobTrigger(
+                job_name=self.job_name,
+                client_params=self.hook.trigger_params(),
+                poll_interval=self.poke_interval,
+                stream_logs=self.stream_logs,
+                stop_job_on_kill=self.stop_job_on_kill,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Return the result when the job is Completed, False while it runs; raise when it failed.
+
+        Raises:
+            TrainingJobFailedError: the job ended Failed or Stopped.
+        """
+        service = self.hook.training
+        if self._watch is None:
+            self._watch = Watch(TRAINING_JOB, self.job_name)
+        step = self._watch.observe(service.describe(self.job_name))
+        if step.status_line:
+            self.log.info("%s", step.status_line)
+        if self.stream_logs and self.mode == "poke" and not self.deferrable:
+            if self._reader is None:
+                self._reader = service.log_reader(self.job_name)
+            for line in self._reader.new_lines():
+                self.log.info("%s", line)
+        if not step.done:
+            return False
+        final = service.check_final(step.desc, self._reader)  # raises for Failed / Stopped
+        return PokeReturnValue(is_done=True, xcom_value=service.result(final))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: re-describe the job and return its result (or raise)."""
+        return self.hook.training.result_from_event(event, self.log)
+
+    def on_kill(self) -> None:
+        """Stop the job when the task is killed while poking, if ``stop_job_on_kill`` (deferred: the trigger's)."""
+        if self.stop_job_on_kill and self._hook is not None and self.job_name:
+            self.log.info("Task killed: stopping training job %s", self.job_name)
+            self._hook.training.stop(self.job_name)

@@ -1,0 +1,347 @@
+"""Training jobs through the hook: stage the code, build and validate the request, attach or create, wait, stop.
+
+``hook.training`` is a :class:`TrainingService`. It talks to the backend's clients only through
+``hook.call`` (the one retry layer) and waits on the one wait state machine (``waiting.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_tf_sm.exceptions import TFSageMakerError, TrainingJobFailedError, TrainingJobTimeoutError
+from airflow_tf_sm.redaction import redact_mapping
+from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
+from airflow_tf_sm.sagemaker.resources import TRAINING_JOB, final_metrics
+from airflow_tf_sm.waiting import LOG_TAIL_LINES, Backoff, LogReader, WaitTimeoutError, Watch, wait_blocking
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.hook import TFSageMakerHook
+    from airflow_tf_sm.sagemaker.names import TaskInstanceIds
+    from airflow_tf_sm.training.code import SourceDigest
+    from airflow_tf_sm.training.spec import TrainingJobSpec
+
+#: Longest wait for a job of an earlier try to go from Stopping to Stopped before a new name is chosen.
+STOPPING_WAIT_SECONDS = 900.0
+
+
+class TrainingService:
+    """The training-job operations of one hook (``hook.training``).
+
+    Args:
+        hook: The hook whose clients and retrying ``call`` are used.
+    """
+
+    def __init__(self, hook: TFSageMakerHook) -> None:
+        self.hook = hook
+        self.log = hook.log
+
+    @property
+    def _sagemaker(self) -> Any:
+        return self.hook.clients.sagemaker
+
+    # ------------------------------------------------------------------ code
+    @staticmethod
+    def package_code(spec: TrainingJobSpec) -> tuple[SourceDigest, str]:
+        """Content-address the code on this machine (no network, no compression) and return its URI.
+
+        The key holds a digest of the files (paths, modes, contents), so unchanged code maps to the same
+        key; the archive itself is built only by :meth:`upload_code`, when the object is missing.
+        """
+        from airflow_tf_sm.training.code import code_key, source_digest
+
+        code = source_digest(spec.source_dir, spec.entry_point)
+        return code, code_key(spec.code_prefix(), code.digest)
+
+    def upload_code(self, code: SourceDigest, uri: str) -> int:
+        """Build and upload the deterministic ``sourcedir.tar.gz`` unless ``uri`` exists; return bytes uploaded.
+
+        Raises:
+            TFSageMakerError: the files changed between :meth:`package_code` and the upload (the archive
+                would not match its content-addressed key).
+        """
+        from airflow_tf_sm.training.code import build_sourcedir
+
+        if self.hook.object_exists(uri):
+            self.log.info("Code unchanged (sha256 %s): reusing %s, 0 bytes uploaded", code.digest[:12], uri)
+            return 0
+        staged = build_sourcedir(code.source_dir, code.entry_point)
+        if staged.content_digest != code.digest:
+            raise TFSageMakerError(f"source_dir {code.source_dir!r} changed while it was being staged; try again")
+        self.hook.write_bytes(uri, staged.data)
+        self.log.info("Staged %d file(s), %d bytes to %s", len(staged.files), len(staged.data), uri)
+        return len(staged.data)
+
+    def stage_code(self, spec: TrainingJobSpec) -> str:
+        """Package ``source_dir`` (or the entry point) and upload it once, content-addressed; return its URI."""
+        code, uri = self.package_code(spec)
+        self.upload_code(code, uri)
+        return uri
+
+    # ------------------------------------------------------------------ request
+    def request(
+        self,
+        spec: TrainingJobSpec,
+        job_name: str,
+        code_uri: str,
+        *,
+        extra_tags: Mapping[str, str] | None = None,
+        validate: bool = True,
+    ) -> dict[str, Any]:
+        """Return the CreateTrainingJob request for ``spec``, coerced to the service model's types.
+
+        With ``validate`` (the default) the whole request is checked (botocore's parameter validation plus
+        the package's rules) and every problem is reported together, before any call. Rebuilding the
+        same request under another job name needs no second check (``validate=False``).
+
+        Raises:
+            ConfigValidationError: the request breaks a rule.
+        """
+        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
+
+        role = spec.role or self.hook.clients.default_role
+        request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
+        request = coerce_request(request, "CreateTrainingJob")
+        if validate:
+            validate_request(request, "CreateTrainingJob")
+        return request
+
+    def create(self, request: Mapping[str, Any]) -> str:
+        """Submit a validated CreateTrainingJob request; return the job ARN.
+
+        A create retried after a 5xx may find its own job already created: a ``ResourceInUse`` on a retry
+        is then taken as success (the job carries the same name), never as a second job.
+        """
+        name = request["TrainingJobName"]
+        self.hook.create_once("create_training_job", request, lambda: self.find(name) is not None, only_on_retry=True)
+        self.log.info("Created training job %s on %s (%s)", name, self.hook.backend, self.hook.region)
+        return str(self.describe(name)["TrainingJobArn"])
+
+    def start(
+        self,
+        spec: TrainingJobSpec,
+        ids: TaskInstanceIds,
+        *,
+        if_job_exists: str = "reuse",
+        poll_interval: float = 30.0,
+        on_name: Callable[[str], None] | None = None,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Start the job of a task instance, or find the one an earlier try started.
+
+        Everything is checked before the first API call: the spec, the code package, the whole request.
+        Then this task instance's deterministic names are looked up (:meth:`find_reusable_job`); when a new
+        job is needed the code is uploaded (once, content-addressed) and the job created.
+
+        Args:
+            spec: The job.
+            ids: The task instance (its deterministic job names and tags).
+            if_job_exists: ``"reuse"`` or ``"retrain"`` a Completed job of an earlier try.
+            poll_interval: Seconds between polls while an earlier try's job is Stopping.
+            on_name: Called with the job name just before the create call (so a kill can stop it).
+
+        Returns:
+            ``(job_name, description)``; the description of the earlier try's job, or None for a new one.
+        """
+        from airflow_tf_sm.sagemaker.names import task_job_name
+        from airflow_tf_sm.sagemaker.tags import job_tags
+
+        def name_for(attempt: int) -> str:
+            return task_job_name(*ids, template_name=spec.job_name, attempt=attempt)
+
+        code, code_uri = self.package_code(spec)
+        tags = job_tags(*ids)
+        request = self.request(spec, name_for(1), code_uri, extra_tags=tags)
+        job_name, existing = self.find_reusable_job(name_for, if_job_exists=if_job_exists, poll_interval=poll_interval)
+        if existing is not None:
+            return job_name, existing
+        if job_name != request["TrainingJobName"]:
+            request = self.request(spec, job_name, code_uri, extra_tags=tags, validate=False)
+        self.upload_code(code, code_uri)
+        self.log.info("CreateTrainingJob %s", request_summary(request))
+        if on_name is not None:
+            on_name(job_name)
+        self.create(request)
+        return job_name, None
+
+    # ------------------------------------------------------------------ read, stop
+    def describe(self, job_name: str) -> dict[str, Any]:
+        """Return DescribeTrainingJob for ``job_name`` (retried on throttling; raises for an unknown job)."""
+        return dict(self.hook.call(self._sagemaker, "describe_training_job", TrainingJobName=job_name))
+
+    def find(self, job_name: str) -> dict[str, Any] | None:
+        """Return DescribeTrainingJob, or ``None`` when no job has that name."""
+        return self.hook.describe_or_none("describe_training_job", TrainingJobName=job_name)
+
+    def stop(self, job_name: str) -> bool:
+        """Ask SageMaker to stop a job; return False when the job had already ended or does not exist."""
+        try:
+            self.hook.call(self._sagemaker, "stop_training_job", TrainingJobName=job_name)
+        except Exception as exc:
+            if is_already_ended(exc) or is_not_found(exc):
+                self.log.info("Training job %s not stopped: %s", job_name, exc)
+                return False
+            raise
+        self.log.info("Stop requested for training job %s", job_name)
+        return True
+
+    def find_reusable_job(
+        self,
+        name_for_attempt: Callable[[int], str],
+        *,
+        if_job_exists: str = "reuse",
+        max_attempts: int = 50,
+        poll_interval: float = 30.0,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Find what a (re)try of a task instance should do with its deterministic job names.
+
+        Names ``name_for_attempt(1)``, ``(2)``, ... are looked up in turn: an unknown name is free and is
+        returned to be created; a running job (InProgress) is returned to attach to; a Completed job is
+        returned for reuse unless ``if_job_exists="retrain"``; a Failed or Stopped job moves on to the
+        next name; a Stopping job is waited for first (at most :data:`STOPPING_WAIT_SECONDS`). So a
+        retry never starts a second billable job.
+
+        Returns:
+            ``(job_name, description)`` where ``description`` is ``None`` when the name is free.
+        """
+        if if_job_exists not in ("reuse", "retrain"):
+            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retrain'")
+        for attempt in range(1, max_attempts + 1):
+            name = name_for_attempt(attempt)
+            desc = self.find(name)
+            if desc is None:
+                return name, None
+            if desc["TrainingJobStatus"] == "Stopping":
+                self.log.info("Training job %s of an earlier try is Stopping: waiting for it to stop", name)
+                desc = self._wait_stopped(name, poll_interval)
+            status = desc["TrainingJobStatus"]
+            if status == "InProgress":
+                self.log.info("Training job %s of an earlier try is still running: attaching to it", name)
+                return name, desc
+            if status == "Completed" and if_job_exists == "reuse":
+                self.log.info("Training job %s of an earlier try already Completed: reusing it", name)
+                return name, desc
+            self.log.info("Training job %s of an earlier try is %s: a new job is needed", name, status)
+        raise TFSageMakerError(f"More than {max_attempts} training jobs for this task instance; giving up")
+
+    def _wait_stopped(self, name: str, poll_interval: float) -> dict[str, Any]:
+        try:
+            return wait_blocking(
+                Watch(TRAINING_JOB, name),
+                lambda: self.describe(name),
+                interval=Backoff(poll_interval, start=min(1.0, poll_interval)),
+                timeout=STOPPING_WAIT_SECONDS,
+                log=lambda line: self.log.info("%s", line),
+            )
+        except WaitTimeoutError as exc:
+            raise TFSageMakerError(f"{exc}: it did not reach Stopped; try again later") from None
+
+    # ------------------------------------------------------------------ wait
+    def log_reader(self, job_name: str) -> LogReader:
+        """Return a reader of the job's CloudWatch log streams."""
+        return LogReader(self.hook, TRAINING_JOB.log_group, job_name)
+
+    def wait(
+        self,
+        job_name: str,
+        *,
+        poll_interval: float = 30.0,
+        max_wait: float | None = None,
+        stream_logs: bool = True,
+        print_log: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job ends; stream its log and status transitions into the task log.
+
+        Args:
+            job_name: The training job.
+            poll_interval: Seconds between polls (the longest; polling starts faster).
+            max_wait: Stop the job and raise :class:`TrainingJobTimeoutError` after this many seconds.
+            stream_logs: Copy the training log into the task log while waiting.
+            print_log: Where log lines go (default: this hook's logger).
+
+        Returns:
+            The final DescribeTrainingJob response of a Completed job.
+
+        Raises:
+            TrainingJobFailedError: the job ended Failed or Stopped.
+            TrainingJobTimeoutError: ``max_wait`` passed; the job was stopped.
+        """
+        emit = print_log or (lambda line: self.log.info("%s", line))
+        reader = self.log_reader(job_name)
+        try:
+            desc = wait_blocking(
+                Watch(TRAINING_JOB, job_name),
+                lambda: self.describe(job_name),
+                interval=Backoff(poll_interval),
+                timeout=max_wait,
+                log=emit,
+                read_lines=reader.new_lines if stream_logs else None,
+            )
+        except WaitTimeoutError as exc:
+            self.stop(job_name)
+            raise TrainingJobTimeoutError(f"{exc} (max_wait); stop requested") from None
+        return self.check_final(desc, reader)
+
+    def check_final(self, desc: Mapping[str, Any], reader: LogReader | None = None) -> dict[str, Any]:
+        """Return ``desc`` of a Completed job; raise :class:`TrainingJobFailedError` for Failed/Stopped."""
+        status = desc["TrainingJobStatus"]
+        name = desc["TrainingJobName"]
+        if status == "Completed":
+            return dict(desc)
+        tail = "\n".join((reader or self.log_reader(name)).tail(LOG_TAIL_LINES))
+        raise TrainingJobFailedError(name, status, desc.get("FailureReason"), tail)
+
+    def result_from_event(self, event: Mapping[str, Any] | None, log: Any = None) -> dict[str, Any]:
+        """Turn a :class:`~airflow_tf_sm.training.trigger.TrainingJobTrigger` event into the task's result.
+
+        Used on resume (``execute_complete``) by the operator and the sensor. The job is described again,
+        so a repeated or stale event cannot report a wrong state; the event's log tail is logged.
+
+        Raises:
+            TrainingJobFailedError: the job ended Failed or Stopped.
+            TFSageMakerError: the trigger reported an error, or the event is missing or names no job.
+        """
+        logger = log or self.log
+        if not event or not event.get("job_name"):
+            raise TFSageMakerError(f"Training job trigger returned no usable event: {event!r}")
+        job_name = str(event["job_name"])
+        if event.get("status") == "error":
+            raise TFSageMakerError(f"Waiting for training job {job_name} failed: {event.get('message')}")
+        tail = [str(line) for line in event.get("log_tail") or []]
+        if tail:
+            logger.info("Last log lines of training job %s:\n%s", job_name, "\n".join(tail))
+        desc = self.describe(job_name)
+        status = desc["TrainingJobStatus"]
+        if status in ("Failed", "Stopped"):
+            raise TrainingJobFailedError(job_name, status, desc.get("FailureReason"), "\n".join(tail))
+        if status != "Completed":
+            raise TFSageMakerError(f"Training job {job_name} is {status} although its trigger reported it ended")
+        return self.result(desc)
+
+    def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn a DescribeTrainingJob response into the small JSON value pushed to XCom."""
+        return {
+            "job_name": desc["TrainingJobName"],
+            "job_arn": desc.get("TrainingJobArn"),
+            "status": desc["TrainingJobStatus"],
+            "model_data": (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
+            "metrics": final_metrics(desc),
+            "billable_seconds": desc.get("BillableTimeInSeconds"),
+            "training_seconds": desc.get("TrainingTimeInSeconds"),
+            "image": (desc.get("AlgorithmSpecification") or {}).get("TrainingImage"),
+            "region": self.hook.region,
+            "backend": self.hook.backend,
+        }
+
+
+def request_summary(request: Mapping[str, Any]) -> str:
+    """Return a one-line, secret-free JSON summary of a CreateTrainingJob request for the task log."""
+    summary = {
+        "TrainingJobName": request.get("TrainingJobName"),
+        "TrainingImage": request.get("AlgorithmSpecification", {}).get("TrainingImage"),
+        "ResourceConfig": request.get("ResourceConfig"),
+        "HyperParameters": redact_mapping(request.get("HyperParameters", {})),
+        "Channels": [c.get("ChannelName") for c in request.get("InputDataConfig", [])],
+        "OutputPath": request.get("OutputDataConfig", {}).get("S3OutputPath"),
+    }
+    return json.dumps(summary, sort_keys=True)

@@ -1,0 +1,363 @@
+"""The one wait state machine: SageMaker descriptions in; status lines, log lines, "done?" and the outcome out.
+
+Every wait of the package runs on :class:`Watch`: the blocking wait of a task in a worker
+(:func:`wait_blocking`), a sensor's poke, a per-job trigger (:func:`wait_async`) and the triggers served by
+the shared poller (``polling.py``). A watch is fed descriptions of one resource (training job, endpoint,
+tuning job, transform job) and tells each time whether its status line changed, whether the resource
+settled, and whether that is a success; it builds the one event a trigger yields. The facts it reads
+(statuses, name keys, log groups) are the resource's :class:`~airflow_tf_sm.sagemaker.resources.Resource`.
+
+Polling intervals come from :class:`Backoff`: the configured interval is a ceiling, waits start shorter
+and grow to it. Transient errors (throttling, 5xx, connection errors) never end a wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_tf_sm.sagemaker.errors import error_code, is_retryable
+from airflow_tf_sm.sagemaker.resources import ENDPOINT, TRAINING_JOB, Resource
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+#: How many log lines a final event or failure message carries.
+LOG_TAIL_LINES = 20
+#: First polling interval (seconds) when the configured one is longer.
+FIRST_INTERVAL = 1.0
+
+
+class WaitTimeoutError(Exception):
+    """The wait took longer than its limit (the caller decides what to stop)."""
+
+
+@dataclass
+class Backoff:
+    """Polling intervals: ``start``, then doubling, never above ``ceiling`` (the configured interval).
+
+    Args:
+        ceiling: The configured poll interval.
+        start: The first interval (default: the ceiling, i.e. a fixed interval).
+    """
+
+    ceiling: float
+    start: float | None = None
+    _next: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        if self.ceiling <= 0:
+            raise ValueError(f"poll_interval: {self.ceiling!r} -- must be a positive number of seconds")
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over from the first interval (after a change worth watching closely)."""
+        self._next = min(self.ceiling, self.start if self.start else self.ceiling)
+
+    def next(self) -> float:
+        """Return the next interval to wait."""
+        value = self._next
+        self._next = min(self.ceiling, value * 2)
+        return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one description means for a wait.
+
+    Attributes:
+        desc: The description.
+        status_line: The status line when it changed since the previous step, else ``None``.
+        done: The resource settled (left every busy status).
+        ok: It settled successfully (always False while not done).
+    """
+
+    desc: dict[str, Any]
+    status_line: str | None
+    done: bool
+    ok: bool
+
+
+class LogReader:
+    """Reads a resource's CloudWatch log streams incrementally, remembering its position in each stream.
+
+    Args:
+        hook: The hook whose logs client and retrying ``call`` are used.
+        group: Log group (``/aws/sagemaker/TrainingJobs``).
+        name: The job; its streams are ``<name>/<host>-<suffix>``.
+    """
+
+    def __init__(self, hook: TFSageMakerHook, group: str, name: str) -> None:
+        self.hook = hook
+        self.group = group
+        self.name = name
+        self.tokens: dict[str, str | None] = {}
+        self.recent: list[str] = []
+
+    def streams(self) -> list[str]:
+        """Return the names of the job's log streams (empty before the job logged anything)."""
+        names: list[str] = []
+        kwargs: dict[str, Any] = {"logGroupName": self.group, "logStreamNamePrefix": f"{self.name}/"}
+        while True:
+            try:
+                page = self.hook.call(self.hook.clients.logs, "describe_log_streams", **kwargs)
+            except Exception as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    return names
+                raise
+            names.extend(s["logStreamName"] for s in page.get("logStreams", []))
+            token = page.get("nextToken")
+            if not token:
+                return sorted(names)
+            kwargs["nextToken"] = token
+
+    def _events(self, stream: str) -> list[str]:
+        lines: list[str] = []
+        while True:
+            kwargs: dict[str, Any] = {"logGroupName": self.group, "logStreamName": stream, "startFromHead": True}
+            token = self.tokens.get(stream)
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                page = self.hook.call(self.hook.clients.logs, "get_log_events", **kwargs)
+            except Exception as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    return lines
+                raise
+            events = page.get("events", [])
+            self.tokens[stream] = page.get("nextForwardToken", token)
+            lines.extend(str(event.get("message", "")).rstrip("\n") for event in events)
+            if not events or page.get("nextForwardToken") == token:
+                return lines
+
+    def new_lines(self) -> list[str]:
+        """Return the lines logged since the last call, prefixed with the host when there are several.
+
+        Logs are a convenience: an error reading them is logged and never fails the wait.
+        """
+        lines: list[str] = []
+        try:
+            streams = self.streams()
+            many = len(streams) > 1
+            for stream in streams:
+                host = stream.split("/", 1)[-1].rsplit("-", 1)[0]
+                lines.extend(f"[{host}] {message}" if many else message for message in self._events(stream))
+        except Exception as exc:
+            self.hook.log.warning("Cannot read the log of %s: %s", self.name, exc)
+        self.recent = (self.recent + lines)[-200:]
+        return lines
+
+    def tail(self, count: int = LOG_TAIL_LINES) -> list[str]:
+        """Return the last ``count`` lines seen (reading what is left first)."""
+        self.new_lines()
+        return self.recent[-count:]
+
+
+def _training_line(watch: Watch, desc: Mapping[str, Any]) -> str:
+    line = f"Training job {watch.name}: {desc.get('TrainingJobStatus')} - {desc.get('SecondaryStatus')}"
+    transitions = desc.get("SecondaryStatusTransitions") or []
+    message = transitions[-1].get("StatusMessage") if transitions else None
+    if message:
+        line += f" ({message})"
+    if not watch.resource.is_busy(desc.get("TrainingJobStatus")) and desc.get("BillableTimeInSeconds") is not None:
+        line += f"; billable seconds: {desc['BillableTimeInSeconds']}"
+    return line
+
+
+def _endpoint_line(watch: Watch, desc: Mapping[str, Any]) -> str:
+    return f"Endpoint {watch.name}: {desc.get('EndpointStatus')} ({desc.get('EndpointConfigName')})"
+
+
+def _generic_line(watch: Watch, desc: Mapping[str, Any]) -> str:
+    return f"{watch.resource.title} {watch.name}: {desc.get(watch.resource.status_key)}"
+
+
+#: Status line of each resource (others: "<title> <name>: <status>").
+STATUS_LINES: dict[str, Callable[[Watch, Mapping[str, Any]], str]] = {
+    TRAINING_JOB.name_key: _training_line,
+    ENDPOINT.name_key: _endpoint_line,
+}
+
+
+class Watch:
+    """The state machine of one wait for one resource.
+
+    Args:
+        resource: The resource family (facts: statuses, keys).
+        name: The resource's name.
+        expected_config: For endpoints: the endpoint config it must end up serving (an update that
+            SageMaker rolled back leaves it InService on the previous one: a failure).
+        status_line: Formats a description as a status line (default: the family's).
+        error_extra: Keys an ``error`` event carries besides the common ones (e.g. an empty log tail).
+    """
+
+    def __init__(
+        self,
+        resource: Resource,
+        name: str,
+        *,
+        expected_config: str | None = None,
+        status_line: Callable[[Watch, Mapping[str, Any]], str] | None = None,
+        error_extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.resource = resource
+        self.error_extra = dict(error_extra or {})
+        self.name = name
+        self.expected_config = expected_config
+        self._line = status_line or STATUS_LINES.get(resource.name_key, _generic_line)
+        self.last_line: str | None = None
+        self.last: dict[str, Any] | None = None
+
+    def status(self, desc: Mapping[str, Any]) -> str | None:
+        """Return the resource's status in ``desc``."""
+        value = desc.get(self.resource.status_key)
+        return None if value is None else str(value)
+
+    def status_line(self, desc: Mapping[str, Any]) -> str:
+        """Return the one-line status of ``desc``."""
+        return self._line(self, desc)
+
+    def is_done(self, desc: Mapping[str, Any]) -> bool:
+        """Return True when the resource left every busy status."""
+        return not self.resource.is_busy(self.status(desc))
+
+    def rolled_back(self, desc: Mapping[str, Any]) -> bool:
+        """Return True for an endpoint InService on another config than the expected one."""
+        return (
+            self.status(desc) in self.resource.success
+            and bool(self.expected_config)
+            and desc.get("EndpointConfigName") != self.expected_config
+        )
+
+    def is_ok(self, desc: Mapping[str, Any]) -> bool:
+        """Return True when the resource settled successfully."""
+        return self.is_done(desc) and self.status(desc) in self.resource.success and not self.rolled_back(desc)
+
+    def observe(self, desc: Mapping[str, Any]) -> Step:
+        """Take one description; return what it means."""
+        self.last = dict(desc)
+        line = self.status_line(desc)
+        changed = line if line != self.last_line else None
+        self.last_line = line
+        done = self.is_done(desc)
+        return Step(desc=dict(desc), status_line=changed, done=done, ok=done and self.is_ok(desc))
+
+    def event(self, desc: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+        """Return the event of a settled resource: ``status`` (success/failed), its name and status, and ``extra``."""
+        payload: dict[str, Any] = {
+            "status": "success" if self.is_ok(desc) else "failed",
+            self.resource.event_name_key: self.name,
+            self.resource.event_status_key: self.status(desc),
+            "failure_reason": desc.get("FailureReason"),
+        }
+        if self.resource.secondary_key:
+            payload["secondary_status"] = desc.get(self.resource.secondary_key)
+        if self.resource is ENDPOINT:
+            payload["endpoint_config_name"] = desc.get("EndpointConfigName")
+            payload["expected_config"] = self.expected_config
+            payload["rolled_back"] = self.rolled_back(desc)
+        payload.update(extra)
+        return payload
+
+    def error_event(self, exc: BaseException, **extra: Any) -> dict[str, Any]:
+        """Return the event of an error that polling again cannot fix (unknown resource, denied access...)."""
+        payload: dict[str, Any] = {
+            "status": "error",
+            "error_code": error_code(exc),
+            "message": f"{type(exc).__name__}: {exc}",
+            self.resource.event_name_key: self.name,
+            self.resource.event_status_key: None,
+            "failure_reason": None,
+        }
+        if self.resource.secondary_key:
+            payload["secondary_status"] = None
+        if self.resource is ENDPOINT:
+            payload.update(endpoint_config_name=None, expected_config=self.expected_config, rolled_back=False)
+        payload.update(self.error_extra)
+        payload.update(extra)
+        return payload
+
+
+def transient_warning(exc: BaseException, interval: float) -> str:
+    """Return the log line of a transient error that the wait rides out."""
+    code = error_code(exc) or type(exc).__name__
+    return f"Transient error while polling ({code}: {exc}); polling again in {interval:g} s"
+
+
+def wait_blocking(
+    watch: Watch,
+    describe: Callable[[], dict[str, Any]],
+    *,
+    interval: Backoff,
+    timeout: float | None = None,
+    log: Callable[[str], None],
+    read_lines: Callable[[], list[str]] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Poll until the resource settles; return its last description (the caller judges success).
+
+    Status changes go to ``log`` once each; new log lines from ``read_lines`` (if given) too, the last
+    ones read once more after the resource settled (they can land after the status changed).
+
+    Raises:
+        WaitTimeoutError: ``timeout`` seconds passed first.
+    """
+    started = time.monotonic()
+    while True:
+        step = watch.observe(describe())
+        if step.status_line:
+            log(step.status_line)
+        if read_lines is not None:
+            for line in read_lines():
+                log(line)
+        if step.done:
+            if read_lines is not None:
+                for line in read_lines():
+                    log(line)
+            return step.desc
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise WaitTimeoutError(
+                f"{watch.resource.title} {watch.name} still {watch.status(step.desc)} after {timeout:.0f} s"
+            )
+        sleep(interval.next())
+
+
+async def wait_async(
+    watch: Watch,
+    poll: Callable[[], tuple[dict[str, Any], list[str]]],
+    final: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    interval: Backoff,
+    log: Any,
+) -> AsyncIterator[dict[str, Any]]:
+    """Poll in worker threads until the resource settles; yield the one event payload.
+
+    ``poll`` returns a description and new log lines (blocking); ``final`` builds the event of the settled
+    resource (blocking; may read the last log lines). Transient errors are logged and waited out; any
+    other error becomes the watch's ``error`` event.
+    """
+    while True:
+        try:
+            desc, lines = await asyncio.to_thread(poll)
+            step = watch.observe(desc)
+            event = await asyncio.to_thread(final, step.desc) if step.done else None
+        except Exception as exc:
+            if is_retryable(exc):
+                wait = interval.next()
+                log.warning("%s", transient_warning(exc, wait))
+                await asyncio.sleep(wait)
+                continue
+            log.error("Polling failed: %s", exc)
+            yield watch.error_event(exc)
+            return
+        if step.status_line:
+            log.info("%s", step.status_line)
+        for line in lines:
+            log.info("%s", line)
+        if event is not None:
+            yield event
+            return
+        await asyncio.sleep(interval.next())
