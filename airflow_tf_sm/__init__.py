@@ -9,8 +9,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from airflow_tf_sm.exports import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from airflow_tf_sm.hook import TFSageMakerHook as TFSageMakerHook
@@ -35,16 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from airflow_tf_sm.training.operator import TFTrainingOperator as TFTrainingOperator
     from airflow_tf_sm.training.sensor import TrainingJobSensor as TrainingJobSensor
     from airflow_tf_sm.training.spec import TrainingJobSpec as TrainingJobSpec
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'airflow_tf_sm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
 
 
 def __dir__() -> list[str]:

@@ -5,8 +5,7 @@ Names load on first use, like the package's public API.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from airflow_tf_sm.exports import lazy_getattr
 
 _EXPORTS = {
     "DeleteEndpointOperator": "airflow_tf_sm.hosting.operator",
@@ -15,10 +14,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    """Import a name from its slice on first use."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -516,6 +516,8 @@ class WaitTrigger(BaseTrigger):
     resource: Resource
     #: The hook class (set by each trigger module, which imports the hook; this module does not).
     hook_class: type[TFSageMakerHook]
+    #: The constructor arguments a subclass adds, serialized by attribute name.
+    fields: tuple[str, ...] = ()
 
     def __init__(self, client_params: Mapping[str, Any], poll_interval: float = 30.0) -> None:
         super().__init__()
@@ -527,6 +529,12 @@ class WaitTrigger(BaseTrigger):
         self.client_params: dict[str, Any] = dict(client_params)
         self.poll_interval = float(poll_interval)
         self._hook: TFSageMakerHook | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the plain-JSON kwargs that rebuild this trigger."""
+        kwargs = {name: getattr(self, name) for name in self.fields}
+        kwargs.update(client_params=dict(self.client_params), poll_interval=self.poll_interval)
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def make_hook(self) -> TFSageMakerHook:
         """Build the hook from ``client_params`` (clients are created on first use, in a worker thread)."""

@@ -1,7 +1,8 @@
 """A typed view of the SageMaker training environment, for training scripts.
 
-Standard library only: it imports neither Airflow, boto3 nor TensorFlow, so a training script can
-use it on SageMaker (ship it with the code or install the package) and on the local backend alike.
+It imports neither Airflow, boto3 nor TensorFlow (only the package's standard-library word list of
+booleans), so a training script can use it on SageMaker (install the package in the container, e.g. with
+a ``requirements.txt``) and on the local backend alike.
 
 Example:
     >>> env = TrainingEnvironment.from_env({
@@ -35,33 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
+from airflow_tf_sm.sagemaker.booleans import parse_bool
+
 _MISSING: Any = object()
 DEFAULT_BASE_DIR = "/opt/ml"
-
-
-def parse_bool(value: Any) -> bool:
-    """Parse a boolean the way a human means it.
-
-    ``True``/``"True"``/``"true"``/``"1"``/``"yes"`` are true, ``False``/``"False"``/``"0"``/``"no"``
-    are false (case-insensitive). SageMaker hands booleans to scripts as ``True``/``False`` text, which
-    ``bool("False")`` would wrongly read as true.
-
-    Raises:
-        ValueError: for anything else, e.g. ``"maybe"`` or ``2``.
-    """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    raise ValueError(f"not a boolean: {value!r} (use true/false, yes/no or 1/0)")
 
 
 def str2bool(text: str) -> bool:

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
 
 from airflow_tf_sm.backends import ClientParams
 from airflow_tf_sm.sagemaker.names import TaskInstanceIds
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
     from airflow_tf_sm.hook import TFSageMakerHook
+    from airflow_tf_sm.sagemaker.resources import Resource
 
 
 class SageMakerTask(BaseOperator):
@@ -106,6 +107,83 @@ class SageMakerTask(BaseOperator):
             method_name=method_name,
             kwargs=dict(kwargs) if kwargs is not None else None,
             timeout=dt.timedelta(seconds=min(limits)) if limits else None,
+        )
+
+
+class WaitingTask(SageMakerTask):
+    """Base of the operators that wait for what they start (in the worker, or deferred to the triggerer).
+
+    Args:
+        wait_for_completion: Wait for the resource to settle (``False``: return right after the create call).
+        poll_interval: Seconds between status polls (the longest interval: polling starts faster).
+        wait_timeout: Fail (and stop a job) after waiting this many seconds (``None``: no limit). Not to be
+            confused with ``max_wait``, the spot-training limit of a training job itself.
+        deferrable: Wait in the triggerer instead of a worker slot; default from
+            ``[operators] default_deferrable``.
+        **kwargs: Connection arguments (:class:`SageMakerTask`) and ``BaseOperator`` arguments.
+    """
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        poll_interval: float = 30.0,
+        wait_timeout: float | None = None,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.deferrable = self.resolve_deferrable(deferrable)
+
+
+class SageMakerSensor(BaseSensorOperator, SageMakerTask):
+    """Base of the sensors: wait for a resource started elsewhere, by poking or deferred to the triggerer.
+
+    A subclass names its resource (:attr:`resource`), the argument holding its name (:attr:`name_argument`),
+    pushes its link (:meth:`persist_link`), pokes and builds its trigger (:meth:`make_trigger`).
+
+    Args:
+        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
+        **kwargs: Connection arguments (:class:`SageMakerTask`) and ``BaseSensorOperator`` arguments
+            (``poke_interval``, ``timeout``, ``mode``, ...).
+    """
+
+    resource: Resource
+    name_argument: str
+
+    def __init__(self, *, deferrable: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = self.resolve_deferrable(deferrable)
+
+    @property
+    def resource_name(self) -> str:
+        """The (rendered) name of the resource waited for."""
+        return str(getattr(self, self.name_argument) or "")
+
+    def persist_link(self, context: Context) -> None:
+        """Push the XCom value the sensor's extra links read."""
+
+    def make_trigger(self) -> BaseTrigger:
+        """Return the trigger that waits in the triggerer."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> Any:
+        """Wait for the resource: poke, or (``deferrable``) check once and defer to :meth:`make_trigger`."""
+        if not self.resource_name:
+            what = self.resource.title.lower()
+            article = "an" if what[0] in "aeiou" else "a"
+            raise ValueError(f"{self.name_argument}: empty -- the sensor needs the name of {article} {what}")
+        self.persist_link(context)
+        if not self.deferrable:
+            return super().execute(context)
+        done = self.poke(context)
+        if isinstance(done, PokeReturnValue) and done.is_done:  # already settled: no need to defer
+            return done.xcom_value
+        self.defer(
+            trigger=self.make_trigger(), method_name="execute_complete", timeout=dt.timedelta(seconds=self.timeout)
         )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import EndpointConsoleLink, persist_endpoint_link
 from airflow_tf_sm.sagemaker.resources import ENDPOINT
-from airflow_tf_sm.tasks import SageMakerTask
+from airflow_tf_sm.tasks import SageMakerTask, WaitingTask
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 GATE_ACTIONS = ("fail", "skip")
 
 
-class TFDeployOperator(SageMakerTask):
+class TFDeployOperator(WaitingTask):
     """Deploy the model of a Completed training job to a SageMaker endpoint (or a local one) and wait for it.
 
     Attach = describe the job: it must be Completed with a model artifact. Its final metrics must meet
@@ -54,12 +54,9 @@ class TFDeployOperator(SageMakerTask):
             have is an error. Templated: rules may use ``{{ params.x }}``, and with
             ``render_template_as_native_obj=True`` the whole dict can come from a Param.
         on_gate_failure: ``"fail"`` (default) or ``"skip"`` the task when the gate is not met.
-        wait_for_completion: Wait for the endpoint to be InService (``False``: return after the create/update call).
-        poll_interval: Seconds between status polls.
-        wait_timeout: Fail after waiting this many seconds (``None``: no limit).
-        deferrable: Wait in the triggerer; default from ``[operators] default_deferrable``.
-        **kwargs: Connection arguments (:class:`~airflow_tf_sm.tasks.SageMakerTask`: ``backend``,
-            ``aws_conn_id``, ``region_name``, ...) and ``BaseOperator`` arguments.
+        **kwargs: Waiting arguments (:class:`~airflow_tf_sm.tasks.WaitingTask`: ``wait_for_completion``
+            -- InService --, ``poll_interval``, ``wait_timeout``, ``deferrable``), connection arguments
+            (:class:`~airflow_tf_sm.tasks.SageMakerTask`) and ``BaseOperator`` arguments.
 
     Example:
         >>> deploy = TFDeployOperator(  # doctest: +SKIP
@@ -103,10 +100,6 @@ class TFDeployOperator(SageMakerTask):
         tags: Mapping[str, Any] | None = None,
         require_metrics: Mapping[str, Any] | str | None = None,
         on_gate_failure: str = "fail",
-        wait_for_completion: bool = True,
-        poll_interval: float = 30.0,
-        wait_timeout: float | None = None,
-        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -128,10 +121,6 @@ class TFDeployOperator(SageMakerTask):
         self.tags = tags
         self.require_metrics = require_metrics
         self.on_gate_failure = on_gate_failure
-        self.wait_for_completion = wait_for_completion
-        self.poll_interval = poll_interval
-        self.wait_timeout = wait_timeout
-        self.deferrable = self.resolve_deferrable(deferrable)
 
     def resolved_endpoint_name(self) -> str:
         """Return the endpoint name: the (rendered) argument or ``<dag_id>-<task_id>``, sanitized."""

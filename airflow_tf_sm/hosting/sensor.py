@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 
 from airflow_tf_sm.links import EndpointConsoleLink, persist_endpoint_link
 from airflow_tf_sm.sagemaker.resources import ENDPOINT
-from airflow_tf_sm.tasks import SageMakerTask
+from airflow_tf_sm.tasks import SageMakerSensor, SageMakerTask
 from airflow_tf_sm.waiting import Watch
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
 
-class EndpointSensor(BaseSensorOperator, SageMakerTask):
+class EndpointSensor(SageMakerSensor):
     """Wait for an endpoint to be InService; return the same small dict as a deploy task.
 
     The value is the one :class:`~airflow_tf_sm.hosting.operator.TFDeployOperator` returns.
@@ -29,9 +29,8 @@ class EndpointSensor(BaseSensorOperator, SageMakerTask):
 
     Args:
         endpoint_name: The endpoint (templated, or an XComArg such as ``deploy.output["endpoint_name"]``).
-        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
-        **kwargs: Connection arguments (:class:`~airflow_tf_sm.tasks.SageMakerTask`) and
-            ``BaseSensorOperator`` arguments (``poke_interval``, ``timeout``, ``mode``, ...).
+        **kwargs: ``deferrable``, connection and ``BaseSensorOperator`` arguments
+            (:class:`~airflow_tf_sm.tasks.SageMakerSensor`).
 
     Example:
         >>> wait = EndpointSensor(task_id="wait_for_endpoint", endpoint_name="mnist", deferrable=True)  # doctest: +SKIP
@@ -40,33 +39,24 @@ class EndpointSensor(BaseSensorOperator, SageMakerTask):
     template_fields: Sequence[str] = ("endpoint_name", *SageMakerTask.template_fields)
     operator_extra_links = (EndpointConsoleLink(),)
     ui_color = "#c9eebb"
+    resource = ENDPOINT
+    name_argument = "endpoint_name"
 
-    def __init__(self, *, endpoint_name: str, deferrable: bool | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, endpoint_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
-        self.deferrable = self.resolve_deferrable(deferrable)
         self._watch: Watch | None = None
 
-    def execute(self, context: Context) -> Any:
-        """Wait for the endpoint: defer to :class:`~airflow_tf_sm.hosting.trigger.EndpointTrigger`, or poke."""
-        if not self.endpoint_name:
-            raise ValueError("endpoint_name: empty -- the sensor needs the name of an endpoint")
+    def persist_link(self, context: Context) -> None:
+        """Push the value the endpoint link reads."""
         persist_endpoint_link(context, self.endpoint_name, self.hook.region, self.hook.backend)
-        if not self.deferrable:
-            return super().execute(context)
-        done = self.poke(context)
-        if isinstance(done, PokeReturnValue) and done.is_done:
-            return done.xcom_value
+
+    def make_trigger(self) -> BaseTrigger:
+        """Return the :class:`~airflow_tf_sm.hosting.trigger.EndpointTrigger` of this wait."""
         from airflow_tf_sm.hosting.trigger import EndpointTrigger
 
-        self.defer(
-            trigger=EndpointTrigger(
-                endpoint_name=self.endpoint_name,
-                client_params=self.hook.trigger_params(),
-                poll_interval=self.poke_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return EndpointTrigger(
+            endpoint_name=self.endpoint_name, client_params=self.hook.trigger_params(), poll_interval=self.poke_interval
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:

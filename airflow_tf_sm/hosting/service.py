@@ -18,28 +18,16 @@ from airflow_tf_sm.exceptions import (
 )
 from airflow_tf_sm.sagemaker.errors import is_not_found
 from airflow_tf_sm.sagemaker.resources import ENDPOINT
+from airflow_tf_sm.service import FamilyService
 from airflow_tf_sm.waiting import Backoff, WaitTimeoutError, Watch, wait_blocking
 
 if TYPE_CHECKING:
-    from airflow_tf_sm.hook import TFSageMakerHook
     from airflow_tf_sm.hosting.spec import DeploySpec
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
 
 
-class HostingService:
-    """The hosting operations of one hook (``hook.hosting``).
-
-    Args:
-        hook: The hook whose clients and retrying ``call`` are used.
-    """
-
-    def __init__(self, hook: TFSageMakerHook) -> None:
-        self.hook = hook
-        self.log = hook.log
-
-    @property
-    def _sagemaker(self) -> Any:
-        return self.hook.clients.sagemaker
+class HostingService(FamilyService):
+    """The hosting operations of one hook (``hook.hosting``)."""
 
     def describe_deployable_job(self, job_name: str) -> dict[str, Any]:
         """Return DescribeTrainingJob of a job that can be deployed (Completed, with a model artifact).
@@ -52,7 +40,7 @@ class HostingService:
         if not job_name:
             raise ModelNotDeployableError("training_job_name: empty -- the name of a Completed training job is needed")
         try:
-            desc = dict(self.hook.call(self._sagemaker, "describe_training_job", TrainingJobName=job_name))
+            desc = dict(self.hook.call(self.sagemaker, "describe_training_job", TrainingJobName=job_name))
         except Exception as exc:
             if is_not_found(exc):
                 raise ModelNotDeployableError(
@@ -77,7 +65,7 @@ class HostingService:
 
     def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
         """Return DescribeEndpoint for ``endpoint_name`` (retried on throttling; raises when it does not exist)."""
-        return dict(self.hook.call(self._sagemaker, "describe_endpoint", EndpointName=endpoint_name))
+        return dict(self.hook.call(self.sagemaker, "describe_endpoint", EndpointName=endpoint_name))
 
     def ensure_model(self, request: Mapping[str, Any]) -> bool:
         """Create the model of a CreateModel request unless it exists with the same image and model data.
@@ -159,7 +147,7 @@ class HostingService:
                 (existing.get("FailureReason") or "")
                 + " -- only an InService endpoint can be updated; delete it (DeleteEndpointOperator) and deploy again",
             )
-        self.hook.call(self._sagemaker, "update_endpoint", EndpointName=name, EndpointConfigName=config)
+        self.hook.call(self.sagemaker, "update_endpoint", EndpointName=name, EndpointConfigName=config)
         self.log.info("Updating endpoint %s: %s -> %s", name, existing.get("EndpointConfigName"), config)
         return "updated"
 
@@ -372,7 +360,7 @@ class HostingService:
 
     def _delete_if_exists(self, method: str, **kwargs: Any) -> bool:
         try:
-            self.hook.call(self._sagemaker, method, **kwargs)
+            self.hook.call(self.sagemaker, method, **kwargs)
         except Exception as exc:
             if is_not_found(exc):
                 return False

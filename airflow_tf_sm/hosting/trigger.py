@@ -39,6 +39,7 @@ class EndpointTrigger(WaitTrigger):
 
     hook_class = TFSageMakerHook
     resource = ENDPOINT
+    fields = ("endpoint_name", "expected_config")
 
     def __init__(
         self,
@@ -50,18 +51,6 @@ class EndpointTrigger(WaitTrigger):
         super().__init__(client_params, poll_interval)
         self.endpoint_name = endpoint_name
         self.expected_config = expected_config
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the plain-JSON kwargs that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "endpoint_name": self.endpoint_name,
-                "client_params": dict(self.client_params),
-                "poll_interval": self.poll_interval,
-                "expected_config": self.expected_config,
-            },
-        )
 
     def watch(self) -> Watch:
         """Return the state machine of this wait."""

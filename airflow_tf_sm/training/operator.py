@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
 from airflow_tf_sm.sagemaker.tags import Tags
-from airflow_tf_sm.tasks import SageMakerTask
+from airflow_tf_sm.tasks import SageMakerTask, WaitingTask
 from airflow_tf_sm.training.spec import TrainingJobSpec
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ _LOCAL_PATH_FIELDS = ("source_dir", "entry_point")
 IF_JOB_EXISTS = ("reuse", "retrain")
 
 
-class TFTrainingOperator(SageMakerTask):
+class TFTrainingOperator(WaitingTask):
     """Train a TensorFlow script-mode model on SageMaker (or the local backend) and wait for it.
 
     Every field of :class:`~airflow_tf_sm.training.spec.TrainingJobSpec` is an explicit, templated argument,
@@ -85,18 +85,14 @@ class TFTrainingOperator(SageMakerTask):
         enable_sagemaker_metrics: Metrics time series; None: on for TensorFlow >= 1.15, like the SDK.
         max_retry_attempts: SageMaker-side retries of the job (1-30).
         request_overrides: Deep-merged into the request last (dicts merge, other values replace). Default {}.
-        wait_for_completion: Wait for the job to end (``False``: return as soon as it is created).
-        poll_interval: Seconds between status polls (the longest interval).
-        wait_timeout: Stop the job and fail after waiting this many seconds (``None``: no limit). Not to be
-            confused with ``max_wait``, the spot-training limit of the job itself.
         stream_logs: Copy the training log into the task log while waiting.
         if_job_exists: ``"reuse"`` (default) or ``"retrain"``: what to do when this task instance's
             job already Completed in an earlier try.
         stop_job_on_kill: Stop the training job when the task is killed (also while deferred, on Airflow 3.3+).
-        deferrable: Wait in the triggerer instead of a worker slot; default from
-            ``[operators] default_deferrable``.
-        **kwargs: Connection arguments (:class:`~airflow_tf_sm.tasks.SageMakerTask`: ``backend``,
-            ``aws_conn_id``, ``region_name``, ...) and ``BaseOperator`` arguments.
+        **kwargs: Waiting arguments (:class:`~airflow_tf_sm.tasks.WaitingTask`: ``wait_for_completion``,
+            ``poll_interval``, ``wait_timeout``, ``deferrable``), connection arguments
+            (:class:`~airflow_tf_sm.tasks.SageMakerTask`: ``backend``, ``aws_conn_id``, ``region_name``, ...)
+            and ``BaseOperator`` arguments.
 
     Example:
         >>> train = TFTrainingOperator(  # doctest: +SKIP
@@ -176,13 +172,9 @@ class TFTrainingOperator(SageMakerTask):
         enable_sagemaker_metrics: bool | None = None,
         max_retry_attempts: int | None = None,
         request_overrides: Mapping[str, Any] | None = None,
-        wait_for_completion: bool = True,
-        poll_interval: float = 30.0,
-        wait_timeout: float | None = None,
         stream_logs: bool = True,
         if_job_exists: str = "reuse",
         stop_job_on_kill: bool = True,
-        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -192,13 +184,9 @@ class TFTrainingOperator(SageMakerTask):
         self.config = config
         for name in SPEC_FIELDS:
             setattr(self, name, given[name])
-        self.wait_for_completion = wait_for_completion
-        self.poll_interval = poll_interval
-        self.wait_timeout = wait_timeout
         self.stream_logs = stream_logs
         self.if_job_exists = if_job_exists
         self.stop_job_on_kill = stop_job_on_kill
-        self.deferrable = self.resolve_deferrable(deferrable)
         self._job_name_in_flight: str | None = None
 
     # ------------------------------------------------------------- templating

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
-from airflow_tf_sm.tasks import SageMakerTask
+from airflow_tf_sm.tasks import SageMakerSensor, SageMakerTask
 from airflow_tf_sm.waiting import LogReader, Watch
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
 
-class TrainingJobSensor(BaseSensorOperator, SageMakerTask):
+class TrainingJobSensor(SageMakerSensor):
     """Wait for a training job started elsewhere (another task, another DAG, a notebook) to end.
 
     Succeeds when the job is Completed and returns the same small dict as
@@ -28,12 +28,11 @@ class TrainingJobSensor(BaseSensorOperator, SageMakerTask):
     Args:
         job_name: The training job (templated: ``"{{ ti.xcom_pull('train', key='job_name') }}"``, or an
             XComArg such as ``train.output["job_name"]``).
-        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
         stream_logs: Copy the training log into the task log while waiting (poke mode and deferrable).
         stop_job_on_kill: Stop the job when the task is killed. Off by default: the sensor did not
             start the job.
-        **kwargs: Connection arguments (:class:`~airflow_tf_sm.tasks.SageMakerTask`) and
-            ``BaseSensorOperator`` arguments (``poke_interval``, ``timeout``, ``mode``, ...).
+        **kwargs: ``deferrable``, connection and ``BaseSensorOperator`` arguments
+            (:class:`~airflow_tf_sm.tasks.SageMakerSensor`).
 
     Example:
         >>> wait = TrainingJobSensor(  # doctest: +SKIP
@@ -47,46 +46,38 @@ class TrainingJobSensor(BaseSensorOperator, SageMakerTask):
     template_fields: Sequence[str] = ("job_name", *SageMakerTask.template_fields)
     operator_extra_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
     ui_color = "#ffd59e"
+    resource = TRAINING_JOB
+    name_argument = "job_name"
 
     def __init__(
         self,
         *,
         job_name: str,
-        deferrable: bool | None = None,
         stream_logs: bool = True,
         stop_job_on_kill: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.job_name = job_name
-        self.deferrable = self.resolve_deferrable(deferrable)
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
         self._watch: Watch | None = None
         self._reader: LogReader | None = None
 
-    def execute(self, context: Context) -> Any:
-        """Wait for the job: defer to :class:`~airflow_tf_sm.training.trigger.TrainingJobTrigger`, or poke."""
-        if not self.job_name:
-            raise ValueError("job_name: empty -- the sensor needs the name of a training job")
+    def persist_link(self, context: Context) -> None:
+        """Push the value the training job links read."""
         persist_training_job_link(context, self.job_name, self.hook.region, self.hook.backend)
-        if not self.deferrable:
-            return super().execute(context)
-        done = self.poke(context)
-        if isinstance(done, PokeReturnValue) and done.is_done:  # already ended: no need to defer
-            return done.xcom_value
+
+    def make_trigger(self) -> BaseTrigger:
+        """Return the :class:`~airflow_tf_sm.training.trigger.TrainingJobTrigger` of this wait."""
         from airflow_tf_sm.training.trigger import TrainingJobTrigger
 
-        self.defer(
-            trigger=TrainingJobTrigger(
-                job_name=self.job_name,
-                client_params=self.hook.trigger_params(),
-                poll_interval=self.poke_interval,
-                stream_logs=self.stream_logs,
-                stop_job_on_kill=self.stop_job_on_kill,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return TrainingJobTrigger(
+            job_name=self.job_name,
+            client_params=self.hook.trigger_params(),
+            poll_interval=self.poke_interval,
+            stream_logs=self.stream_logs,
+            stop_job_on_kill=self.stop_job_on_kill,
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:

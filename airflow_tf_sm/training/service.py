@@ -14,10 +14,10 @@ from airflow_tf_sm.exceptions import TFSageMakerError, TrainingJobFailedError, T
 from airflow_tf_sm.redaction import redact_mapping
 from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB, final_metrics
+from airflow_tf_sm.service import FamilyService
 from airflow_tf_sm.waiting import LOG_TAIL_LINES, Backoff, LogReader, WaitTimeoutError, Watch, wait_blocking
 
 if TYPE_CHECKING:
-    from airflow_tf_sm.hook import TFSageMakerHook
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
     from airflow_tf_sm.training.code import SourceDigest
     from airflow_tf_sm.training.spec import TrainingJobSpec
@@ -26,20 +26,8 @@ if TYPE_CHECKING:
 STOPPING_WAIT_SECONDS = 900.0
 
 
-class TrainingService:
-    """The training-job operations of one hook (``hook.training``).
-
-    Args:
-        hook: The hook whose clients and retrying ``call`` are used.
-    """
-
-    def __init__(self, hook: TFSageMakerHook) -> None:
-        self.hook = hook
-        self.log = hook.log
-
-    @property
-    def _sagemaker(self) -> Any:
-        return self.hook.clients.sagemaker
+class TrainingService(FamilyService):
+    """The training-job operations of one hook (``hook.training``)."""
 
     # ------------------------------------------------------------------ code
     @staticmethod
@@ -167,7 +155,7 @@ class TrainingService:
     # ------------------------------------------------------------------ read, stop
     def describe(self, job_name: str) -> dict[str, Any]:
         """Return DescribeTrainingJob for ``job_name`` (retried on throttling; raises for an unknown job)."""
-        return dict(self.hook.call(self._sagemaker, "describe_training_job", TrainingJobName=job_name))
+        return dict(self.hook.call(self.sagemaker, "describe_training_job", TrainingJobName=job_name))
 
     def find(self, job_name: str) -> dict[str, Any] | None:
         """Return DescribeTrainingJob, or ``None`` when no job has that name."""
@@ -176,7 +164,7 @@ class TrainingService:
     def stop(self, job_name: str) -> bool:
         """Ask SageMaker to stop a job; return False when the job had already ended or does not exist."""
         try:
-            self.hook.call(self._sagemaker, "stop_training_job", TrainingJobName=job_name)
+            self.hook.call(self.sagemaker, "stop_training_job", TrainingJobName=job_name)
         except Exception as exc:
             if is_already_ended(exc) or is_not_found(exc):
                 self.log.info("Training job %s not stopped: %s", job_name, exc)

@@ -46,6 +46,7 @@ class TrainingJobTrigger(WaitTrigger):
 
     hook_class = TFSageMakerHook
     resource = TRAINING_JOB
+    fields = ("job_name", "stream_logs", "stop_job_on_kill", "coalesce")
 
     def __init__(
         self,
@@ -62,20 +63,6 @@ class TrainingJobTrigger(WaitTrigger):
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
         self._reader: LogReader | None = None
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the plain-JSON kwargs that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "job_name": self.job_name,
-                "client_params": dict(self.client_params),
-                "poll_interval": self.poll_interval,
-                "stream_logs": self.stream_logs,
-                "stop_job_on_kill": self.stop_job_on_kill,
-                "coalesce": self.coalesce,
-            },
-        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait until the job ends and yield its one event (through the shared poller when ``coalesce``)."""

@@ -6,8 +6,7 @@ Names load lazily so the job runner, which imports sibling modules, stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from airflow_tf_sm.exports import lazy_getattr
 
 _EXPORTS = {
     "local_clients": "airflow_tf_sm.backends.local.clients",
@@ -15,14 +14,8 @@ _EXPORTS = {
     "LocalS3Client": "airflow_tf_sm.backends.local.clients",
     "LocalLogsClient": "airflow_tf_sm.backends.local.clients",
     "LocalRuntimeClient": "airflow_tf_sm.backends.local.runtime_client",
+    "local_backend": "airflow_tf_sm.backends.local.clients",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
