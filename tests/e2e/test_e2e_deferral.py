@@ -41,7 +41,7 @@ def test_deferred_training_tasks_hold_no_worker_slot(cluster: AirflowCluster) ->
     run_ids = start_deferred_runs(cluster, 3, seconds=20)
     for run_id in run_ids:
         ti = cluster.task_instance(DAG_ID, run_id)
-        assert ti["trigger"]["classpath"] == "airflow_tf_sm.triggers.TrainingJobTrigger"
+        assert ti["trigger"]["classpath"] == "airflow_tf_sm.training.trigger.TrainingJobTrigger"
 
     # meanwhile a plain task gets a worker slot and finishes
     quick = cluster.trigger("tf_sm_e2e_quick")
