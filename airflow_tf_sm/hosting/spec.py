@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError, ModelNotDeployableError
+from airflow_tf_sm.sagemaker.fields import s3_uri_errors
 from airflow_tf_sm.sagemaker.names import hashed_name
 from airflow_tf_sm.sagemaker.tags import TAG_PREFIX, tag_list
 
@@ -385,8 +386,7 @@ class DeploySpec:
         from airflow_tf_sm.sagemaker.service_model import request_errors
 
         errors: list[FieldError] = []
-        if not self.model_data.startswith("s3://"):
-            errors.append(FieldError("model_data", self.model_data, "must be an s3:// URI of a model.tar.gz"))
+        errors += s3_uri_errors("model_data", self.model_data, need_key=True)
         if not isinstance(self.instance_count, int) or isinstance(self.instance_count, bool) or self.instance_count < 1:
             errors.append(FieldError("instance_count", self.instance_count, "must be an integer >= 1"))
         errors += request_errors(self.model_request(), "CreateModel")

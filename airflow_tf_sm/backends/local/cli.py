@@ -40,8 +40,7 @@ def _describe(sagemaker: Any, s3: Any, name: str) -> int:
         print(f"Final metric:      {metric['MetricName']} = {metric['Value']:.4f}")
     model = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
     if model:
-        bucket, _, key = model[len("s3://") :].partition("/")
-        path = s3.store.object_path(bucket, key) if hasattr(s3, "store") else None
+        path = s3.store.uri_path(model) if hasattr(s3, "store") else None
         print(f"Model artifact:    {model}")
         if path is not None:
             print(f"  stored at:       {path}")
