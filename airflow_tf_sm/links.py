@@ -14,8 +14,6 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP
-
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
@@ -72,6 +70,8 @@ def training_job_logs_url(job_name: str, region: str) -> str:
         >>> training_job_logs_url("mnist-1", "us-east-1").split("#")[1]
         'logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3Dmnist-1$252F'
     """
+    from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP
+
     base = console_base(region)
     if not base or not job_name:
         return ""

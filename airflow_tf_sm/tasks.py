@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
 
-from airflow_tf_sm.backends import ClientParams
-from airflow_tf_sm.sagemaker.names import TaskInstanceIds
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
+    from airflow_tf_sm.backends import ClientParams
     from airflow_tf_sm.hook import TFSageMakerHook
-    from airflow_tf_sm.sagemaker.resources import Resource
+    from airflow_tf_sm.sagemaker.names import TaskInstanceIds
 
 
 class SageMakerTask(BaseOperator):
@@ -67,6 +65,8 @@ class SageMakerTask(BaseOperator):
     @property
     def client_params(self) -> ClientParams:
         """The (rendered) connection arguments of this task."""
+        from airflow_tf_sm.backends import ClientParams
+
         return ClientParams.from_mapping(vars(self))
 
     @property
@@ -88,6 +88,8 @@ class SageMakerTask(BaseOperator):
     @staticmethod
     def task_ids(context: Context) -> TaskInstanceIds:
         """Return the identity of the running task instance (dag, task, run, map index)."""
+        from airflow_tf_sm.sagemaker.names import TaskInstanceIds
+
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
         return TaskInstanceIds(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
@@ -142,7 +144,7 @@ class WaitingTask(SageMakerTask):
 class SageMakerSensor(BaseSensorOperator, SageMakerTask):
     """Base of the sensors: wait for a resource started elsewhere, by poking or deferred to the triggerer.
 
-    A subclass names its resource (:attr:`resource`), the argument holding its name (:attr:`name_argument`),
+    A subclass says what it waits for (:attr:`what`), the argument holding its name (:attr:`name_argument`),
     pushes its link (:meth:`persist_link`), pokes and builds its trigger (:meth:`make_trigger`).
 
     Args:
@@ -151,7 +153,8 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
             (``poke_interval``, ``timeout``, ``mode``, ...).
     """
 
-    resource: Resource
+    #: What the sensor waits for, in words (``a training job``).
+    what: str
     name_argument: str
 
     def __init__(self, *, deferrable: bool | None = None, **kwargs: Any) -> None:
@@ -173,9 +176,7 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
     def execute(self, context: Context) -> Any:
         """Wait for the resource: poke, or (``deferrable``) check once and defer to :meth:`make_trigger`."""
         if not self.resource_name:
-            what = self.resource.title.lower()
-            article = "an" if what[0] in "aeiou" else "a"
-            raise ValueError(f"{self.name_argument}: empty -- the sensor needs the name of {article} {what}")
+            raise ValueError(f"{self.name_argument}: empty -- the sensor needs the name of {self.what}")
         self.persist_link(context)
         if not self.deferrable:
             return super().execute(context)

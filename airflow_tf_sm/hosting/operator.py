@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import EndpointConsoleLink, persist_endpoint_link
-from airflow_tf_sm.sagemaker.resources import ENDPOINT
 from airflow_tf_sm.tasks import SageMakerTask, WaitingTask
 
 if TYPE_CHECKING:
@@ -157,7 +156,7 @@ class TFDeployOperator(WaitingTask):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the job and the gate, create or update the endpoint, wait for it and return the result dict."""
-        from airflow_tf_sm.sagemaker.resources import final_metrics
+        from airflow_tf_sm.sagemaker.resources import ENDPOINT, final_metrics
 
         hosting = self.hook.hosting
         job_name = str(self.training_job_name or "")

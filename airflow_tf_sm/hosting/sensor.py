@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 
 from airflow_tf_sm.links import EndpointConsoleLink, persist_endpoint_link
-from airflow_tf_sm.sagemaker.resources import ENDPOINT
 from airflow_tf_sm.tasks import SageMakerSensor, SageMakerTask
-from airflow_tf_sm.waiting import Watch
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
+
+    from airflow_tf_sm.waiting import Watch
 
 
 class EndpointSensor(SageMakerSensor):
@@ -39,7 +39,7 @@ class EndpointSensor(SageMakerSensor):
     template_fields: Sequence[str] = ("endpoint_name", *SageMakerTask.template_fields)
     operator_extra_links = (EndpointConsoleLink(),)
     ui_color = "#c9eebb"
-    resource = ENDPOINT
+    what = "an endpoint"
     name_argument = "endpoint_name"
 
     def __init__(self, *, endpoint_name: str, **kwargs: Any) -> None:
@@ -67,6 +67,9 @@ class EndpointSensor(SageMakerSensor):
         """
         hosting = self.hook.hosting
         if self._watch is None:
+            from airflow_tf_sm.sagemaker.resources import ENDPOINT
+            from airflow_tf_sm.waiting import Watch
+
             self._watch = Watch(ENDPOINT, self.endpoint_name)
         step = self._watch.observe(hosting.describe_endpoint(self.endpoint_name))
         if step.status_line:

@@ -6,26 +6,34 @@ Amazon provider module at module level. The hook is built in ``execute()``, neve
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
-from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
-from airflow_tf_sm.sagemaker.tags import Tags
 from airflow_tf_sm.tasks import SageMakerTask, WaitingTask
-from airflow_tf_sm.training.spec import TrainingJobSpec
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Every TrainingJobSpec field is an operator argument (one list: the dataclass).
-SPEC_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainingJobSpec))
+    from airflow_tf_sm.sagemaker.tags import Tags
+
+#: The operator's own keyword arguments; every other keyword of its ``__init__`` is a TrainingJobSpec field.
+OPERATOR_ARGUMENTS = ("config", "stream_logs", "if_job_exists", "stop_job_on_kill")
 #: Spec fields that name files on the machine that runs the task (relative paths: the DAG's folder).
 _LOCAL_PATH_FIELDS = ("source_dir", "entry_point")
 #: What a retry does with a Completed job of an earlier try.
 IF_JOB_EXISTS = ("reuse", "retrain")
+
+
+def _keyword_arguments(function: Callable[..., Any], exclude: Sequence[str]) -> tuple[str, ...]:
+    """Return the keyword-only arguments of ``function`` in signature order, without ``exclude``.
+
+    Read from the code object (no ``inspect`` at DAG parse time).
+    """
+    code = function.__code__
+    names = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    return tuple(name for name in names if name not in exclude)
 
 
 class TFTrainingOperator(WaitingTask):
@@ -110,12 +118,6 @@ class TFTrainingOperator(WaitingTask):
         ... ).expand(hyperparameters=[{"learning-rate": lr} for lr in (0.1, 0.01, 0.001)])
     """
 
-    template_fields: Sequence[str] = (
-        "config",
-        "job_name",
-        *(f for f in SPEC_FIELDS if f != "job_name"),
-        *SageMakerTask.template_fields,
-    )
     # Config files (.json/.yaml/.yml/.j2) are read and rendered by the hook's renderer, from the DAG folder
     # and template_searchpath. ``template_ext`` stays empty on purpose: Airflow would treat *any* templated
     # string ending in ".json" (say an input "s3://bucket/manifest.json") as a template file to load.
@@ -182,12 +184,16 @@ class TFTrainingOperator(WaitingTask):
             raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retrain'")
         given = locals()
         self.config = config
-        for name in SPEC_FIELDS:
+        for name in self.SPEC_FIELDS:
             setattr(self, name, given[name])
         self.stream_logs = stream_logs
         self.if_job_exists = if_job_exists
         self.stop_job_on_kill = stop_job_on_kill
         self._job_name_in_flight: str | None = None
+
+    #: The TrainingJobSpec fields, as written in the signature above (a test checks they are the spec's).
+    SPEC_FIELDS: tuple[str, ...] = _keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)
+    template_fields: Sequence[str] = ("config", *SPEC_FIELDS, *SageMakerTask.template_fields)
 
     # ------------------------------------------------------------- templating
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
@@ -223,7 +229,7 @@ class TFTrainingOperator(WaitingTask):
     def spec_mapping(self) -> dict[str, Any]:
         """Return the rendered job settings: the config, overridden by explicit arguments."""
         mapping: dict[str, Any] = dict(self.config) if isinstance(self.config, Mapping) else {}
-        for name in SPEC_FIELDS:
+        for name in self.SPEC_FIELDS:
             value = getattr(self, name)
             if value is not None and value != "":  # an empty rendered template means "not set"
                 mapping[name] = value
@@ -239,6 +245,8 @@ class TFTrainingOperator(WaitingTask):
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (or re-attach to) the training job, wait for it, and return the result dict."""
         from airflow_tf_sm.redaction import register_with_masker, secret_values
+        from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
+        from airflow_tf_sm.training.spec import TrainingJobSpec
 
         service = self.hook.training
         spec = TrainingJobSpec.from_mapping(self.spec_mapping())

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
-from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
 from airflow_tf_sm.tasks import SageMakerSensor, SageMakerTask
-from airflow_tf_sm.waiting import LogReader, Watch
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
+
+    from airflow_tf_sm.waiting import LogReader, Watch
 
 
 class TrainingJobSensor(SageMakerSensor):
@@ -46,7 +46,7 @@ class TrainingJobSensor(SageMakerSensor):
     template_fields: Sequence[str] = ("job_name", *SageMakerTask.template_fields)
     operator_extra_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
     ui_color = "#ffd59e"
-    resource = TRAINING_JOB
+    what = "a training job"
     name_argument = "job_name"
 
     def __init__(
@@ -88,6 +88,9 @@ class TrainingJobSensor(SageMakerSensor):
         """
         service = self.hook.training
         if self._watch is None:
+            from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
+            from airflow_tf_sm.waiting import Watch
+
             self._watch = Watch(TRAINING_JOB, self.job_name)
         step = self._watch.observe(service.describe(self.job_name))
         if step.status_line:

@@ -235,6 +235,7 @@ def test_every_spec_field_is_an_explicit_keyword_with_a_docstring() -> None:
     fields = [f.name for f in dataclasses.fields(TrainingJobSpec)]
     missing = [name for name in fields if name not in params]
     assert missing == []
+    assert sorted(TFTrainingOperator.SPEC_FIELDS) == sorted(fields)  # read from the signature
     assert all(params[name].kind is inspect.Parameter.KEYWORD_ONLY for name in fields)
     assert all(params[name].default is None for name in fields)  # None: "from config, else the spec default"
     doc = TFTrainingOperator.__doc__ or ""
