@@ -9,8 +9,17 @@ what                          Airflow 3.1                    Airflow 3.2+
 configuration ``conf``        ``airflow.configuration``      ``airflow.sdk.configuration``
 TaskDeferred, skip, timeout   ``airflow.exceptions``         ``airflow.sdk.exceptions``
 ``DagBag``                    ``airflow.models.dagbag``      ``airflow.dag_processing.dagbag``
-``BaseTrigger.on_kill``       absent (3.3+)                  absent on 3.2, present on 3.3
+hook lineage collector        ``airflow.lineage.hook``       ``airflow.sdk.lineage``
+``BaseTrigger.on_kill``       never called                   3.2: never called; 3.3+: called
 ============================  =============================  ==============================
+
+On 3.2+ the old locations still import but warn, so the new one is tried first, and a name is read from
+the module's own namespace (the old paths' ``__getattr__`` shims warn).
+
+On 3.1 and 3.2 a user's kill of a *deferred* task (mark failed, clear) is not passed to the trigger, so
+the trigger cannot stop the job; :func:`trigger_kill_supported` tells, and the operators warn when they
+defer there. A later try of the task (a clear re-runs it) attaches to that still-running job: it never
+starts a second one.
 """
 
 from __future__ import annotations
@@ -21,12 +30,19 @@ from typing import Any
 
 
 def _first(*candidates: tuple[str, str]) -> Any:
-    """Return the first ``(module, attribute)`` that imports."""
+    """Return the first ``(module, attribute)`` that exists, without tripping an old path's warning."""
     errors = []
     for module_name, attribute in candidates:
         try:
-            return getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as exc:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            errors.append(f"{module_name}: {exc}")
+            continue
+        if attribute in vars(module):
+            return vars(module)[attribute]
+        try:
+            return getattr(module, attribute)
+        except AttributeError as exc:
             errors.append(f"{module_name}.{attribute}: {exc}")
     raise ImportError("; ".join(errors))
 
@@ -64,8 +80,25 @@ def dagbag_class() -> type:
     return bag
 
 
+def hook_lineage_collector() -> Any:
+    """Return Airflow's hook lineage collector (``get_hook_lineage_collector()``)."""
+    return _first(
+        ("airflow.sdk.lineage", "get_hook_lineage_collector"), ("airflow.lineage.hook", "get_hook_lineage_collector")
+    )()
+
+
+def airflow_version() -> tuple[int, int, int]:
+    """Return the installed Airflow core version as ``(major, minor, micro)``."""
+    import re
+
+    from airflow import __version__
+
+    major, minor, micro = (int(n) for n in re.findall(r"\d+", __version__)[:3])
+    return major, minor, micro
+
+
 def trigger_kill_supported() -> bool:
     """Return True when Airflow calls ``BaseTrigger.on_kill`` for a user's kill of a deferred task (3.3+)."""
     from airflow.triggers.base import BaseTrigger
 
-    return hasattr(BaseTrigger, "on_kill")
+    return callable(getattr(BaseTrigger, "on_kill", None))

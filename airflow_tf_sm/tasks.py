@@ -94,6 +94,18 @@ class SageMakerTask(BaseOperator):
         map_index = getattr(ti, "map_index", -1)
         return TaskInstanceIds(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
 
+    def warn_if_kill_cannot_stop(self, name: str) -> None:
+        """Warn, before deferring, when this Airflow (< 3.3) will not let a kill of the task stop ``name``."""
+        from airflow_tf_sm.compat import trigger_kill_supported
+
+        if getattr(self, "stop_job_on_kill", False) and not trigger_kill_supported():
+            self.log.warning(
+                "Airflow < 3.3 does not tell a trigger that its deferred task was killed: killing this task "
+                "(mark failed, clear) will not stop %s; stop it yourself if you kill the task "
+                "(a later try of the task attaches to it instead of starting a second one)",
+                name,
+            )
+
     def defer_to(
         self,
         trigger: BaseTrigger,
@@ -183,6 +195,7 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
         done = self.poke(context)
         if isinstance(done, PokeReturnValue) and done.is_done:  # already settled: no need to defer
             return done.xcom_value
+        self.warn_if_kill_cannot_stop(self.resource_name)
         self.defer(
             trigger=self.make_trigger(), method_name="execute_complete", timeout=dt.timedelta(seconds=self.timeout)
         )

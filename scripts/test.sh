@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command: install (scripts/bootstrap.sh), then lint, type-check and run the whole test suite
-# (unit, moto, local backend with real TensorFlow, docs build, end-to-end in a real Airflow: tests/e2e).
-# Extra arguments go to pytest.
+# The test command: install (scripts/bootstrap.sh, tests/e2e/setup.sh), lint, type-check, then every cell
+# of the CI matrix (ci/matrix.tsv): the whole suite on the newest Airflow (unit, moto, local backend with
+# real TensorFlow, dag.test(), docs build, e2e in a real Airflow: tests/e2e) and the unit tier on the
+# older Airflows and another Python; ends with a table of what ran where.
+# With arguments: only pytest in .venv, with those arguments (e.g. bash scripts/test.sh tests/training -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -9,4 +11,7 @@ bash tests/e2e/setup.sh
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+if [ $# -gt 0 ]; then
+  exec .venv/bin/python -m pytest "$@"
+fi
+bash ci/matrix.sh

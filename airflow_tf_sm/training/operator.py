@@ -271,6 +271,7 @@ class TFTrainingOperator(WaitingTask):
         if self.deferrable and (existing is None or TRAINING_JOB.is_busy(existing["TrainingJobStatus"])):
             from airflow_tf_sm.training.trigger import TrainingJobTrigger
 
+            self.warn_if_kill_cannot_stop(f"training job {job_name}")
             self.defer_to(
                 TrainingJobTrigger(
                     job_name=job_name,

@@ -32,7 +32,8 @@ def _last_job(sagemaker: Any) -> str | None:
 def _describe(sagemaker: Any, s3: Any, name: str) -> int:
     desc = sagemaker.describe_training_job(TrainingJobName=name)
     print(f"Training job:      {name}")
-    print(f"Status:            {desc['TrainingJobStatus']} ({desc.get('SecondaryStatus')})")
+    status, secondary = desc["TrainingJobStatus"], desc.get("SecondaryStatus")
+    print(f"Status:            {status}" + (f" ({secondary})" if secondary and secondary != status else ""))
     if desc.get("FailureReason"):
         print(f"Failure reason:    {desc['FailureReason']}")
     print(f"Training seconds:  {desc.get('TrainingTimeInSeconds')}  billable: {desc.get('BillableTimeInSeconds')}")

@@ -220,6 +220,22 @@ def local_tf_version() -> str | None:
     return None
 
 
+_TF_IMPORT = re.compile(r"^\s*(?:import|from)\s+(?:tensorflow|keras|tf_keras)\b", re.MULTILINE)
+
+
+def uses_tensorflow(code_dir: Path, limit: int = 200) -> bool:
+    """Return whether any of the first ``limit`` Python files of the code imports TensorFlow or Keras."""
+    for index, path in enumerate(sorted(code_dir.rglob("*.py"))):
+        if index >= limit:
+            break
+        try:
+            if _TF_IMPORT.search(path.read_text(errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def extract_metrics(definitions: list[dict[str, str]], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Apply each ``{Name, Regex}`` to the log events; keep the last numeric match of each.
 
@@ -244,8 +260,31 @@ def extract_metrics(definitions: list[dict[str, str]], events: list[dict[str, An
     return results
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def script_error(stderr_tail: list[str]) -> tuple[str, list[str]]:
+    """Return the script's error line and the lines that explain it, from the end of its stderr.
+
+    With a Python traceback: its final line (``ValueError: epochs must be >= 1``) and the traceback from its
+    start; otherwise the last non-empty line and the lines before it. Start-up noise printed before the
+    traceback (TensorFlow's oneDNN/absl lines) is left out.
+    """
+    lines = [line for line in stderr_tail if line.strip()]
+    if not lines:
+        return "", []
+    starts = [i for i, line in enumerate(lines) if line.startswith(_TRACEBACK)]
+    shown = lines[starts[-1] :] if starts else lines
+    final = next((line for line in reversed(shown) if not line.startswith((" ", "\t"))), shown[-1])
+    return final.strip(), shown
+
+
 def failure_reason_for_exit(code: int, command: list[str], tail: list[str]) -> str:
-    """Build the FailureReason of a script that exited with ``code`` and wrote no failure file."""
+    """Build the FailureReason of a script that exited with ``code`` and wrote no failure file.
+
+    The toolkit's ``ExecuteUserScriptError`` shape, with what a person needs first: the script's error line
+    (the last traceback's final line), then the exit code, the traceback and the command.
+    """
     if code in (137, -signal.SIGKILL):
         return (
             "OutOfMemoryError: Please use an instance type with more memory, or reduce the size of job "
@@ -253,8 +292,9 @@ def failure_reason_for_exit(code: int, command: list[str], tail: list[str]) -> s
             f"{' '.join(command)}"
         )
     shown = code if code >= 0 else 128 - code
-    message = "\n".join(tail).replace('"', "'")
-    return (
-        f'AlgorithmError: ExecuteUserScriptError:\nExitCode {shown}\nErrorMessage "{message}"\n'
-        f'Command "{" ".join(command)}", exit code: {shown}'
+    error, explained = script_error(tail)
+    message = "\n".join(explained).replace('"', "'")
+    headline = (
+        f"AlgorithmError: ExecuteUserScriptError: {error}" if error else "AlgorithmError: ExecuteUserScriptError:"
     )
+    return f'{headline}\nExitCode {shown}\nErrorMessage "{message}"\nCommand "{" ".join(command)}", exit code: {shown}'

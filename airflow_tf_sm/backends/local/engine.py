@@ -44,7 +44,7 @@ __all__ = ["CorruptRecordError", "Engine", "JobExistsError", "JobNotFoundError"]
 STATUS_MESSAGES: dict[str, str] = {
     "Starting": "Preparing the instances for training",
     "Downloading": "Downloading input data",
-    "Training": "Training image download completed. Training in progress.",
+    "Training": "Training in progress.",  # (no image to download on this machine)
     "Uploading": "Uploading generated training model",
     "Completed": "Training job completed",
     "Failed": "Training job failed",

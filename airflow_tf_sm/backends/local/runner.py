@@ -44,6 +44,7 @@ from airflow_tf_sm.backends.local.container import (
     resource_config,
     tf_config,
     to_cmd_args,
+    uses_tensorflow,
 )
 from airflow_tf_sm.backends.local.engine import (
     ACTIVE_STATUSES,
@@ -54,6 +55,7 @@ from airflow_tf_sm.backends.local.engine import (
 )
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
 from airflow_tf_sm.backends.local.processes import detach_and_record, own_record, process_token
+from airflow_tf_sm.backends.local.requirements import RequirementsError, install_requirements
 from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, split_s3_uri
 from airflow_tf_sm.sagemaker.booleans import is_true
 from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP
@@ -61,6 +63,8 @@ from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP
 HEARTBEAT_SECONDS = 2.0
 POLL_SECONDS = 0.1
 _TAIL_LINES = 10
+#: stderr lines kept per host for the FailureReason (a traceback fits).
+_STDERR_LINES = 60
 # the parent environment a container-like process keeps (the request's Environment comes on top)
 _KEPT_ENV = (
     "PATH",
@@ -227,7 +231,6 @@ class Runner:
         program = framework.get("sagemaker_program")
         if not program:
             raise JobError("AlgorithmError: the sagemaker_program hyperparameter (entry point) is missing")
-        self._check_tf_version()
         environment = dict(req.get("Environment") or {})
         python = environment.get("AIRFLOW_TF_SM_LOCAL_PYTHON") or sys.executable
         ports = self._free_ports(len(self.hosts))
@@ -248,6 +251,8 @@ class Runner:
             (config_dir / "inputdataconfig.json").write_text(json.dumps(channels))
             self._place_channels(base, index)
             self._unpack_code(base / "code", framework.get("sagemaker_submit_directory"))
+            if index == 0:
+                self._check_tf_version(base / "code")
             env = self._base_env()
             env.update(
                 container_environment(
@@ -415,14 +420,17 @@ class Runner:
     def _base_env(self) -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("LC_")}
 
-    def _check_tf_version(self) -> None:
+    def _check_tf_version(self, code_dir: Path) -> None:
+        """Say once when a script that uses TensorFlow gets another TensorFlow here than its image has."""
         image = self.request.get("AlgorithmSpecification", {}).get("TrainingImage", "")
         wanted = image_tf_version(image)
+        if not wanted or not uses_tensorflow(code_dir):
+            return
         have = local_tf_version()
-        if wanted and have is None:
+        if have is None:
             self.log(f"WARNING: the image asks for TensorFlow {wanted} but TensorFlow is not installed locally")
-        elif wanted and have != wanted:
-            self.log(f"WARNING: the image asks for TensorFlow {wanted}; the local TensorFlow is {have}")
+        elif have != wanted:
+            self.log(f"Note: the image has TensorFlow {wanted}; this machine runs the script with TensorFlow {have}")
 
     def _place_channels(self, base: Path, host_index: int) -> None:
         for channel in self.request.get("InputDataConfig") or []:
@@ -491,19 +499,10 @@ class Runner:
                 "AIRFLOW_TF_SM_INSTALL_REQUIREMENTS=true to install it locally"
             )
             return None
-        target = base.parent / "packages"
-        cmd = [python, "-m", "pip", "install", "--quiet", "--target", str(target), "-r", str(requirements)]
-        self.log(f"Installing requirements: {' '.join(cmd)}")
-        result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=base / "code", check=False)
-        for line in (result.stdout + result.stderr).splitlines():
-            self.log(line)
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).splitlines()[-_TAIL_LINES:])
-            raise JobError(
-                f'InstallRequirementsError:\nExitCode {result.returncode}\nErrorMessage "{tail}"\n'
-                f'Command "{" ".join(cmd)}"'
-            )
-        return str(target)
+        try:
+            return str(install_requirements(requirements, self.engine.root, python, env, self.log))
+        except RequirementsError as exc:
+            raise JobError(str(exc)) from None
 
     def _checkpoint_uri(self) -> str | None:
         config = self.request.get("CheckpointConfig") or {}
@@ -585,7 +584,7 @@ class Runner:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
         assert popen.stdout is not None and popen.stderr is not None
         threads = [
             threading.Thread(target=_pump, args=(popen.stdout, writer, None), daemon=True),

@@ -239,7 +239,7 @@ def test_extract_metrics_last_match_group_or_whole() -> None:
 
 def test_failure_reasons_from_exit_codes() -> None:
     reason = failure_reason_for_exit(2, ["python", "train.py"], ["Traceback", 'ValueError: "x"'])
-    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 2\n")
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError: ValueError: \"x\"\nExitCode 2\n")
     assert reason.endswith('Command "python train.py", exit code: 2')
     assert "ValueError: 'x'" in reason
     assert failure_reason_for_exit(-signal.SIGTERM, ["python"], []).endswith("exit code: 143")
@@ -274,3 +274,23 @@ def test_runner_does_not_import_airflow_boto3_or_tensorflow(tmp_path: Path) -> N
         env={**os.environ, "PYTHONPATH": str(repo)},
     )
     assert out.stdout.strip() == ""
+
+
+def test_failure_reason_puts_the_exception_first_and_leaves_start_up_noise_out() -> None:
+    noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"] + [
+        f"I0000 00:00:1796.1 19818 port.cc:153] oneDNN custom operations are on ({i})" for i in range(30)
+    ]
+    traceback = [
+        "Traceback (most recent call last):",
+        '  File "train.py", line 9, in <module>',
+        "    raise ValueError('epochs must be at least 1')",
+        "ValueError: epochs must be at least 1",
+    ]
+    reason = failure_reason_for_exit(1, ["python", "train.py"], [*noise, *traceback])
+    assert reason.splitlines()[0] == "AlgorithmError: ExecuteUserScriptError: ValueError: epochs must be at least 1"
+    assert reason.splitlines()[1] == "ExitCode 1"
+    assert "oneDNN" not in reason
+    assert "line 9, in <module>" in reason  # the traceback, double quotes made single as the toolkit does
+    # no traceback (a shell-style error): the last line says what went wrong
+    headline = failure_reason_for_exit(3, ["python"], ["", "fatal: no data", ""]).splitlines()[0]
+    assert headline == "AlgorithmError: ExecuteUserScriptError: fatal: no data"

@@ -529,3 +529,67 @@ def test_tensorflow_keras_model_is_exported_as_saved_model(clients: tuple[Any, A
     files = read_tar(s3, desc["ModelArtifacts"]["S3ModelArtifacts"])
     assert "1/saved_model.pb" in files
     assert desc["FinalMetricDataList"][0]["MetricName"] == "loss"
+
+
+def tiny_wheel(directory: Path, version: str = "1.0") -> Path:
+    """Write a pure-Python wheel ``tinypkg`` (a module that says its version) without any build tool."""
+    import base64
+    import hashlib
+    import zipfile
+
+    name = f"tinypkg-{version}-py3-none-any.whl"
+    files = {
+        "tinypkg.py": f"VERSION = {version!r}\n",
+        f"tinypkg-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: tinypkg\nVersion: {version}\n",
+        f"tinypkg-{version}.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = [
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},{len(text)}"
+        for path, text in files.items()
+    ]
+    files[f"tinypkg-{version}.dist-info/RECORD"] = "\n".join([*record, f"tinypkg-{version}.dist-info/RECORD,,"]) + "\n"
+    wheel = directory / name
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+def test_requirements_are_installed_once_per_digest_with_what_is_there(
+    clients: tuple[Any, Any, Any], local_root: Path, tmp_path: Path
+) -> None:
+    """The README's venv is a uv venv without pip: the install uses uv, into a cache the next job reuses."""
+    sm, s3, logs = clients
+    wheel = tiny_wheel(tmp_path)
+    script = "import tinypkg\nprint('tinypkg', tinypkg.VERSION, tinypkg.__file__)\n"
+    code = stage_code(s3, {"train.py": script, "requirements.txt": f"{wheel}\n"})
+    env = {"AIRFLOW_TF_SM_INSTALL_REQUIREMENTS": "true"}
+    for name in ("job-reqs-1", "job-reqs-2"):
+        sm.create_training_job(**make_request(name, code, environment=env))
+        assert wait_for_status(sm, name)["TrainingJobStatus"] == "Completed"
+    first, second = log_messages(logs, "job-reqs-1"), log_messages(logs, "job-reqs-2")
+    installed = [m for m in first if m.startswith("Installing requirements with ")]
+    assert len(installed) == 1
+    assert any(m.startswith("tinypkg 1.0 " + str(local_root / "packages")) for m in first)
+    assert not any(m.startswith("Installing requirements") for m in second)
+    assert any(m.startswith("Requirements already installed") for m in second)
+    assert any(m.startswith("tinypkg 1.0 ") for m in second)
+    assert len([p for p in (local_root / "packages").iterdir() if not p.name.startswith(".")]) == 1
+
+
+def test_without_uv_or_pip_the_job_fails_saying_what_to_install(
+    clients: tuple[Any, Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_tf_sm.backends.local import requirements
+
+    def nothing(python: str, module: str) -> bool:
+        return False
+
+    monkeypatch.setattr(requirements, "_runs", nothing)
+    monkeypatch.setattr(requirements.shutil, "which", lambda name, path=None: None)
+    with pytest.raises(requirements.RequirementsError) as info:
+        requirements.installer("/venv/bin/python", {})
+    assert "neither uv nor pip is available for /venv/bin/python" in str(info.value)
+    assert "pip install uv" in str(info.value)
