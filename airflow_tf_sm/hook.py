@@ -22,6 +22,7 @@ from airflow_tf_sm.sagemaker.errors import IN_USE_CODE, error_code, is_not_found
 if TYPE_CHECKING:
     from airflow_tf_sm.hosting.service import HostingService
     from airflow_tf_sm.training.service import TrainingService
+    from airflow_tf_sm.waiting import Backoff
 
 #: Default number of tries of a throttled or 5xx call, and the longest wait between two.
 RETRY_ATTEMPTS = 8
@@ -117,6 +118,13 @@ class TFSageMakerHook(BaseHook):
     def trigger_params(self) -> dict[str, Any]:
         """Return the settings that rebuild these clients in the triggerer, region and local root pinned."""
         return self.clients.params.to_dict()
+
+    def backoff(self, poll_interval: float, *, fixed: bool = False) -> Backoff:
+        """Return the poll intervals of a wait: up to ``poll_interval`` (capped by the backend), growing from ~1 s."""
+        from airflow_tf_sm.waiting import Backoff
+
+        ceiling = min(poll_interval, self.clients.max_poll_interval or poll_interval)
+        return Backoff(ceiling, start=ceiling if fixed else None)
 
     # ------------------------------------------------------------------ services
     @cached_property

@@ -114,12 +114,15 @@ class Subscription:
 
     Args:
         job_name: The watched training job.
-        poll_interval: How often the waiter wants news (the poller runs at the smallest interval asked).
+        poll_interval: How often the waiter wants news at most (the poller runs at the smallest current
+            interval of its waiters).
+        backoff: The waiter's intervals (default: fixed at ``poll_interval``); each poller tick moves to the next.
     """
 
-    def __init__(self, job_name: str, poll_interval: float) -> None:
+    def __init__(self, job_name: str, poll_interval: float, backoff: Backoff | None = None) -> None:
         self.job_name = job_name
-        self.poll_interval = poll_interval
+        self.backoff = backoff or Backoff(poll_interval, start=poll_interval)
+        self.poll_interval = self.backoff.next()
         self._latest: Snapshot | None = None
         self._ready = asyncio.Event()
 
@@ -256,14 +259,17 @@ class TrainingJobPoller:
         """Names of the jobs with at least one waiter."""
         return list(self._subs)
 
-    def subscribe(self, job_name: str, poll_interval: float | None = None) -> Subscription:
+    def subscribe(
+        self, job_name: str, poll_interval: float | None = None, backoff: Backoff | None = None
+    ) -> Subscription:
         """Start watching ``job_name`` (must run inside the event loop); it is described right away.
 
         Several waiters of the same job (a trigger running twice after a failover) each get every snapshot.
+        ``backoff`` gives the waiter's growing intervals (default: fixed at ``poll_interval``).
         """
         if self.closed:
             raise RuntimeError("this poller is closed: take a new one from get_poller()")
-        sub = Subscription(job_name, float(poll_interval or self.default_interval))
+        sub = Subscription(job_name, float(poll_interval or self.default_interval), backoff)
         self._subs.setdefault(job_name, []).append(sub)
         state = self._jobs.setdefault(job_name, _JobState())
         state.done = False  # a new waiter always gets a fresh description
@@ -311,6 +317,9 @@ class TrainingJobPoller:
                     started = loop.time()
                     names |= await self._tick(names)
                     next_tick = started + self.poll_interval
+                    for subs in self._subs.values():  # each waiter moves on to its next (longer) interval
+                        for waiter in subs:
+                            waiter.poll_interval = waiter.backoff.next()
                 names = {n for n in names if n in self._jobs and not self._jobs[n].done}
                 if names:
                     await self._describe(names)
@@ -574,7 +583,11 @@ class WaitTrigger(BaseTrigger):
 
         watch = self.watch()
         async for payload in wait_async(
-            watch, poll, lambda desc: self.final_event(watch, desc), interval=Backoff(self.poll_interval), log=self.log
+            watch,
+            poll,
+            lambda desc: self.final_event(watch, desc),
+            interval=hook.backoff(self.poll_interval),
+            log=self.log,
         ):
             yield TriggerEvent(payload)
 
@@ -589,10 +602,10 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
     poller = get_poller(trigger.client_params, lambda: trigger.hook)
     hook = poller.hook
     watch = trigger.watch()
-    sub = poller.subscribe(watch.name, trigger.poll_interval)
+    sub = poller.subscribe(watch.name, trigger.poll_interval, hook.backoff(trigger.poll_interval))
     try:
         while True:
-            snapshot = await sub.get(timeout=trigger.poll_interval)
+            snapshot = await sub.get(timeout=sub.poll_interval)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
                 for line in await asyncio.to_thread(trigger.new_lines, hook):
                     trigger.log.info("%s", line)
@@ -619,7 +632,7 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
 
 async def _final_event(trigger: WaitTrigger, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
     """Build the event of an ended job, waiting out transient errors (an ended job stays ended)."""
-    interval = Backoff(trigger.poll_interval)
+    interval = trigger.hook.backoff(trigger.poll_interval)
     while True:
         try:
             return await asyncio.to_thread(trigger.final_event, watch, desc)

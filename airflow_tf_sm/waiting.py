@@ -39,9 +39,13 @@ class WaitTimeoutError(Exception):
 class Backoff:
     """Polling intervals: ``start``, then doubling, never above ``ceiling`` (the configured interval).
 
+    The configured interval is a ceiling, not a fixed sleep: a wait looks again after about a second, then
+    2, 4, ... seconds, so a short job is seen ending within seconds while a long one is polled at the
+    configured interval. Pass ``start=ceiling`` for a fixed interval.
+
     Args:
-        ceiling: The configured poll interval.
-        start: The first interval (default: the ceiling, i.e. a fixed interval).
+        ceiling: The configured poll interval (the longest wait).
+        start: The first interval (default :data:`FIRST_INTERVAL`, or the ceiling when that is shorter).
     """
 
     ceiling: float
@@ -55,7 +59,7 @@ class Backoff:
 
     def reset(self) -> None:
         """Start over from the first interval (after a change worth watching closely)."""
-        self._next = min(self.ceiling, self.start if self.start else self.ceiling)
+        self._next = min(self.ceiling, self.start if self.start else FIRST_INTERVAL)
 
     def next(self) -> float:
         """Return the next interval to wait."""

@@ -93,7 +93,12 @@ def local_root(tmp_path: Path) -> Iterator[Path]:
     from airflow_tf_sm.backends.local.clients import local_clients
     from airflow_tf_sm.backends.local.hosting_api import stop_local_endpoints
 
+    from botocore.exceptions import ClientError
+
     sagemaker = local_clients(root)[0]
     for job in sagemaker.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]:
-        sagemaker.stop_training_job(TrainingJobName=job["TrainingJobName"])
+        try:
+            sagemaker.stop_training_job(TrainingJobName=job["TrainingJobName"])
+        except ClientError:  # it ended between the listing and the stop
+            pass
     stop_local_endpoints(root)

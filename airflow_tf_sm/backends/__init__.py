@@ -72,6 +72,9 @@ class Clients:
         client_retries: True when the clients retry throttling and 5xx themselves (botocore retry settings
             from the connection or ``botocore_config``): the hook then tries each call once, so retries
             never multiply.
+        max_poll_interval: The longest useful poll interval of this backend (None: the configured one).
+            Polling the local backend reads a file, so it caps waits at a second and a local job is seen
+            ending within a second.
     """
 
     sagemaker: Any
@@ -84,3 +87,4 @@ class Clients:
     default_role: str | None = None
     invocation_url: Callable[[str, Mapping[str, Any]], str] = lambda name, desc: ""
     client_retries: bool = False
+    max_poll_interval: float | None = None

@@ -19,7 +19,7 @@ from airflow_tf_sm.exceptions import (
 from airflow_tf_sm.sagemaker.errors import is_not_found
 from airflow_tf_sm.sagemaker.resources import ENDPOINT
 from airflow_tf_sm.service import FamilyService
-from airflow_tf_sm.waiting import Backoff, WaitTimeoutError, Watch, wait_blocking
+from airflow_tf_sm.waiting import WaitTimeoutError, Watch, wait_blocking
 
 if TYPE_CHECKING:
     from airflow_tf_sm.hosting.spec import DeploySpec
@@ -217,7 +217,7 @@ class HostingService(FamilyService):
             return wait_blocking(
                 Watch(ENDPOINT, endpoint_name),
                 lambda: self.describe_endpoint(endpoint_name),
-                interval=Backoff(poll_interval),
+                interval=self.hook.backoff(poll_interval),
                 timeout=max_wait,
                 log=lambda line: self.log.info("%s", line),
             )

@@ -15,7 +15,7 @@ from airflow_tf_sm.redaction import redact_mapping
 from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB, final_metrics
 from airflow_tf_sm.service import FamilyService
-from airflow_tf_sm.waiting import LOG_TAIL_LINES, Backoff, LogReader, WaitTimeoutError, Watch, wait_blocking
+from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, WaitTimeoutError, Watch, wait_blocking
 
 if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
@@ -217,7 +217,7 @@ class TrainingService(FamilyService):
             return wait_blocking(
                 Watch(TRAINING_JOB, name),
                 lambda: self.describe(name),
-                interval=Backoff(poll_interval, start=min(1.0, poll_interval)),
+                interval=self.hook.backoff(poll_interval),
                 timeout=STOPPING_WAIT_SECONDS,
                 log=lambda line: self.log.info("%s", line),
             )
@@ -260,7 +260,7 @@ class TrainingService(FamilyService):
             desc = wait_blocking(
                 Watch(TRAINING_JOB, job_name),
                 lambda: self.describe(job_name),
-                interval=Backoff(poll_interval),
+                interval=self.hook.backoff(poll_interval),
                 timeout=max_wait,
                 log=emit,
                 read_lines=reader.new_lines if stream_logs else None,

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalLogsClient", "LocalRuntimeClient", "LocalS3Client", "LocalSageMakerClient", "local_clients"]
 
+#: Longest poll interval of waits on the local backend (a poll reads a file): seconds.
+LOCAL_POLL_INTERVAL = 1.0
 #: Role ARN the local backend uses when a job names none (it assumes nothing with it).
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/airflow-tf-sm-local"
 
@@ -163,4 +165,5 @@ def local_backend(params: ClientParams) -> Clients:
         params=dataclasses.replace(params, backend="local", region_name=region, local_root=str(root)),
         default_role=LOCAL_ROLE_ARN,
         invocation_url=_invocation_url,
+        max_poll_interval=LOCAL_POLL_INTERVAL,
     )
