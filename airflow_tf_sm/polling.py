@@ -54,7 +54,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_tf_sm.backends import CLIENT_ARGS
 from airflow_tf_sm.sagemaker.errors import error_code, is_retryable
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, Resource
-from airflow_tf_sm.waiting import Backoff, Watch, transient_warning, wait_async
+from airflow_tf_sm.waiting import Backoff, Watch, status_level, status_text, transient_warning, wait_async
 
 if TYPE_CHECKING:
     from airflow_tf_sm.hook import TFSageMakerHook
@@ -507,6 +507,24 @@ def active_pollers() -> list[TrainingJobPoller]:
 
 
 # ------------------------------------------------------------------- triggers
+class WaitEvent(TriggerEvent):
+    """The event of a wait: Airflow stores its payload, but logs only a one-line summary of it.
+
+    (The triggerer logs every event it gets; the payload holds the result the task resumes with.)
+    """
+
+    def __repr__(self) -> str:
+        payload = self.payload if isinstance(self.payload, Mapping) else {}
+        name = next((str(v) for k, v in payload.items() if k.endswith("_name") and v), "")
+        state = next(
+            (str(v) for k, v in payload.items() if k.endswith("_status") and k != "secondary_status" and v), ""
+        )
+        summary = " ".join(part for part in (str(payload.get("status", "")), name, state) if part)
+        if payload.get("status") == "error":
+            summary += f" ({payload.get('error_code') or 'error'})"
+        return f"TriggerEvent<{summary}>"
+
+
 class WaitTrigger(BaseTrigger):
     """Base of every trigger of the package: wait for one resource in the triggerer, yield one event.
 
@@ -565,8 +583,8 @@ class WaitTrigger(BaseTrigger):
         """Describe the resource (blocking; runs in a worker thread)."""
         raise NotImplementedError
 
-    def new_lines(self, hook: TFSageMakerHook) -> list[str]:
-        """Return new log lines of the resource to copy into the trigger's log (blocking)."""
+    def new_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
+        """Return new ``(level, line)`` log entries of the resource to copy into the trigger's log (blocking)."""
         return []
 
     def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
@@ -578,8 +596,8 @@ class WaitTrigger(BaseTrigger):
         """Poll until the resource settles; yield one event with its final state."""
         hook = self.hook
 
-        def poll() -> tuple[dict[str, Any], list[str]]:
-            return self.describe(hook), self.new_lines(hook)
+        def poll(settled: bool) -> tuple[dict[str, Any], list[tuple[int, str]]]:
+            return ({} if settled else self.describe(hook)), self.new_entries(hook)
 
         watch = self.watch()
         async for payload in wait_async(
@@ -589,7 +607,7 @@ class WaitTrigger(BaseTrigger):
             interval=hook.backoff(self.poll_interval),
             log=self.log,
         ):
-            yield TriggerEvent(payload)
+            yield WaitEvent(payload=payload)
 
 
 async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
@@ -607,8 +625,8 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
         while True:
             snapshot = await sub.get(timeout=sub.poll_interval)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
-                for line in await asyncio.to_thread(trigger.new_lines, hook):
-                    trigger.log.info("%s", line)
+                for level, line in await asyncio.to_thread(trigger.new_entries, hook):
+                    trigger.log.log(level, "%s", line)
                 continue
             if snapshot.error is not None:
                 exc = snapshot.error
@@ -619,10 +637,13 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
                 yield watch.error_event(exc)
                 return
             step = watch.observe(snapshot.desc or {})
+            entries = await asyncio.to_thread(trigger.new_entries, hook)
+            if step.done:  # the last lines can land after the status changed
+                entries += await asyncio.to_thread(trigger.new_entries, hook)
+            for level, line in entries:
+                trigger.log.log(level, "%s", line)
             if step.status_line:
-                trigger.log.info("%s", step.status_line)
-            for line in await asyncio.to_thread(trigger.new_lines, hook):
-                trigger.log.info("%s", line)
+                trigger.log.log(status_level(step), "%s", status_text(step, step.status_line))
             if step.done:
                 yield await _final_event(trigger, watch, step.desc)
                 return

@@ -178,6 +178,20 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
         """The (rendered) name of the resource waited for."""
         return str(getattr(self, self.name_argument) or "")
 
+    def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
+        """Poke after ~1 s, then 2, 4, ... s up to ``poke_interval`` (capped by the backend), not at a fixed rate.
+
+        ``exponential_backoff=True`` keeps Airflow's own schedule.
+        """
+        if getattr(self, "exponential_backoff", False):
+            return float(super()._get_next_poke_interval(started_at, run_duration, poke_count))  # type: ignore[misc]
+        from airflow_tf_sm.waiting import FIRST_INTERVAL
+
+        ceiling = min(self.poke_interval, self.hook.clients.max_poll_interval or self.poke_interval)
+        if self.reschedule:  # each reschedule is a new try: grow with the time waited so far
+            return float(min(ceiling, max(FIRST_INTERVAL, run_duration())))
+        return float(min(ceiling, FIRST_INTERVAL * 2 ** max(0, poke_count - 1)))
+
     def persist_link(self, context: Context) -> None:
         """Push the XCom value the sensor's extra links read."""
 

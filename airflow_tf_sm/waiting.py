@@ -14,6 +14,8 @@ and grow to it. Transient errors (throttling, 5xx, connection errors) never end 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -85,6 +87,35 @@ class Step:
     ok: bool
 
 
+#: Line starts that name a level (Python logging and warnings, glog/absl ``W0000``-style prefixes).
+_LEVEL_WORDS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("CRITICAL", "FATAL", "F0", "F1"), logging.CRITICAL),
+    (("ERROR", "E0", "E1"), logging.ERROR),
+    (("WARNING", "WARN", "W0", "W1"), logging.WARNING),
+    (("INFO", "I0", "I1", "DEBUG"), logging.INFO),
+)
+_WARNING_TEXT = re.compile(r"\b\w*Warning: ")
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def line_level(message: str, *, stderr: bool = False, in_traceback: bool = False) -> int:
+    """Return the task-log level of one line of a job's log.
+
+    By content first: ``ERROR``/``E0000`` lines, tracebacks and the exception line ending them are errors;
+    ``WARNING``/``W0000`` lines and Python warnings (``UserWarning: ...``) warnings; ``INFO``/``I0000`` lines
+    info. A line the script wrote to stderr that says nothing else is a warning; the rest is info.
+    """
+    text = message.upper()
+    if in_traceback or message.startswith(_TRACEBACK):
+        return logging.ERROR
+    for words, level in _LEVEL_WORDS:
+        if text.startswith(words):
+            return level
+    if _WARNING_TEXT.search(message):
+        return logging.WARNING
+    return logging.WARNING if stderr else logging.INFO
+
+
 class LogReader:
     """Reads a resource's CloudWatch log streams incrementally, remembering its position in each stream.
 
@@ -100,6 +131,7 @@ class LogReader:
         self.name = name
         self.tokens: dict[str, str | None] = {}
         self.recent: list[str] = []
+        self._traceback: set[str] = set()  # streams inside a Python traceback
 
     def streams(self) -> list[str]:
         """Return the names of the job's log streams (empty before the job logged anything)."""
@@ -118,8 +150,8 @@ class LogReader:
                 return sorted(names)
             kwargs["nextToken"] = token
 
-    def _events(self, stream: str) -> list[str]:
-        lines: list[str] = []
+    def _events(self, stream: str) -> list[tuple[int, str]]:
+        lines: list[tuple[int, str]] = []
         while True:
             kwargs: dict[str, Any] = {"logGroupName": self.group, "logStreamName": stream, "startFromHead": True}
             token = self.tokens.get(stream)
@@ -133,26 +165,43 @@ class LogReader:
                 raise
             events = page.get("events", [])
             self.tokens[stream] = page.get("nextForwardToken", token)
-            lines.extend(str(event.get("message", "")).rstrip("\n") for event in events)
+            for event in events:
+                message = str(event.get("message", "")).rstrip("\n")
+                lines.append((self._level(stream, message, event.get("stream") == "stderr"), message))
             if not events or page.get("nextForwardToken") == token:
                 return lines
 
-    def new_lines(self) -> list[str]:
-        """Return the lines logged since the last call, prefixed with the host when there are several.
+    def _level(self, stream: str, message: str, stderr: bool) -> int:
+        """Return a line's level, following tracebacks (indented frames up to the exception line)."""
+        if message.startswith(_TRACEBACK):
+            self._traceback.add(stream)
+            return logging.ERROR
+        if stream in self._traceback:
+            if not message.startswith((" ", "\t")):
+                self._traceback.discard(stream)  # the exception line ends the traceback
+            return logging.ERROR
+        return line_level(message, stderr=stderr)
+
+    def new_entries(self) -> list[tuple[int, str]]:
+        """Return ``(level, line)`` of the lines logged since the last call, host-prefixed when there are several.
 
         Logs are a convenience: an error reading them is logged and never fails the wait.
         """
-        lines: list[str] = []
+        entries: list[tuple[int, str]] = []
         try:
             streams = self.streams()
             many = len(streams) > 1
             for stream in streams:
                 host = stream.split("/", 1)[-1].rsplit("-", 1)[0]
-                lines.extend(f"[{host}] {message}" if many else message for message in self._events(stream))
+                entries.extend((level, f"[{host}] {text}" if many else text) for level, text in self._events(stream))
         except Exception as exc:
             self.hook.log.warning("Cannot read the log of %s: %s", self.name, exc)
-        self.recent = (self.recent + lines)[-200:]
-        return lines
+        self.recent = (self.recent + [text for _, text in entries])[-200:]
+        return entries
+
+    def new_lines(self) -> list[str]:
+        """Return the lines logged since the last call (see :meth:`new_entries`)."""
+        return [text for _, text in self.new_entries()]
 
     def tail(self, count: int = LOG_TAIL_LINES) -> list[str]:
         """Return the last ``count`` lines seen (reading what is left first)."""
@@ -291,20 +340,36 @@ def transient_warning(exc: BaseException, interval: float) -> str:
     return f"Transient error while polling ({code}: {exc}); polling again in {interval:g} s"
 
 
+#: Where a wait writes: ``(level, text)``.
+Emit = Callable[[int, str], None]
+
+
+def status_level(step: Step) -> int:
+    """Return the level of a step's status line: error when the resource settled unsuccessfully."""
+    return logging.ERROR if step.done and not step.ok else logging.INFO
+
+
+def status_text(step: Step, line: str) -> str:
+    """Return the status line to log, with the failure reason when the resource settled unsuccessfully."""
+    reason = step.desc.get("FailureReason")
+    return f"{line}: {reason}" if step.done and not step.ok and reason else line
+
+
 def wait_blocking(
     watch: Watch,
     describe: Callable[[], dict[str, Any]],
     *,
     interval: Backoff,
     timeout: float | None = None,
-    log: Callable[[str], None],
-    read_lines: Callable[[], list[str]] | None = None,
+    emit: Emit,
+    read_entries: Callable[[], list[tuple[int, str]]] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Poll until the resource settles; return its last description (the caller judges success).
 
-    Status changes go to ``log`` once each; new log lines from ``read_lines`` (if given) too, the last
-    ones read once more after the resource settled (they can land after the status changed).
+    Each poll writes the new log lines (``read_entries``, if given) first, then the status line when it
+    changed, so every line appears once, in order, before the final status; the lines written after the
+    resource settled are read once more before it. A settled failure is written at ERROR with its reason.
 
     Raises:
         WaitTimeoutError: ``timeout`` seconds passed first.
@@ -312,15 +377,15 @@ def wait_blocking(
     started = time.monotonic()
     while True:
         step = watch.observe(describe())
+        if read_entries is not None:
+            entries = read_entries()
+            if step.done:
+                entries += read_entries()
+            for level, line in entries:
+                emit(level, line)
         if step.status_line:
-            log(step.status_line)
-        if read_lines is not None:
-            for line in read_lines():
-                log(line)
+            emit(status_level(step), status_text(step, step.status_line))
         if step.done:
-            if read_lines is not None:
-                for line in read_lines():
-                    log(line)
             return step.desc
         if timeout is not None and time.monotonic() - started > timeout:
             raise WaitTimeoutError(
@@ -331,7 +396,7 @@ def wait_blocking(
 
 async def wait_async(
     watch: Watch,
-    poll: Callable[[], tuple[dict[str, Any], list[str]]],
+    poll: Callable[[bool], tuple[dict[str, Any], list[tuple[int, str]]]],
     final: Callable[[dict[str, Any]], dict[str, Any]],
     *,
     interval: Backoff,
@@ -339,15 +404,19 @@ async def wait_async(
 ) -> AsyncIterator[dict[str, Any]]:
     """Poll in worker threads until the resource settles; yield the one event payload.
 
-    ``poll`` returns a description and new log lines (blocking); ``final`` builds the event of the settled
-    resource (blocking; may read the last log lines). Transient errors are logged and waited out; any
-    other error becomes the watch's ``error`` event.
+    ``poll(settled)`` returns a description and new ``(level, line)`` log entries (blocking; called once
+    more with ``settled=True`` for the last lines); ``final`` builds the event of the settled resource
+    (blocking). Lines go to ``log`` before the status line; transient errors are logged and waited out;
+    any other error becomes the watch's ``error`` event.
     """
     while True:
         try:
-            desc, lines = await asyncio.to_thread(poll)
+            desc, entries = await asyncio.to_thread(poll, False)
             step = watch.observe(desc)
-            event = await asyncio.to_thread(final, step.desc) if step.done else None
+            event = None
+            if step.done:
+                entries += (await asyncio.to_thread(poll, True))[1]
+                event = await asyncio.to_thread(final, step.desc)
         except Exception as exc:
             if is_retryable(exc):
                 wait = interval.next()
@@ -357,10 +426,10 @@ async def wait_async(
             log.error("Polling failed: %s", exc)
             yield watch.error_event(exc)
             return
+        for level, line in entries:
+            log.log(level, "%s", line)
         if step.status_line:
-            log.info("%s", step.status_line)
-        for line in lines:
-            log.info("%s", line)
+            log.log(status_level(step), "%s", status_text(step, step.status_line))
         if event is not None:
             yield event
             return

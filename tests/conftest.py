@@ -90,10 +90,10 @@ def local_root(tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "tf_sm_root"
     root.mkdir()
     yield root
+    from botocore.exceptions import ClientError
+
     from airflow_tf_sm.backends.local.clients import local_clients
     from airflow_tf_sm.backends.local.hosting_api import stop_local_endpoints
-
-    from botocore.exceptions import ClientError
 
     sagemaker = local_clients(root)[0]
     for job in sagemaker.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]:

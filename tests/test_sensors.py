@@ -142,7 +142,7 @@ def test_deferrable_sensor_on_an_ended_job_returns_at_once(local_root: Path, tmp
     assert result["job_name"] == "sense-done" and result["status"] == "Completed"
 
 
-def test_defer_run_trigger_resume_cycle(local_root: Path, tmp_path: Path) -> None:
+def test_defer_run_trigger_resume_cycle(local_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from airflow_tf_sm.compat import task_deferred
 
     TaskDeferred = task_deferred()
@@ -159,10 +159,11 @@ def test_defer_run_trigger_resume_cycle(local_root: Path, tmp_path: Path) -> Non
         raise AssertionError("no event")
 
     event = asyncio.run(asyncio.wait_for(fire(), 30))
+    assert "trained" in capsys.readouterr().out  # the trigger streamed the log
+    assert event["log_tail"] == []  # ...so the stored event repeats none of it
     resumed = sensor_for(local_root, "sense-cycle", deferrable=True)  # the operator is rebuilt on resume
     result = resumed.execute_complete({"ti": FakeTI()}, event)  # type: ignore[arg-type]
     assert result == hook.training.result(hook.describe_training_job("sense-cycle"))
-    assert "trained" in event["log_tail"]
 
 
 def test_execute_complete_raises_for_failed_and_error_events(local_root: Path, tmp_path: Path) -> None:
@@ -306,3 +307,23 @@ def test_deferrable_sensor_in_dag_test_with_templated_name(
     assert xcoms[LINK_XCOM_KEY] == {"job_name": "sense-dag", "region": "us-east-1", "backend": "local"}
     assert xcoms["_link_TrainingJobConsoleLink"] == ""  # the local backend has no console
     assert xcoms["_link_TrainingJobLogsLink"] == ""
+
+
+def test_poke_intervals_grow_from_a_second_to_the_poke_interval(local_root: Path) -> None:
+    aws = TrainingJobSensor(
+        task_id="s", job_name="j", poke_interval=60, backend="sagemaker", aws_conn_id=None, region_name="us-east-1"
+    )
+    assert [aws._get_next_poke_interval(0, lambda: 0.0, n) for n in (1, 2, 3, 6, 7, 20)] == [1, 2, 4, 32, 60, 60]
+    local = TrainingJobSensor(task_id="s2", job_name="j", poke_interval=60, backend="local", local_root=str(local_root))
+    assert [local._get_next_poke_interval(0, lambda: 0.0, n) for n in (1, 5)] == [1.0, 1.0]  # a poll reads a file
+    rescheduled = TrainingJobSensor(
+        task_id="s3",
+        job_name="j",
+        poke_interval=60,
+        mode="reschedule",
+        backend="sagemaker",
+        aws_conn_id=None,
+        region_name="us-east-1",
+    )
+    waited = [rescheduled._get_next_poke_interval(0, lambda w=w: w, 1) for w in (0.2, 7.0, 500.0)]
+    assert waited == [1.0, 7.0, 60]

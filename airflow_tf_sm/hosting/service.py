@@ -219,7 +219,7 @@ class HostingService(FamilyService):
                 lambda: self.describe_endpoint(endpoint_name),
                 interval=self.hook.backoff(poll_interval),
                 timeout=max_wait,
-                log=lambda line: self.log.info("%s", line),
+                emit=lambda level, line: self.log.log(level, "%s", line),
             )
         except WaitTimeoutError as exc:
             raise EndpointTimeoutError(f"{exc} (max_wait)") from None

@@ -92,17 +92,23 @@ class TrainingJobSensor(SageMakerSensor):
             from airflow_tf_sm.waiting import Watch
 
             self._watch = Watch(TRAINING_JOB, self.job_name)
+        from airflow_tf_sm.waiting import status_level, status_text
+
         step = self._watch.observe(service.describe(self.job_name))
-        if step.status_line:
-            self.log.info("%s", step.status_line)
-        if self.stream_logs and self.mode == "poke" and not self.deferrable:
+        streaming = self.stream_logs and self.mode == "poke" and not self.deferrable
+        if streaming:
             if self._reader is None:
                 self._reader = service.log_reader(self.job_name)
-            for line in self._reader.new_lines():
-                self.log.info("%s", line)
+            entries = self._reader.new_entries()
+            if step.done:  # the last lines can land after the status changed
+                entries += self._reader.new_entries()
+            for level, line in entries:
+                self.log.log(level, "%s", line)
+        if step.status_line:
+            self.log.log(status_level(step), "%s", status_text(step, step.status_line))
         if not step.done:
             return False
-        final = service.check_final(step.desc, self._reader)  # raises for Failed / Stopped
+        final = service.check_final(step.desc, self._reader, shown=streaming)  # raises for Failed / Stopped
         return PokeReturnValue(is_done=True, xcom_value=service.result(final))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:

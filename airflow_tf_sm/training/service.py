@@ -219,7 +219,7 @@ class TrainingService(FamilyService):
                 lambda: self.describe(name),
                 interval=self.hook.backoff(poll_interval),
                 timeout=STOPPING_WAIT_SECONDS,
-                log=lambda line: self.log.info("%s", line),
+                emit=lambda level, line: self.log.log(level, "%s", line),
             )
         except WaitTimeoutError as exc:
             raise TFSageMakerError(f"{exc}: it did not reach Stopped; try again later") from None
@@ -236,7 +236,7 @@ class TrainingService(FamilyService):
         poll_interval: float = 30.0,
         max_wait: float | None = None,
         stream_logs: bool = True,
-        print_log: Callable[[str], None] | None = None,
+        print_log: Callable[[int, str], None] | None = None,
     ) -> dict[str, Any]:
         """Poll until the job ends; stream its log and status transitions into the task log.
 
@@ -245,7 +245,7 @@ class TrainingService(FamilyService):
             poll_interval: Seconds between polls (the longest; polling starts faster).
             max_wait: Stop the job and raise :class:`TrainingJobTimeoutError` after this many seconds.
             stream_logs: Copy the training log into the task log while waiting.
-            print_log: Where log lines go (default: this hook's logger).
+            print_log: Where log lines go (default: this hook's logger, each line at its level).
 
         Returns:
             The final DescribeTrainingJob response of a Completed job.
@@ -254,7 +254,7 @@ class TrainingService(FamilyService):
             TrainingJobFailedError: the job ended Failed or Stopped.
             TrainingJobTimeoutError: ``max_wait`` passed; the job was stopped.
         """
-        emit = print_log or (lambda line: self.log.info("%s", line))
+        emit = print_log or (lambda level, line: self.log.log(level, "%s", line))
         reader = self.log_reader(job_name)
         try:
             desc = wait_blocking(
@@ -262,21 +262,26 @@ class TrainingService(FamilyService):
                 lambda: self.describe(job_name),
                 interval=self.hook.backoff(poll_interval),
                 timeout=max_wait,
-                log=emit,
-                read_lines=reader.new_lines if stream_logs else None,
+                emit=emit,
+                read_entries=reader.new_entries if stream_logs else None,
             )
         except WaitTimeoutError as exc:
             self.stop(job_name)
             raise TrainingJobTimeoutError(f"{exc} (max_wait); stop requested") from None
-        return self.check_final(desc, reader)
+        return self.check_final(desc, None if stream_logs else reader, shown=stream_logs)
 
-    def check_final(self, desc: Mapping[str, Any], reader: LogReader | None = None) -> dict[str, Any]:
-        """Return ``desc`` of a Completed job; raise :class:`TrainingJobFailedError` for Failed/Stopped."""
+    def check_final(
+        self, desc: Mapping[str, Any], reader: LogReader | None = None, *, shown: bool = False
+    ) -> dict[str, Any]:
+        """Return ``desc`` of a Completed job; raise :class:`TrainingJobFailedError` for Failed/Stopped.
+
+        The error carries the log's last lines unless they were ``shown`` already (streamed).
+        """
         status = desc["TrainingJobStatus"]
         name = desc["TrainingJobName"]
         if status == "Completed":
             return dict(desc)
-        tail = "\n".join((reader or self.log_reader(name)).tail(LOG_TAIL_LINES))
+        tail = "" if shown else "\n".join((reader or self.log_reader(name)).tail(LOG_TAIL_LINES))
         raise TrainingJobFailedError(name, status, desc.get("FailureReason"), tail)
 
     def result_from_event(self, event: Mapping[str, Any] | None, log: Any = None) -> dict[str, Any]:

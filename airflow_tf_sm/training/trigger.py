@@ -9,7 +9,7 @@ from typing import Any
 from airflow.triggers.base import TriggerEvent
 
 from airflow_tf_sm.hook import TFSageMakerHook
-from airflow_tf_sm.polling import WaitTrigger, watch_shared
+from airflow_tf_sm.polling import WaitEvent, WaitTrigger, watch_shared
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
 from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, Watch
 
@@ -71,7 +71,7 @@ class TrainingJobTrigger(WaitTrigger):
                 yield event
             return
         async for payload in watch_shared(self):
-            yield TriggerEvent(payload)
+            yield WaitEvent(payload=payload)
 
     def watch(self) -> Watch:
         """Return the state machine of this wait."""
@@ -86,20 +86,20 @@ class TrainingJobTrigger(WaitTrigger):
         """Describe the job (blocking)."""
         return hook.training.describe(self.job_name)
 
-    def new_lines(self, hook: TFSageMakerHook) -> list[str]:
-        """Return the job's new log lines when streaming (blocking)."""
-        return self._log_reader(hook).new_lines() if self.stream_logs else []
+    def new_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
+        """Return the job's new ``(level, line)`` log entries when streaming (blocking)."""
+        return self._log_reader(hook).new_entries() if self.stream_logs else []
 
     def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
-        """Return the event of a job that ended (blocking: may read the last log lines)."""
+        """Return the event of a job that ended (blocking: may read the last log lines).
+
+        ``log_tail`` holds only lines not shown yet: none when the log was streamed, the last lines of a
+        job that did not complete when it was not (the event is stored in Airflow's database: small).
+        """
         hook = self.hook
-        reader = self._log_reader(hook)
-        if self.stream_logs:
-            tail = reader.recent[-LOG_TAIL_LINES:]
-        elif desc["TrainingJobStatus"] != "Completed":
-            tail = reader.tail(LOG_TAIL_LINES)
-        else:
-            tail = []
+        tail: list[str] = []
+        if not self.stream_logs and desc["TrainingJobStatus"] != "Completed":
+            tail = self._log_reader(hook).tail(LOG_TAIL_LINES)
         return watch.event(desc, log_tail=tail, result=hook.training.result(desc))
 
     async def on_kill(self) -> None:

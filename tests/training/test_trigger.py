@@ -295,7 +295,8 @@ def test_throttling_and_5xx_then_success_give_one_event(capsys: pytest.CaptureFi
         "describe_training_job", describe_response("job-1", "Completed", "Completed"), {"TrainingJobName": "job-1"}
     )
 
-    events = run_trigger(trigger_on(hook_with(client, retry_attempts=1)))
+    # per job: every poll's error is logged (the shared poller keeps only a job's newest news)
+    events = run_trigger(trigger_on(hook_with(client, retry_attempts=1), coalesce=False))
 
     stub.assert_no_pending_responses()
     assert [e["status"] for e in events] == ["success"]
@@ -338,7 +339,7 @@ def test_non_retryable_error_yields_an_error_event() -> None:
 
 
 # ----------------------------------------------------------------------- logs
-def test_new_log_lines_are_streamed_once_and_the_event_carries_the_tail(
+def test_new_log_lines_are_streamed_once_and_the_stored_event_repeats_none(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     logs = FakeLogs()
@@ -352,8 +353,18 @@ def test_new_log_lines_are_streamed_once_and_the_event_carries_the_tail(
 
     events = run_trigger(trigger_on(hook_with(fake, logs)))
 
-    logged = [int(n) for n in re.findall(r"\] step (\d+)\s", capsys.readouterr().out)]
-    assert logged == list(range(40))  # every line logged once, in order
+    out = capsys.readouterr().out
+    logged = [int(n) for n in re.findall(r"\] step (\d+)\s", out)]
+    assert logged == list(range(40))  # every line logged once, in order...
+    assert out.index("step 39") < out.index("Training job job-1: Failed - Failed: boom")  # ...before the end
+    assert events[0]["log_tail"] == []  # shown already: the event (stored in Airflow's database) repeats none
+
+
+def test_without_streaming_the_event_of_a_failed_job_carries_the_last_lines() -> None:
+    logs = FakeLogs()
+    logs.add("job-1/algo-1-1700000000", *[f"step {n}" for n in range(40)])
+    fake = FakeSageMaker([describe_response("job-1", "Failed", "Failed", FailureReason="boom")])
+    events = run_trigger(trigger_on(hook_with(fake, logs), stream_logs=False))
     assert events[0]["log_tail"] == [f"step {n}" for n in range(20, 40)]
 
 
@@ -509,8 +520,10 @@ def test_local_job_completes_with_logs_and_result(
     assert event["status"] == "success" and event["training_job_status"] == "Completed"
     assert event["result"]["model_data"] == "s3://bucket/models/trig-ok/output/model.tar.gz"
     assert event["result"]["backend"] == "local"
-    assert "epoch 1 loss=0.5" in capsys.readouterr().out
-    assert "epoch 1 loss=0.5" in event["log_tail"]
+    out = capsys.readouterr().out
+    assert out.count("epoch 1 loss=0.5") == 1  # streamed once
+    assert out.index("epoch 1 loss=0.5") < out.index("Training job trig-ok: Completed")
+    assert event["log_tail"] == []
 
 
 def test_local_failed_job_reports_reason_and_tail(local_root: Path, tmp_path: Path) -> None:

@@ -133,11 +133,17 @@ class StreamWriter:
         self._fh = open(path, "ab")
         self._lock = threading.Lock()
 
-    def write(self, message: str, timestamp: float | None = None) -> None:
-        """Append one event (a line of output, without its newline)."""
+    def write(self, message: str, timestamp: float | None = None, stream: str | None = None) -> None:
+        """Append one event (a line of output, without its newline).
+
+        ``stream="stderr"`` marks a line the process wrote to its standard error (a local extension of
+        the CloudWatch event: readers use it to pick the line's log level).
+        """
         now = time.time()
         ts = now if timestamp is None else timestamp
-        record = {"timestamp": int(ts * 1000), "message": message, "ingestionTime": int(now * 1000)}
+        record: dict[str, Any] = {"timestamp": int(ts * 1000), "message": message, "ingestionTime": int(now * 1000)}
+        if stream:
+            record["stream"] = stream
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             self._fh.write(line)

@@ -639,9 +639,10 @@ def _relative_key(key: str, prefix: str) -> str:
 
 
 def _pump(stream: IO[bytes], writer: StreamWriter, tail: collections.deque[str] | None) -> None:
+    """Copy a script's output to its log stream line by line (``tail``: stderr, remembered for the reason)."""
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        writer.write(line)
+        writer.write(line, stream="stderr" if tail is not None else None)
         if tail is not None:
             tail.append(line)
     stream.close()

@@ -239,7 +239,7 @@ def test_extract_metrics_last_match_group_or_whole() -> None:
 
 def test_failure_reasons_from_exit_codes() -> None:
     reason = failure_reason_for_exit(2, ["python", "train.py"], ["Traceback", 'ValueError: "x"'])
-    assert reason.startswith("AlgorithmError: ExecuteUserScriptError: ValueError: \"x\"\nExitCode 2\n")
+    assert reason.startswith('AlgorithmError: ExecuteUserScriptError: ValueError: "x"\nExitCode 2\n')
     assert reason.endswith('Command "python train.py", exit code: 2')
     assert "ValueError: 'x'" in reason
     assert failure_reason_for_exit(-signal.SIGTERM, ["python"], []).endswith("exit code: 143")
