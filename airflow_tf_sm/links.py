@@ -1,15 +1,14 @@
-"""Extra links of training tasks: the training job in the SageMaker console and its CloudWatch logs.
+"""Extra links: a training job in the SageMaker console and its CloudWatch logs, an endpoint's console page.
 
-The task pushes a small XCom value (:func:`persist_training_job_link`) with the job name, region and
-backend; the links build their URLs from it, with the console host of the region's partition (``aws``,
-``aws-cn``, ``aws-us-gov``). The local backend has no console: its links are empty (no button), never
-a broken URL.
+A task remembers the resource it started or waited for (``SageMakerTask.remember_link``); when it ends,
+Airflow asks each link for its URL and stores it as the ``_link_<class>`` XCom the UI shows. URLs use the
+console host of the region's partition (``aws``, ``aws-cn``, ``aws-us-gov``). Tasks on the local backend
+have no links at all (there is no console), so the UI shows no empty "Extra Links" and no link XComs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-#: XCom key of the value the links read.
-LINK_XCOM_KEY = "tf_sm_training_job_link"
 #: Console domain per partition (the hosts the Amazon provider's console links use).
 CONSOLE_DOMAINS: dict[str, str] = {
     "aws": "aws.amazon.com",
@@ -83,38 +80,30 @@ def training_job_logs_url(job_name: str, region: str) -> str:
     )
 
 
-def persist_training_job_link(context: Mapping[str, Any], job_name: str, region: str, backend: str) -> None:
-    """Push the small XCom value the training job links read.
+class ResourceLink(BaseOperatorLink):
+    """A link to the resource the task started or waited for (set with :meth:`SageMakerTask.remember_link`).
 
-    Args:
-        context: The task context (its ``ti`` pushes the XCom).
-        job_name: The training job.
-        region: The region the job runs in.
-        backend: ``"sagemaker"`` or ``"local"`` (local jobs get no links).
+    Airflow calls :meth:`get_link` in the task's own process when the task ends (deferred, done or failed)
+    and stores the URL as the ``_link_<class>`` XCom the UI reads; the link needs no XCom of its own.
+    A task that never reached its resource (for example, one that failed validation) has no link.
     """
-    context["ti"].xcom_push(key=LINK_XCOM_KEY, value={"job_name": job_name, "region": region, "backend": backend})
 
+    name = "Resource"
 
-class _TrainingJobLink(BaseOperatorLink):
-    """Reads the value :func:`persist_training_job_link` pushed and turns it into a URL."""
-
-    name = "Training job"
-
-    def url(self, job_name: str, region: str) -> str:
-        """Return the URL for the job (empty: no link)."""
+    def url(self, resource_name: str, region: str) -> str:
+        """Return the URL for the resource (empty: no link)."""
         raise NotImplementedError
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the link of the task instance ``ti_key`` ("" when there is none, or for the local backend)."""
-        from airflow.sdk.execution_time.xcom import XCom
-
-        info = XCom.get_value(ti_key=ti_key, key=LINK_XCOM_KEY)
-        if not isinstance(info, Mapping) or info.get("backend") == "local":
+        """Return the link of the task's resource ("" when the task has none)."""
+        target = getattr(operator, "link_target", None)
+        if not target:
             return ""
-        return self.url(str(info.get("job_name") or ""), str(info.get("region") or ""))
+        resource_name, region = target
+        return self.url(str(resource_name), str(region))
 
 
-class TrainingJobConsoleLink(_TrainingJobLink):
+class TrainingJobConsoleLink(ResourceLink):
     """Extra link: the training job's page in the Amazon SageMaker console."""
 
     name = "SageMaker Training Job"
@@ -124,7 +113,7 @@ class TrainingJobConsoleLink(_TrainingJobLink):
         return training_job_console_url(job_name, region)
 
 
-class TrainingJobLogsLink(_TrainingJobLink):
+class TrainingJobLogsLink(ResourceLink):
     """Extra link: the training job's log streams in the CloudWatch console."""
 
     name = "Training Job Logs"
@@ -132,10 +121,6 @@ class TrainingJobLogsLink(_TrainingJobLink):
     def url(self, job_name: str, region: str) -> str:
         """Return the CloudWatch logs URL of the job."""
         return training_job_logs_url(job_name, region)
-
-
-#: XCom key of the value the endpoint link reads.
-ENDPOINT_LINK_XCOM_KEY = "tf_sm_endpoint_link"
 
 
 def endpoint_console_url(endpoint_name: str, region: str) -> str:
@@ -151,30 +136,11 @@ def endpoint_console_url(endpoint_name: str, region: str) -> str:
     return f"{base}/sagemaker/home?region={quote(region)}#/endpoints/{quote(endpoint_name)}"
 
 
-def persist_endpoint_link(context: Mapping[str, Any], endpoint_name: str, region: str, backend: str) -> None:
-    """Push the small XCom value the endpoint link reads.
-
-    Args:
-        context: The task context (its ``ti`` pushes the XCom).
-        endpoint_name: The endpoint.
-        region: The region the endpoint lives in.
-        backend: ``"sagemaker"`` or ``"local"`` (local endpoints get no link).
-    """
-    context["ti"].xcom_push(
-        key=ENDPOINT_LINK_XCOM_KEY, value={"endpoint_name": endpoint_name, "region": region, "backend": backend}
-    )
-
-
-class EndpointConsoleLink(BaseOperatorLink):
-    """Extra link: the endpoint's page in the Amazon SageMaker console ("" for the local backend)."""
+class EndpointConsoleLink(ResourceLink):
+    """Extra link: the endpoint's page in the Amazon SageMaker console."""
 
     name = "SageMaker Endpoint"
 
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the console URL of the task instance's endpoint, or ""."""
-        from airflow.sdk.execution_time.xcom import XCom
-
-        info = XCom.get_value(ti_key=ti_key, key=ENDPOINT_LINK_XCOM_KEY)
-        if not isinstance(info, Mapping) or info.get("backend") == "local":
-            return ""
-        return endpoint_console_url(str(info.get("endpoint_name") or ""), str(info.get("region") or ""))
+    def url(self, resource_name: str, region: str) -> str:
+        """Return the console URL of the endpoint."""
+        return endpoint_console_url(resource_name, region)

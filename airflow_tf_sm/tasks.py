@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseOperator, BaseOperatorLink, BaseSensorOperator, PokeReturnValue
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,6 +39,8 @@ class SageMakerTask(BaseOperator):
     """
 
     template_fields: Any = ("region_name", "local_root")
+    #: The extra links of the task's resource on the AWS backend (a task on the local backend has none).
+    resource_links: tuple[BaseOperatorLink, ...] = ()
 
     def __init__(
         self,
@@ -61,6 +63,21 @@ class SageMakerTask(BaseOperator):
         self.endpoint_url = endpoint_url
         self.local_root = local_root
         self._hook: TFSageMakerHook | None = None
+        #: ``(resource name, region)`` the links point to, once the task knows its resource.
+        self.link_target: tuple[str, str] | None = None
+
+    @property  # type: ignore[override]
+    def operator_extra_links(self) -> tuple[BaseOperatorLink, ...]:
+        """:attr:`resource_links`, or none when the task runs on the local backend (no console to link to)."""
+        return links_of(self)
+
+    @operator_extra_links.setter
+    def operator_extra_links(self, links: Any) -> None:
+        self.resource_links = tuple(links)
+
+    def remember_link(self, resource_name: str) -> None:
+        """Point the task's links at ``resource_name``; Airflow stores their URLs when the task ends."""
+        self.link_target = (resource_name, self.hook.region)
 
     @property
     def client_params(self) -> ClientParams:
@@ -157,7 +174,7 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
     """Base of the sensors: wait for a resource started elsewhere, by poking or deferred to the triggerer.
 
     A subclass says what it waits for (:attr:`what`), the argument holding its name (:attr:`name_argument`),
-    pushes its link (:meth:`persist_link`), pokes and builds its trigger (:meth:`make_trigger`).
+    pokes and builds its trigger (:meth:`make_trigger`).
 
     Args:
         deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
@@ -192,9 +209,6 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
             return float(min(ceiling, max(FIRST_INTERVAL, run_duration())))
         return float(min(ceiling, FIRST_INTERVAL * 2 ** max(0, poke_count - 1)))
 
-    def persist_link(self, context: Context) -> None:
-        """Push the XCom value the sensor's extra links read."""
-
     def make_trigger(self) -> BaseTrigger:
         """Return the trigger that waits in the triggerer."""
         raise NotImplementedError
@@ -203,7 +217,7 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
         """Wait for the resource: poke, or (``deferrable``) check once and defer to :meth:`make_trigger`."""
         if not self.resource_name:
             raise ValueError(f"{self.name_argument}: empty -- the sensor needs the name of {self.what}")
-        self.persist_link(context)
+        self.remember_link(self.resource_name)
         if not self.deferrable:
             return super().execute(context)
         done = self.poke(context)
@@ -213,6 +227,22 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
         self.defer(
             trigger=self.make_trigger(), method_name="execute_complete", timeout=dt.timedelta(seconds=self.timeout)
         )
+
+
+def links_of(task: Any) -> tuple[BaseOperatorLink, ...]:
+    """Return the extra links of a task or a mapped task (``partial().expand()``): none on the local backend.
+
+    The backend is the task's ``backend`` argument, else ``[airflow_tf_sm] backend``, as the task will run.
+    """
+    from airflow_tf_sm.settings import resolve_backend
+
+    operator_class = getattr(task, "operator_class", type(task))  # a mapped task: the class it expands
+    arguments = getattr(task, "partial_kwargs", None) or vars(task)
+    try:
+        local = resolve_backend(arguments.get("backend")) == "local"
+    except ValueError:  # a bad backend name fails the task itself, with its own message
+        local = False
+    return () if local else tuple(operator_class.resource_links)
 
 
 def _seconds(delta: Any) -> float | None:

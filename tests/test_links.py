@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from airflow_tf_sm.hosting.operator import TFDeployOperator
+from airflow_tf_sm.hosting.sensor import EndpointSensor
 from airflow_tf_sm.links import (
-    LINK_XCOM_KEY,
+    EndpointConsoleLink,
     TrainingJobConsoleLink,
     TrainingJobLogsLink,
     console_base,
-    persist_training_job_link,
     training_job_console_url,
     training_job_logs_url,
 )
 from airflow_tf_sm.sensors import TrainingJobSensor
+from airflow_tf_sm.training.operator import TFTrainingOperator
 
 LOGS_FRAGMENT = "#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D"
 
@@ -50,26 +53,7 @@ def test_no_job_name_no_link() -> None:
     assert training_job_logs_url("", "us-east-1") == ""
 
 
-def test_persist_pushes_a_small_xcom_value() -> None:
-    pushed: dict[str, Any] = {}
-    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.update({key: value}))
-    persist_training_job_link({"ti": ti}, "mnist-7", "eu-west-1", "sagemaker")
-    assert pushed == {LINK_XCOM_KEY: {"job_name": "mnist-7", "region": "eu-west-1", "backend": "sagemaker"}}
-
-
-@pytest.fixture
-def stored_xcom(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """XCom.get_value answering from a dict (key -> value); records the task instance keys asked for."""
-    from airflow.sdk.execution_time.xcom import XCom
-
-    store: dict[str, Any] = {"asked": []}
-
-    def get_value(*, ti_key: Any, key: str) -> Any:
-        store["asked"].append((ti_key, key))
-        return store.get(key)
-
-    monkeypatch.setattr(XCom, "get_value", staticmethod(get_value))
-    return store
+TI_KEY = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
 
 
 @pytest.mark.parametrize(
@@ -80,26 +64,51 @@ def stored_xcom(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             TrainingJobLogsLink(),
             f"https://console.amazonaws.cn/cloudwatch/home?region=cn-north-1{LOGS_FRAGMENT}j-1$252F",
         ),
+        (EndpointConsoleLink(), "https://console.amazonaws.cn/sagemaker/home?region=cn-north-1#/endpoints/j-1"),
     ],
 )
-def test_get_link_reads_the_persisted_value(stored_xcom: dict[str, Any], link: Any, expected: str) -> None:
-    stored_xcom[LINK_XCOM_KEY] = {"job_name": "j-1", "region": "cn-north-1", "backend": "sagemaker"}
-    ti_key = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
-    assert link.get_link(operator=None, ti_key=ti_key) == expected
-    assert stored_xcom["asked"] == [(ti_key, LINK_XCOM_KEY)]
+def test_get_link_points_at_the_resource_the_task_remembered(link: Any, expected: str) -> None:
+    task = SimpleNamespace(link_target=("j-1", "cn-north-1"))
+    assert link.get_link(operator=task, ti_key=TI_KEY) == expected
 
 
-@pytest.mark.parametrize("link", [TrainingJobConsoleLink(), TrainingJobLogsLink()])
-def test_local_backend_and_missing_values_give_no_link(stored_xcom: dict[str, Any], link: Any) -> None:
-    ti_key = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
-    assert link.get_link(operator=None, ti_key=ti_key) == ""  # nothing persisted
-    stored_xcom[LINK_XCOM_KEY] = {"job_name": "j-1", "region": "us-east-1", "backend": "local"}
-    assert link.get_link(operator=None, ti_key=ti_key) == ""
+@pytest.mark.parametrize("link", [TrainingJobConsoleLink(), TrainingJobLogsLink(), EndpointConsoleLink()])
+def test_a_task_that_never_reached_its_resource_has_no_link(link: Any) -> None:
+    # no XCom is read: Airflow asks every link when a task ends, also one that failed validation
+    assert link.get_link(operator=SimpleNamespace(link_target=None), ti_key=TI_KEY) == ""
 
 
-def test_links_have_distinct_names_and_xcom_keys_and_are_on_the_sensor() -> None:
+def test_links_of_each_task_on_the_aws_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__BACKEND", "sagemaker")
     console, logs = TrainingJobConsoleLink(), TrainingJobLogsLink()
-    assert console.name != logs.name
-    assert console.xcom_key != logs.xcom_key
-    sensor_links = {type(link) for link in TrainingJobSensor.operator_extra_links}
-    assert sensor_links == {TrainingJobConsoleLink, TrainingJobLogsLink}
+    assert console.name != logs.name and console.xcom_key != logs.xcom_key
+    kinds = {
+        TFTrainingOperator: {TrainingJobConsoleLink, TrainingJobLogsLink},
+        TrainingJobSensor: {TrainingJobConsoleLink, TrainingJobLogsLink},
+        TFDeployOperator: {EndpointConsoleLink},
+        EndpointSensor: {EndpointConsoleLink},
+    }
+    for cls, expected in kinds.items():
+        assert {type(link) for link in cls.resource_links} == expected
+    sensor = TrainingJobSensor(task_id="s", job_name="j")
+    assert {type(link) for link in sensor.operator_extra_links} == {TrainingJobConsoleLink, TrainingJobLogsLink}
+
+
+def test_tasks_on_the_local_backend_have_no_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__BACKEND", "sagemaker")
+    assert TrainingJobSensor(task_id="s", job_name="j", backend="local").operator_extra_links == ()
+    monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__BACKEND", "local")
+    assert EndpointSensor(task_id="e", endpoint_name="ep").operator_extra_links == ()
+    assert len(EndpointSensor(task_id="e2", endpoint_name="ep", backend="sagemaker").operator_extra_links) == 1
+
+
+def test_a_task_failing_validation_logs_no_link_errors(airflow_db: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    from tests.training.test_operator import load_dag
+
+    dags = Path(__file__).resolve().parent / "dags"
+    dag = load_dag(dags / "tf_sm_links_test_dags.py", "tf_sm_test_links_bad_input")
+    run = dag.test()
+    out = "".join(capfd.readouterr())
+    assert run.state == "failed"
+    assert "missing.py" in out  # the validation error itself is logged
+    assert "XCom not found" not in out and "Failed to push an xcom" not in out

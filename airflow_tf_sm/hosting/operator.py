@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_tf_sm.links import EndpointConsoleLink, persist_endpoint_link
+from airflow_tf_sm.links import EndpointConsoleLink
 from airflow_tf_sm.tasks import SageMakerTask, WaitingTask
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class TFDeployOperator(WaitingTask):
     )
     template_fields_renderers = {"environment": "json", "tags": "json", "require_metrics": "json"}
     ui_color = "#b5e3a1"
-    operator_extra_links = (EndpointConsoleLink(),)
+    resource_links = (EndpointConsoleLink(),)
 
     def __init__(
         self,
@@ -178,7 +178,7 @@ class TFDeployOperator(WaitingTask):
         )
         action = hosting.deploy(spec, poll_interval=self.poll_interval, max_wait=self.wait_timeout)
         context["ti"].xcom_push(key="endpoint_name", value=endpoint_name)
-        persist_endpoint_link(context, endpoint_name, self.hook.region, self.hook.backend)
+        self.remember_link(endpoint_name)
         self.log.info("Endpoint %s: %s", endpoint_name, action)
         if not self.wait_for_completion:
             return hosting.result(endpoint_name)
@@ -216,6 +216,7 @@ class TFDeployOperator(WaitingTask):
         """
         if event is not None and not event.get("endpoint_name") and endpoint_name:
             event = {**event, "endpoint_name": endpoint_name}
+        self.remember_link(str((event or {}).get("endpoint_name") or endpoint_name or ""))
         return self._finish(self.hook.hosting.result_from_event(event, expected_config))
 
     def _finish(self, result: dict[str, Any]) -> dict[str, Any]:

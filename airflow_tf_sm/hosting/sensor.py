@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
-from airflow_tf_sm.links import EndpointConsoleLink, persist_endpoint_link
+from airflow_tf_sm.links import EndpointConsoleLink
 from airflow_tf_sm.tasks import SageMakerSensor, SageMakerTask
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class EndpointSensor(SageMakerSensor):
     """
 
     template_fields: Sequence[str] = ("endpoint_name", *SageMakerTask.template_fields)
-    operator_extra_links = (EndpointConsoleLink(),)
+    resource_links = (EndpointConsoleLink(),)
     ui_color = "#c9eebb"
     what = "an endpoint"
     name_argument = "endpoint_name"
@@ -46,10 +46,6 @@ class EndpointSensor(SageMakerSensor):
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
         self._watch: Watch | None = None
-
-    def persist_link(self, context: Context) -> None:
-        """Push the value the endpoint link reads."""
-        persist_endpoint_link(context, self.endpoint_name, self.hook.region, self.hook.backend)
 
     def make_trigger(self) -> BaseTrigger:
         """Return the :class:`~airflow_tf_sm.hosting.trigger.EndpointTrigger` of this wait."""
@@ -81,4 +77,5 @@ class EndpointSensor(SageMakerSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: re-describe the endpoint and return its result (or raise)."""
+        self.remember_link(self.resource_name)
         return self.hook.hosting.result_from_event(event)

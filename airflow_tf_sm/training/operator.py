@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
+from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink
 from airflow_tf_sm.tasks import SageMakerTask, WaitingTask
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class TFTrainingOperator(WaitingTask):
         "request_overrides": "json",
     }
     ui_color = "#ffb347"
-    operator_extra_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
+    resource_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
 
     def __init__(
         self,
@@ -264,7 +264,7 @@ class TFTrainingOperator(WaitingTask):
         )
         self._job_name_in_flight = job_name
         context["ti"].xcom_push(key="job_name", value=job_name)
-        persist_training_job_link(context, job_name, self.hook.region, self.hook.backend)
+        self.remember_link(job_name)
 
         if not self.wait_for_completion:
             return service.result(service.describe(job_name))
@@ -298,6 +298,7 @@ class TFTrainingOperator(WaitingTask):
         """
         if event is not None and not event.get("job_name") and job_name:
             event = {**event, "job_name": job_name}
+        self.remember_link(str((event or {}).get("job_name") or job_name or ""))
         return self._finish(self.hook.training.result_from_event(event, self.log))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
-from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink, persist_training_job_link
+from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink
 from airflow_tf_sm.tasks import SageMakerSensor, SageMakerTask
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class TrainingJobSensor(SageMakerSensor):
     """
 
     template_fields: Sequence[str] = ("job_name", *SageMakerTask.template_fields)
-    operator_extra_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
+    resource_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
     ui_color = "#ffd59e"
     what = "a training job"
     name_argument = "job_name"
@@ -63,10 +63,6 @@ class TrainingJobSensor(SageMakerSensor):
         self.stop_job_on_kill = stop_job_on_kill
         self._watch: Watch | None = None
         self._reader: LogReader | None = None
-
-    def persist_link(self, context: Context) -> None:
-        """Push the value the training job links read."""
-        persist_training_job_link(context, self.job_name, self.hook.region, self.hook.backend)
 
     def make_trigger(self) -> BaseTrigger:
         """Return the :class:`~airflow_tf_sm.training.trigger.TrainingJobTrigger` of this wait."""
@@ -113,6 +109,7 @@ class TrainingJobSensor(SageMakerSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: re-describe the job and return its result (or raise)."""
+        self.remember_link(self.resource_name)
         return self.hook.training.result_from_event(event, self.log)
 
     def on_kill(self) -> None:

@@ -126,14 +126,16 @@ def test_trigger_form_shows_the_example_dags_params_and_triggers_with_them(
     [job] = cluster.jobs_of(dag_id, run["dag_run_id"])
     assert job["HyperParameters"]["epochs"] == "1"
 
-    # on the local backend the training links are empty by design: listed, but no button, no broken URL
+    # a local task has no links (there is no console): no empty "Extra Links", no link XComs
     quoted = urllib.parse.quote(run["dag_run_id"], safe="")
     links = cluster.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/train/links")["extra_links"]
-    assert links == {"SageMaker Training Job": None, "Training Job Logs": None}
+    assert links == {}
+    entries = cluster.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/train/xcomEntries")
+    assert {e["key"] for e in entries["xcom_entries"]} == {"job_name", "return_value"}
     browser.get(f"{cluster.base_url}/dags/{dag_id}/runs/{quoted}/tasks/train/details")
-    text = wait_text(browser, ["Extra Links", "TFTrainingOperator"])
+    text = wait_text(browser, ["TFTrainingOperator"])
     screenshot(browser, cluster, "local-links")
-    assert "SageMaker Training Job" not in text
+    assert "Extra Links" not in text and "SageMaker Training Job" not in text
 
 
 def test_training_task_shows_its_extra_links(cluster: AirflowCluster, browser: Any, moto_server: str) -> None:

@@ -31,7 +31,7 @@ from airflow_tf_sm.exceptions import (
 )
 from airflow_tf_sm.hook import TFSageMakerHook
 from airflow_tf_sm.hosting.spec import DeploySpec
-from airflow_tf_sm.links import ENDPOINT_LINK_XCOM_KEY, EndpointConsoleLink, endpoint_console_url
+from airflow_tf_sm.links import EndpointConsoleLink, endpoint_console_url
 from airflow_tf_sm.operators import DeleteEndpointOperator, TFDeployOperator
 from airflow_tf_sm.training.spec import TrainingJobSpec
 
@@ -580,7 +580,8 @@ def test_operator_deploys_waits_and_is_idempotent() -> None:
         return desc
 
     fake.describe_endpoint = describe_then_settle  # type: ignore[method-assign]
-    result, ti = run_operator(deploy_op(require_metrics={"val_accuracy": ">= 0.9"}), hook)
+    op = deploy_op(require_metrics={"val_accuracy": ">= 0.9"})
+    result, ti = run_operator(op, hook)
     s = spec()
     assert result == {
         "endpoint_name": "mnist",
@@ -595,11 +596,10 @@ def test_operator_deploys_waits_and_is_idempotent() -> None:
     }
     assert json.dumps(result)
     assert ti.pushed["endpoint_name"] == "mnist"
-    assert ti.pushed[ENDPOINT_LINK_XCOM_KEY] == {
-        "endpoint_name": "mnist",
-        "region": "us-east-1",
-        "backend": "sagemaker",
-    }
+    assert set(ti.pushed) == {"endpoint_name"}  # the links need no XCom of their own
+    assert [link.get_link(op, ti_key=None) for link in op.operator_extra_links] == [
+        "https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/endpoints/mnist"
+    ]
     tags = {t["Key"]: t["Value"] for t in fake.models[s.model_name]["Tags"]}
     assert tags["airflow-tf-sm:training-job"] == "job-1" and tags["airflow-tf-sm:task-id"] == "deploy"
     assert fake.creates == ["create_model", "create_endpoint_config", "create_endpoint"]
@@ -678,7 +678,7 @@ def test_endpoint_console_link() -> None:
         "https://console.amazonaws-us-gov.com/sagemaker/home?region=us-gov-west-1#/endpoints/ep"
     )
     assert endpoint_console_url("ep", "not-a-region") == ""
-    assert any(isinstance(link, EndpointConsoleLink) for link in TFDeployOperator.operator_extra_links)
+    assert any(isinstance(link, EndpointConsoleLink) for link in TFDeployOperator.resource_links)
 
 
 # ---------------------------------------------------------------------- moto

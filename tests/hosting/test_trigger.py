@@ -11,7 +11,6 @@ import pytest
 from airflow_tf_sm.exceptions import EndpointFailedError, TFSageMakerError
 from airflow_tf_sm.hook import TFSageMakerHook
 from airflow_tf_sm.hosting.trigger import EndpointTrigger
-from airflow_tf_sm.links import ENDPOINT_LINK_XCOM_KEY
 from airflow_tf_sm.sensors import EndpointSensor
 from tests.hosting.test_operator import FakeSageMaker, FakeTI, client_error, endpoint_desc, hook_on
 
@@ -161,7 +160,7 @@ def test_deferrable_sensor_defers_while_creating_and_returns_at_once_when_in_ser
     with pytest.raises(TaskDeferred) as info:
         sensor.execute({"ti": ti})  # type: ignore[arg-type]
     assert isinstance(info.value.trigger, EndpointTrigger) and info.value.trigger.expected_config is None
-    assert ti.pushed[ENDPOINT_LINK_XCOM_KEY]["endpoint_name"] == "ep"
+    assert sensor.link_target == ("ep", "us-east-1")
     fake.settle("ep")
     assert sensor.execute({"ti": ti})["status"] == "InService"  # type: ignore[arg-type]
     assert sensor.execute_complete({}, {"status": "success", "endpoint_name": "ep"})["status"] == "InService"
