@@ -529,6 +529,8 @@ def test_tensorflow_keras_model_is_exported_as_saved_model(clients: tuple[Any, A
     files = read_tar(s3, desc["ModelArtifacts"]["S3ModelArtifacts"])
     assert "1/saved_model.pb" in files
     assert desc["FinalMetricDataList"][0]["MetricName"] == "loss"
+
+
 @pytest.mark.tensorflow
 def test_parameter_server_hosts_run_a_ps_server(clients: tuple[Any, Any, Any], local_root: Path) -> None:
     """Like the TF container, every host of a parameter-server job starts a TF server for the ps job."""
