@@ -201,3 +201,62 @@ def test_dependencies_are_packed_next_to_the_code(src: Path, tmp_path: Path) -> 
     # without source_dir: the entry point file and the dependency
     single = build_sourcedir(None, str(src / "train.py"), [str(lib)])
     assert sorted(_archive(single.data)) == ["mylib/__init__.py", "mylib/sub/helpers.py", "train.py"]
+
+
+SCRIPT = """
+import json, os, sys
+import mylib
+env = os.environ
+model = sorted(os.listdir(env["SM_CHANNEL_MODEL"])) if "SM_CHANNEL_MODEL" in env else []
+print("HOST", env["SM_CURRENT_HOST"], env["SM_CURRENT_INSTANCE_GROUP"], env["SM_CURRENT_INSTANCE_TYPE"],
+      env["SM_IS_HETERO"], "TF_CONFIG" in env, mylib.X, ",".join(model))
+"""
+
+
+def test_a_heterogeneous_job_runs_locally_with_its_dependencies_and_model(local_root: Path, tmp_path: Path) -> None:
+    """Through the hook: one process per host of each group, the group variables, the dependency, the model channel."""
+    from airflow_tf_sm.hook import TFSageMakerHook
+    from airflow_tf_sm.sagemaker.names import TaskInstanceIds
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "train.py").write_text(SCRIPT)
+    lib = tmp_path / "mylib"
+    lib.mkdir()
+    (lib / "__init__.py").write_text("X = 42\n")
+    hook = TFSageMakerHook(backend="local", local_root=str(local_root), region_name="us-east-1")
+    hook.write_bytes("s3://bucket/base/model.tar.gz", b"not really a model")
+    spec = TrainingJobSpec.from_mapping(
+        {
+            "entry_point": "train.py",
+            "source_dir": str(code),
+            "dependencies": [str(lib)],
+            "output_path": "s3://bucket/out",
+            "instance_groups": [
+                {"instance_group_name": "chief", "instance_type": "ml.m5.large", "instance_count": 1},
+                {"instance_group_name": "workers", "instance_type": "ml.c5.xlarge", "instance_count": 2},
+            ],
+            "distribution": {"multi_worker_mirrored_strategy": {"enabled": True}, "instance_groups": ["workers"]},
+            "model_uri": "s3://bucket/base/model.tar.gz",
+            "keep_alive_period_in_seconds": 600,
+            "max_run": 120,
+        }
+    )
+    job, _ = hook.training.start(spec, TaskInstanceIds("dag", "hetero", "manual__1", -1))
+    desc = hook.training.wait(job, poll_interval=0.2, max_wait=120, stream_logs=False)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["ResourceConfig"]["KeepAlivePeriodInSeconds"] == 600  # accepted and reported; no warm pool locally
+    logs = hook.clients.logs
+    lines = []
+    for host in ("algo-1", "algo-2", "algo-3"):
+        streams = logs.describe_log_streams(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/{host}-"
+        )
+        name = streams["logStreams"][0]["logStreamName"]
+        events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=name, startFromHead=True)
+        lines += [e["message"] for e in events["events"] if e["message"].startswith("HOST ")]
+    assert sorted(lines) == [
+        "HOST algo-1 chief ml.m5.large true False 42 model.tar.gz",
+        "HOST algo-2 workers ml.c5.xlarge true True 42 model.tar.gz",
+        "HOST algo-3 workers ml.c5.xlarge true True 42 model.tar.gz",
+    ]
