@@ -242,7 +242,7 @@ class Runner:
             raise JobError("AlgorithmError: the sagemaker_program hyperparameter (entry point) is missing")
         self._check_tf_version()
         python = environment.get("AIRFLOW_TF_SM_LOCAL_PYTHON") or sys.executable
-        gpus = self._check_gpus()
+        gpus = self._check_gpus(environment)
         # every (host, TF_CONFIG port) gets a local port of its own: the hosts are processes on one machine
         wanted = [(host, port) for host in self.hosts for port in (PS_WORKER_PORT, PS_PORT, MWMS_PORT)]
         local_ports = dict(zip(wanted, free_ports(len(wanted)), strict=True))
@@ -430,9 +430,9 @@ class Runner:
         elif wanted and have != wanted:
             self.log(f"WARNING: the image asks for TensorFlow {wanted}; the local TensorFlow is {have}")
 
-    def _check_gpus(self) -> int:
+    def _check_gpus(self, environment: dict[str, str]) -> int:
         """Return the GPUs this machine gives each host; warn once when a GPU instance type gets none."""
-        gpus = gpu_count(self._base_env())
+        gpus = gpu_count({**self._base_env(), **environment})  # CUDA_VISIBLE_DEVICES as the script gets it
         wanted = [g["instance_type"] for g in self.groups if processor_for(g["instance_type"]) == "gpu"]
         if wanted and gpus == 0:
             self.log(

@@ -103,3 +103,13 @@ def test_visible_gpu_count_follows_cuda_rules() -> None:
     assert visible_gpu_count(gpus, "-1") == 0
     assert visible_gpu_count(gpus, "0,0") == 1  # a device named twice is one device
     assert visible_gpu_count([], "0") == 0
+
+
+def test_the_jobs_environment_can_narrow_the_gpus(clients: tuple[Any, Any, Any], fake_gpus: Path) -> None:
+    sm, s3, logs = clients
+    code = stage_code(s3, {"train.py": SCRIPT}, key="code/env-gpu/sourcedir.tar.gz")
+    request = make_request("job-gpu-env", code, environment={"CUDA_VISIBLE_DEVICES": "1"})
+    request["ResourceConfig"]["InstanceType"] = "ml.g5.12xlarge"
+    sm.create_training_job(**request)
+    assert wait_for_status(sm, "job-gpu-env")["TrainingJobStatus"] == "Completed"
+    assert "GPUS=1 CUDA=1" in log_messages(logs, "job-gpu-env")
