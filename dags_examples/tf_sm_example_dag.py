@@ -48,7 +48,9 @@ with DAG(
         "batch_size": Param(64, type="integer", minimum=1, maximum=4096),
         "instance_type": Param("ml.m5.large", type="string", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
         "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
-        "role_arn": Param(None, type=["null", "string"], description="SageMaker execution role ARN (AWS backend only)"),
+        "role_arn": Param(
+            None, type=["null", "string"], description="SageMaker execution role ARN (AWS backend only)"
+        ),
         "require_metrics": Param(
             {"val_accuracy": ">= 0.9"},
             type="object",
@@ -56,6 +58,7 @@ with DAG(
         ),
     },
 ) as dag:
+
     train = TFTrainingOperator(
         task_id="train",
         entry_point="train.py",

@@ -101,7 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model_dir", "--model-dir", dest="model_dir", type=str, default=None)
     parser.add_argument("--train", type=str, default=os.environ.get("SM_CHANNEL_TRAIN"))
     parser.add_argument("--test", type=str, default=os.environ.get("SM_CHANNEL_TEST"))
-    parser.add_argument("--sm-model-dir", dest="sm_model_dir", type=str, default=os.environ.get("SM_MODEL_DIR"))
+    parser.add_argument(
+        "--sm-model-dir", dest="sm_model_dir", type=str, default=os.environ.get("SM_MODEL_DIR")
+    )
     parser.add_argument(
         "--output-data-dir", dest="output_data_dir", type=str, default=os.environ.get("SM_OUTPUT_DATA_DIR")
     )
