@@ -183,3 +183,53 @@ def test_sweep_dag_trains_three_models_and_deploys_the_best(airflow_db: Path, lo
     assert deployed["model_data"] == best["model_data"] and deployed["status"] == "InService"
     assert len(xcom_of(run, "smoke_test")["predictions"]) == 5
     assert xcom_of(run, "delete_endpoint")["deleted"] is True
+
+
+@pytest.mark.tensorflow
+def test_distributed_dag_trains_on_two_workers_and_serves_the_chiefs_model(
+    airflow_db: Path, local_backend: Path
+) -> None:
+    """Story 6: MultiWorkerMirroredStrategy on 2 local hosts (2 processes, real TF), the chief's model deployed."""
+    from airflow_tf_sm.backends.local.engine import Engine
+    from airflow_tf_sm.hook import TFSageMakerHook
+
+    dag = load_dag(EXAMPLES / "tf_sm_distributed_dag.py", "tf_sm_distributed")
+    try:
+        run = dag.test(run_conf={"epochs": 6, "bucket": "s3://distributed-bucket"})
+    finally:
+        delete_local_endpoints(local_backend)
+    assert run.state == "success"
+    result = xcom_of(run, "train")
+    assert result["status"] == "Completed" and result["metrics"]["val_accuracy"] >= 0.9, result["metrics"]
+
+    hook = TFSageMakerHook(backend="local", local_root=str(local_backend))
+    desc = hook.describe_training_job(result["job_name"])
+    assert desc["ResourceConfig"]["InstanceCount"] == 2
+    assert desc["HyperParameters"]["sagemaker_multi_worker_mirrored_strategy_enabled"] == "true"
+    logs = hook.clients.logs
+    finals = {}
+    for host in ("algo-1", "algo-2"):
+        streams = logs.describe_log_streams(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{result['job_name']}/{host}-"
+        )["logStreams"]
+        events = logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"], startFromHead=True
+        )["events"]
+        messages = [e["message"] for e in events]
+        index = int(host[-1]) - 1
+        assert f"worker {index} of 2: 2 replicas in sync, global batch 64" in messages
+        finals[host] = next(m for m in messages if m.startswith("final val_accuracy="))
+    # one model trained together: both workers end with the same weights, hence the same final metrics
+    assert finals["algo-1"] == finals["algo-2"] and finals["algo-1"].endswith("workers=2")
+    # only algo-1's (the chief's) model directory becomes model.tar.gz; algo-2 exported nothing
+    with tarfile.open(fileobj=io.BytesIO(hook.read_bytes(result["model_data"])), mode="r:gz") as tar:
+        assert "1/saved_model.pb" in tar.getnames()
+    engine = Engine(local_backend)
+    assert list((engine.opt_ml(result["job_name"], "algo-2") / "model").iterdir()) == []
+
+    deployed = xcom_of(run, "deploy")
+    assert deployed["status"] == "InService" and deployed["model_data"] == result["model_data"]
+    smoke = xcom_of(run, "smoke_test")
+    assert len(smoke["predictions"]) == 5 and all(abs(sum(p) - 1.0) < 1e-4 for p in smoke["predictions"])
+    assert sum(c == label for c, label in zip(smoke["classes"], smoke["labels"], strict=True)) >= 3
+    assert xcom_of(run, "delete_endpoint") == {"endpoint_name": deployed["endpoint_name"], "deleted": True}

@@ -23,6 +23,8 @@ HP_MWMS = "sagemaker_multi_worker_mirrored_strategy_enabled"
 HP_MPI = "sagemaker_mpi_enabled"
 HP_MPI_PROCESSES = "sagemaker_mpi_num_of_processes_per_host"
 HP_MPI_OPTIONS = "sagemaker_mpi_custom_mpi_options"
+#: The instance groups a distribution strategy runs on (heterogeneous clusters; a JSON list of group names).
+HP_DISTRIBUTION_INSTANCE_GROUPS = "sagemaker_distribution_instance_groups"
 #: Hyperparameter the tuning service adds to each training job it launches.
 HP_TUNING_OBJECTIVE = "_tuning_objective_metric"
 RESERVED_PREFIX = "sagemaker_"
@@ -40,6 +42,18 @@ TOOLKIT_HYPERPARAMETERS = (
     "default_user_module_name",
     "_tuning_objective_metric",
     "sagemaker_s3_output",
+)
+#: Framework hyperparameters any of which, when truthy, puts a host's own instance group under distribution
+#: (the toolkit's ``get_distribution_instance_groups_from_resource_config``) unless
+#: :data:`HP_DISTRIBUTION_INSTANCE_GROUPS` names the groups.
+TOOLKIT_DISTRIBUTION_FLAGS = (
+    "sagemaker_mpi_enabled",
+    "sagemaker_parameter_server_enabled",
+    "sagemaker_distributed_dataparallel_enabled",
+    "sagemaker_pytorch_ddp_enabled",
+    "sagemaker_pytorch_xla_multi_worker_enabled",
+    "sagemaker_multi_worker_mirrored_strategy_enabled",
+    "sagemaker_torch_distributed_enabled",
 )
 
 

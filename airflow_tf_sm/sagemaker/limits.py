@@ -22,3 +22,9 @@ DEFAULT_MAX_RUNTIME = 86400
 
 #: Metric definitions of one algorithm specification.
 MAX_METRIC_DEFINITIONS = 40
+
+#: Instance groups of a heterogeneous cluster (``ResourceConfig.InstanceGroups``), and a group name's length.
+MAX_INSTANCE_GROUPS = 5
+MAX_INSTANCE_GROUP_NAME_LEN = 64
+#: ``ResourceConfig.KeepAlivePeriodInSeconds`` (warm pools): 0 to 6 hours.
+MAX_KEEP_ALIVE_SECONDS = 21600

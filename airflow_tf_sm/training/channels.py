@@ -27,6 +27,9 @@ CHANNEL_SETTINGS: dict[str, tuple[str, ...] | None] = {
     "shuffle_config": None,
     "attribute_names": None,
 }
+#: The channel of a pre-trained model (``model_uri``): the SDK's default name and content type.
+DEFAULT_MODEL_CHANNEL = "model"
+MODEL_CONTENT_TYPE = "application/x-sagemaker-model"
 #: Channel settings copied to a top-level key of the channel when given.
 CHANNEL_API_KEYS = {
     "compression": "CompressionType",
@@ -95,3 +98,32 @@ def input_data_config(inputs: str | Mapping[str, Any] | None) -> list[dict[str, 
     if isinstance(inputs, str):
         return [channel("training", inputs)]
     return [channel(name, source) for name, source in inputs.items()]
+
+
+def model_channel(model_uri: str, model_channel_name: str | None) -> dict[str, Any]:
+    """Return the channel of a pre-trained model, as the SDK's ``_Job._format_model_uri_input`` builds it."""
+    settings = {"s3_data": model_uri, "content_type": MODEL_CONTENT_TYPE, "input_mode": "File"}
+    return channel(model_channel_name or DEFAULT_MODEL_CHANNEL, settings)
+
+
+def model_channel_errors(model_uri: Any, model_channel_name: Any, inputs: Any) -> list[FieldError]:
+    """Return the problems of ``model_uri`` / ``model_channel_name``.
+
+    ``model_uri`` is an ``s3://`` URI (a prefix or a ``model.tar.gz``); the channel name (default ``model``)
+    follows the channel name rule, is only given with ``model_uri`` and is not one of the ``inputs`` channels.
+    """
+    if model_uri is None:
+        if model_channel_name is not None:
+            return [FieldError("model_channel_name", model_channel_name, "only valid together with model_uri")]
+        return []
+    problems = s3_uri_errors("model_uri", model_uri)
+    name = model_channel_name or DEFAULT_MODEL_CHANNEL
+    if not CHANNEL_NAME.match(name):
+        problems.append(
+            FieldError("model_channel_name", name, "channel names are 1-64 letters, digits, '.', '-' or '_'")
+        )
+    names = ["training"] if isinstance(inputs, str) else list(inputs) if isinstance(inputs, Mapping) else []
+    if name in names:
+        rule = f"the model channel {name!r} is also an inputs channel: choose another model_channel_name"
+        problems.append(FieldError("model_channel_name", name, rule))
+    return problems

@@ -13,7 +13,7 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -51,12 +51,14 @@ class SourceDigest:
         files: Archive paths of the regular files, sorted.
         source_dir: The directory it describes (``None``: the entry point alone).
         entry_point: The entry point.
+        dependencies: Extra directories packed next to the code, each under its own name.
     """
 
     digest: str
     files: tuple[str, ...]
     source_dir: str | None
     entry_point: str
+    dependencies: tuple[str, ...] = ()
 
 
 _MANIFEST_VERSION = b"airflow-tf-sm sourcedir v1\n"
@@ -134,13 +136,59 @@ def _tarinfo(arcname: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def _entries(source_dir: str | None, entry_point: str) -> list[tuple[str, Path]]:
-    """Resolve what goes into the archive, checking the entry point first."""
+def _top_level_names(source_dir: str | None, entry_point: str) -> list[str]:
+    """Return the names at the top of the archive before the dependencies (sorted)."""
+    if source_dir is None:
+        return [Path(entry_point).name]
+    return sorted(e.name for e in os.scandir(source_dir) if not _skipped(e.name))
+
+
+def dependency_errors(source_dir: str | None, entry_point: str, dependencies: Sequence[str]) -> list[FieldError]:
+    """Return the problems of ``dependencies``: local directories packed next to the code, each by its name.
+
+    Each must be an existing local directory whose name is neither that of another dependency nor a
+    top-level entry of ``source_dir`` (or the entry point file), and the code must be packed here (not an
+    ``s3://`` ``source_dir``).
+    """
+    if not dependencies:
+        return []
+    if source_dir is not None and source_dir.startswith("s3://"):
+        return [FieldError("dependencies", list(dependencies), "need a local source_dir (or none), not an s3:// one")]
+    problems = []
+    try:
+        taken = set(_top_level_names(source_dir, entry_point))
+    except OSError:
+        taken = set()  # source_dir's own rule reports it
+    for index, dependency in enumerate(dependencies):
+        where = f"dependencies[{index}]"
+        if not isinstance(dependency, str) or not dependency.strip():
+            problems.append(FieldError(where, dependency, "must be a local directory path"))
+            continue
+        name = Path(dependency).resolve().name
+        if not os.path.isdir(dependency):
+            problems.append(FieldError(where, dependency, "directory not found"))
+        elif name in taken:
+            rule = f"its name {name!r} is already at the top of the code archive (a source_dir entry or dependency)"
+            problems.append(FieldError(where, dependency, rule))
+        taken.add(name)
+    return problems
+
+
+def _entries(source_dir: str | None, entry_point: str, dependencies: Sequence[str] = ()) -> list[tuple[str, Path]]:
+    """Resolve what goes into the archive, checking the entry point and the dependencies first."""
+    problems = dependency_errors(source_dir, entry_point, dependencies)
+    if problems:
+        raise ConfigValidationError(problems, what="training code")
+    extra: list[tuple[str, Path]] = []
+    for dependency in dependencies:
+        root = Path(dependency).resolve()
+        extra.append((root.name, root))
+        extra.extend(_walk(root, root.name, root, frozenset({root})))
     if source_dir is None:
         path = Path(entry_point)
         if not path.is_file():
             raise _error("entry_point", entry_point, "must be an existing file when no source_dir is given")
-        return [(path.name, path.resolve())]
+        return [(path.name, path.resolve()), *extra]
     root = Path(source_dir).resolve()
     if not root.is_dir():
         raise _error("source_dir", source_dir, "must be an existing local directory")
@@ -150,10 +198,10 @@ def _entries(source_dir: str | None, entry_point: str) -> list[tuple[str, Path]]
     wanted = Path(entry_point).as_posix()
     if not any(arcname == wanted and real.is_file() for arcname, real in entries):
         raise _error("entry_point", entry_point, f"must be a file inside source_dir {source_dir!r}")
-    return entries
+    return [*entries, *extra]  # the dependencies after the code, in their given order
 
 
-def source_digest(source_dir: str | None, entry_point: str) -> SourceDigest:
+def source_digest(source_dir: str | None, entry_point: str, dependencies: Sequence[str] = ()) -> SourceDigest:
     """Return the content address of the code without compressing anything.
 
     Hashing the files is far cheaper than gzipping them, so an unchanged ``source_dir`` is recognised
@@ -164,7 +212,7 @@ def source_digest(source_dir: str | None, entry_point: str) -> SourceDigest:
     """
     manifest = _Manifest()
     files: list[str] = []
-    for arcname, real in _entries(source_dir, entry_point):
+    for arcname, real in _entries(source_dir, entry_point, dependencies):
         info = _tarinfo(arcname, real.stat())
         if info.isdir():
             manifest.add(info, None)
@@ -175,7 +223,7 @@ def source_digest(source_dir: str | None, entry_point: str) -> SourceDigest:
             for chunk in iter(lambda: handle.read(_READ_CHUNK), b""):
                 content.update(chunk)
         manifest.add(info, content.hexdigest())
-    return SourceDigest(manifest.hexdigest(), tuple(sorted(files)), source_dir, entry_point)
+    return SourceDigest(manifest.hexdigest(), tuple(sorted(files)), source_dir, entry_point, tuple(dependencies))
 
 
 class _HashingReader:
@@ -191,14 +239,15 @@ class _HashingReader:
         return data
 
 
-def build_sourcedir(source_dir: str | None, entry_point: str) -> StagedCode:
+def build_sourcedir(source_dir: str | None, entry_point: str, dependencies: Sequence[str] = ()) -> StagedCode:
     """Pack the training code into a deterministic ``sourcedir.tar.gz``.
 
     With ``source_dir`` the whole directory is packed (paths relative to it, directories included,
     ``__pycache__``, ``.git``, ``*.pyc``, ``.DS_Store`` and ``.ipynb_checkpoints`` skipped) and
     ``entry_point`` must be a file inside it. Without ``source_dir`` only the ``entry_point`` file is
     packed, under its base name. Symlinks are followed (packed as what they point to) when they stay
-    inside ``source_dir``.
+    inside ``source_dir``. Each of ``dependencies`` (the SDK's argument: extra local directories) is packed
+    next to the code under its own directory name, so ``import <name>`` works from the entry point.
 
     Entries are sorted; timestamps (tar and gzip headers) are 0, owners 0/empty, modes 0o644 or 0o755
     (executable files and directories), so the same files always give the same bytes.
@@ -206,6 +255,7 @@ def build_sourcedir(source_dir: str | None, entry_point: str) -> StagedCode:
     Args:
         source_dir: Local directory with the training code, or None.
         entry_point: The script to run, relative to ``source_dir`` (or a file path without it).
+        dependencies: Extra local directories to pack next to the code.
 
     Returns:
         The archive bytes, their SHA-256 digest and the list of packed files.
@@ -213,7 +263,7 @@ def build_sourcedir(source_dir: str | None, entry_point: str) -> StagedCode:
     Raises:
         ConfigValidationError: a missing directory or entry point, or a symlink leaving ``source_dir``.
     """
-    entries = _entries(source_dir, entry_point)
+    entries = _entries(source_dir, entry_point, dependencies)
     buffer = io.BytesIO()
     files: list[str] = []
     manifest = _Manifest()

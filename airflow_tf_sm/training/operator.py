@@ -57,16 +57,22 @@ class TFTrainingOperator(WaitingTask):
             SageMaker name rule. Default: derived from dag_id, task_id, run_id and map_index.
         entry_point: Training script; relative to ``source_dir`` when that is set, else a local file.
         source_dir: Local directory (or ``s3://`` tarball) with the code; None: the entry point alone.
+        dependencies: Extra local directories packed next to the code, each under its own name (relative
+            paths: the DAG's folder). Default [].
         framework_version: TensorFlow version (``2.19.0`` or ``2.19``); picks the training image. Default
             '2.19.0'.
         py_version: Python version of the image (default: the only one offered).
         image_uri: Training image; None picks the SageMaker TensorFlow image.
+        training_repository_access_mode: How the image is pulled: ``Platform`` or ``Vpc`` (None: not sent).
         role: IAM role ARN of the job (the local backend uses a placeholder when none is given).
         instance_type: ``ml.*`` instance type (on the local backend too: it picks the image). Default
             'ml.m5.large'.
         instance_count: Number of instances. Default 1.
+        instance_groups: A heterogeneous cluster instead of ``instance_type`` x ``instance_count``: 1-5
+            ``{"instance_group_name", "instance_type", "instance_count"}`` (the SDK's ``InstanceGroup``).
         volume_size: EBS volume size in GB. Default 30.
         volume_kms_key: KMS key for the volume.
+        keep_alive_period_in_seconds: Keep the instances in a warm pool this long after the job (0-21600).
         max_run: Maximum run time in seconds. Default 86400.
         use_spot_instances: Managed spot training (needs ``max_wait``). Default False.
         max_wait: Maximum wait time in seconds for spot training (>= ``max_run``).
@@ -76,6 +82,8 @@ class TFTrainingOperator(WaitingTask):
         inputs: One ``s3://`` URI (channel ``training``) or channel name -> URI or channel settings
             (:data:`~airflow_tf_sm.training.channels.CHANNEL_SETTINGS`).
         input_mode: Default input mode: ``File``, ``Pipe`` or ``FastFile``. Default 'File'.
+        model_uri: ``s3://`` URI of a pre-trained model, given to the job as an input channel.
+        model_channel_name: Name of that channel (default ``model``).
         output_path: ``s3://`` prefix for the job's output (required).
         output_kms_key: KMS key for the output.
         code_location: ``s3://`` prefix for the staged code (default ``<output_path>/code``).
@@ -85,12 +93,17 @@ class TFTrainingOperator(WaitingTask):
         subnets: VPC subnet ids (with ``security_group_ids``).
         security_group_ids: VPC security group ids (with ``subnets``).
         distribution: Strategy (``parameter_server``, ``mpi``, ``multi_worker_mirrored_strategy``) ->
-            ``{"enabled": bool, ...}``.
+            ``{"enabled": bool, ...}``; ``instance_groups``: the group names the strategy runs on.
         container_log_level: Python log level of the container (20 = INFO). Default 20.
         model_dir: ``model_dir`` hyperparameter; None: ``<output_path>/<job>/model``; False: not passed.
         enable_network_isolation: Run the container without network access. Default False.
         encrypt_inter_container_traffic: Encrypt traffic between instances. Default False.
         enable_sagemaker_metrics: Metrics time series; None: on for TensorFlow >= 1.15, like the SDK.
+        disable_profiler: Send ``ProfilerConfig {"DisableProfiler": true}``. Default False.
+        profiler_config: The SDK's ``ProfilerConfig`` settings (``s3_output_path``,
+            ``system_monitor_interval_millis``, ``disable_profiler``); None: no ProfilerConfig is sent.
+        debugger_hook_config: The SDK's ``DebuggerHookConfig`` settings (``s3_output_path``,
+            ``container_local_output_path``, ``hook_parameters``, ``collection_configs``); None/False: none sent.
         max_retry_attempts: SageMaker-side retries of the job (1-30).
         request_overrides: Deep-merged into the request last (dicts merge, other values replace). Default {}.
         stream_logs: Copy the training log into the task log while waiting.
@@ -129,6 +142,9 @@ class TFTrainingOperator(WaitingTask):
         "environment": "json",
         "tags": "json",
         "distribution": "json",
+        "instance_groups": "json",
+        "profiler_config": "json",
+        "debugger_hook_config": "json",
         "metric_definitions": "json",
         "request_overrides": "json",
     }
@@ -142,14 +158,18 @@ class TFTrainingOperator(WaitingTask):
         job_name: str | None = None,
         entry_point: str | None = None,
         source_dir: str | None = None,
+        dependencies: Sequence[str] | None = None,
         framework_version: str | None = None,
         py_version: str | None = None,
         image_uri: str | None = None,
+        training_repository_access_mode: str | None = None,
         role: str | None = None,
         instance_type: str | None = None,
         instance_count: int | None = None,
+        instance_groups: Sequence[Mapping[str, Any]] | None = None,
         volume_size: int | None = None,
         volume_kms_key: str | None = None,
+        keep_alive_period_in_seconds: int | None = None,
         max_run: int | None = None,
         use_spot_instances: bool | None = None,
         max_wait: int | None = None,
@@ -158,6 +178,8 @@ class TFTrainingOperator(WaitingTask):
         hyperparameters: Mapping[str, Any] | None = None,
         inputs: str | Mapping[str, str | Mapping[str, Any]] | None = None,
         input_mode: str | None = None,
+        model_uri: str | None = None,
+        model_channel_name: str | None = None,
         output_path: str | None = None,
         output_kms_key: str | None = None,
         code_location: str | None = None,
@@ -172,6 +194,9 @@ class TFTrainingOperator(WaitingTask):
         enable_network_isolation: bool | None = None,
         encrypt_inter_container_traffic: bool | None = None,
         enable_sagemaker_metrics: bool | None = None,
+        disable_profiler: bool | None = None,
+        profiler_config: Mapping[str, Any] | None = None,
+        debugger_hook_config: Mapping[str, Any] | bool | None = None,
         max_retry_attempts: int | None = None,
         request_overrides: Mapping[str, Any] | None = None,
         stream_logs: bool = True,
@@ -234,6 +259,11 @@ class TFTrainingOperator(WaitingTask):
             if value is not None and value != "":  # an empty rendered template means "not set"
                 mapping[name] = value
         base = self._searchpath()[:1]
+        dependencies = mapping.get("dependencies")
+        if base and isinstance(dependencies, (list, tuple)):
+            mapping["dependencies"] = [
+                os.path.join(base[0], d) if isinstance(d, str) and not os.path.isabs(d) else d for d in dependencies
+            ]
         for name in _LOCAL_PATH_FIELDS:
             value = mapping.get(name)
             if name == "entry_point" and mapping.get("source_dir"):

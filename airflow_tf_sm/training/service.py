@@ -39,7 +39,7 @@ class TrainingService(FamilyService):
         """
         from airflow_tf_sm.training.code import code_key, source_digest
 
-        code = source_digest(spec.source_dir, spec.entry_point)
+        code = source_digest(spec.source_dir, spec.entry_point, spec.dependencies)
         return code, code_key(spec.code_prefix(), code.digest)
 
     def upload_code(self, code: SourceDigest, uri: str) -> int:
@@ -54,7 +54,7 @@ class TrainingService(FamilyService):
         if self.hook.object_exists(uri):
             self.log.info("Code unchanged (sha256 %s): reusing %s, 0 bytes uploaded", code.digest[:12], uri)
             return 0
-        staged = build_sourcedir(code.source_dir, code.entry_point)
+        staged = build_sourcedir(code.source_dir, code.entry_point, code.dependencies)
         if staged.content_digest != code.digest:
             raise TFSageMakerError(f"source_dir {code.source_dir!r} changed while it was being staged; try again")
         self.hook.write_bytes(uri, staged.data)

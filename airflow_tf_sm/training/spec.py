@@ -24,16 +24,11 @@ from typing import Any
 
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError, UnknownFrameworkVersionError
 from airflow_tf_sm.sagemaker import fields
-from airflow_tf_sm.sagemaker.fields import deep_merge, matches, s3_uri_errors, unknown_rule, version_tuple
+from airflow_tf_sm.sagemaker.fields import deep_merge, s3_uri_errors, version_tuple
 from airflow_tf_sm.sagemaker.hyperparameters import (
     HP_JOB_NAME,
     HP_LOG_LEVEL,
     HP_MODEL_DIR,
-    HP_MPI,
-    HP_MPI_OPTIONS,
-    HP_MPI_PROCESSES,
-    HP_MWMS,
-    HP_PARAMETER_SERVER,
     HP_PROGRAM,
     HP_REGION,
     HP_SUBMIT_DIRECTORY,
@@ -50,20 +45,24 @@ from airflow_tf_sm.sagemaker.limits import (
     MAX_TAGS,
 )
 from airflow_tf_sm.sagemaker.tags import Tags, tag_errors, tag_pairs
-from airflow_tf_sm.training.channels import INPUT_MODES, channel_errors, input_data_config
+from airflow_tf_sm.training import debugging, resources
+from airflow_tf_sm.training.channels import INPUT_MODES, channel_errors, input_data_config, model_channel
+from airflow_tf_sm.training.channels import model_channel_errors as channel_errors_of_model
+from airflow_tf_sm.training.distribution import (
+    distribution_errors,
+    distribution_hyperparameters,
+)
 
 __all__ = ["TrainingJobSpec", "json_encode_hyperparameters"]
 
-#: MultiWorkerMirroredStrategy needs this TensorFlow version or newer.
-MWMS_MIN_VERSION = (2, 9)
 #: The SDK turns on SageMaker metrics time series for TensorFlow >= 1.15 unless told otherwise.
 METRICS_MIN_VERSION = (1, 15)
 
-#: Distribution strategies and the keys each accepts.
-DISTRIBUTION_SETTINGS: dict[str, tuple[str, ...]] = {
-    "parameter_server": ("enabled",),
-    "mpi": ("enabled", "processes_per_host", "custom_mpi_options"),
-    "multi_worker_mirrored_strategy": ("enabled",),
+#: Settings that ``instance_groups`` replaces, and their defaults.
+SINGLE_TYPE_FIELDS = ("instance_type", "instance_count")
+SINGLE_DEFAULTS: dict[str, Any] = {
+    "instance_type": resources.DEFAULT_INSTANCE_TYPE,
+    "instance_count": resources.DEFAULT_INSTANCE_COUNT,
 }
 
 
@@ -78,14 +77,19 @@ class TrainingJobSpec:
     Attributes:
         entry_point: Training script; relative to ``source_dir`` when that is set, else a local file.
         source_dir: Local directory (or ``s3://`` tarball) with the code; None: the entry point alone.
+        dependencies: Extra local directories packed next to the code, each under its own name.
         framework_version: TensorFlow version (``2.19.0`` or ``2.19``); picks the training image.
         py_version: Python version of the image (default: the only one offered).
         image_uri: Training image; None picks the SageMaker TensorFlow image.
+        training_repository_access_mode: How the image is pulled: ``Platform`` or ``Vpc`` (None: not sent).
         role: IAM role ARN for the job (may also be given to :meth:`to_request`).
         instance_type: ``ml.*`` instance type (on the local backend too: it picks the image).
         instance_count: Number of instances.
+        instance_groups: A heterogeneous cluster instead of ``instance_type`` x ``instance_count``: 1-5
+            ``{"instance_group_name", "instance_type", "instance_count"}`` (the SDK's ``InstanceGroup``).
         volume_size: EBS volume size in GB.
         volume_kms_key: KMS key for the volume.
+        keep_alive_period_in_seconds: Keep the instances in a warm pool this long after the job (0-21600).
         max_run: Maximum run time in seconds.
         use_spot_instances: Managed spot training (needs ``max_wait``).
         max_wait: Maximum wait time in seconds for spot training (>= ``max_run``).
@@ -95,6 +99,8 @@ class TrainingJobSpec:
         inputs: One ``s3://`` URI (channel ``training``) or channel name -> URI or channel settings
             (:data:`CHANNEL_SETTINGS`).
         input_mode: Default input mode: ``File``, ``Pipe`` or ``FastFile``.
+        model_uri: ``s3://`` URI of a pre-trained model, given to the job as an input channel.
+        model_channel_name: Name of that channel (default ``model``).
         output_path: ``s3://`` prefix for the job's output (required).
         output_kms_key: KMS key for the output.
         code_location: ``s3://`` prefix for the staged code (default ``<output_path>/code``).
@@ -104,12 +110,17 @@ class TrainingJobSpec:
         subnets: VPC subnet ids (with ``security_group_ids``).
         security_group_ids: VPC security group ids (with ``subnets``).
         distribution: Strategy (``parameter_server``, ``mpi``, ``multi_worker_mirrored_strategy``) ->
-            ``{"enabled": bool, ...}``.
+            ``{"enabled": bool, ...}``; ``instance_groups``: the group names the strategy runs on.
         container_log_level: Python log level of the container (20 = INFO).
         model_dir: ``model_dir`` hyperparameter; None: ``<output_path>/<job>/model``; False: not passed.
         enable_network_isolation: Run the container without network access.
         encrypt_inter_container_traffic: Encrypt traffic between instances.
         enable_sagemaker_metrics: Metrics time series; None: on for TensorFlow >= 1.15, like the SDK.
+        disable_profiler: Send ``ProfilerConfig {"DisableProfiler": true}``.
+        profiler_config: The SDK's ``ProfilerConfig`` settings (``s3_output_path``,
+            ``system_monitor_interval_millis``, ``disable_profiler``); None: no ProfilerConfig is sent.
+        debugger_hook_config: The SDK's ``DebuggerHookConfig`` settings (``s3_output_path``,
+            ``container_local_output_path``, ``hook_parameters``, ``collection_configs``); None/False: none sent.
         max_retry_attempts: SageMaker-side retries of the job (1-30).
         job_name: Base name for the job (made safe by ``names``).
         request_overrides: Deep-merged into the request last (dicts merge, other values replace).
@@ -117,14 +128,18 @@ class TrainingJobSpec:
 
     entry_point: str
     source_dir: str | None = None
+    dependencies: Sequence[str] = field(default_factory=list)
     framework_version: str = "2.19.0"
     py_version: str | None = None
     image_uri: str | None = None
+    training_repository_access_mode: str | None = None
     role: str | None = None
-    instance_type: str = "ml.m5.large"
-    instance_count: int = 1
+    instance_type: str = resources.DEFAULT_INSTANCE_TYPE
+    instance_count: int = resources.DEFAULT_INSTANCE_COUNT
+    instance_groups: Sequence[Mapping[str, Any]] | None = None
     volume_size: int = 30
     volume_kms_key: str | None = None
+    keep_alive_period_in_seconds: int | None = None
     max_run: int = 86400
     use_spot_instances: bool = False
     max_wait: int | None = None
@@ -133,6 +148,8 @@ class TrainingJobSpec:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     inputs: str | Mapping[str, str | Mapping[str, Any]] | None = None
     input_mode: str = "File"
+    model_uri: str | None = None
+    model_channel_name: str | None = None
     output_path: str | None = None
     output_kms_key: str | None = None
     code_location: str | None = None
@@ -147,6 +164,9 @@ class TrainingJobSpec:
     enable_network_isolation: bool = False
     encrypt_inter_container_traffic: bool = False
     enable_sagemaker_metrics: bool | None = None
+    disable_profiler: bool = False
+    profiler_config: Mapping[str, Any] | None = None
+    debugger_hook_config: Mapping[str, Any] | bool | None = None
     max_retry_attempts: int | None = None
     job_name: str | None = None
     request_overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -171,20 +191,34 @@ class TrainingJobSpec:
             ConfigValidationError: every problem found (unknown keys with suggestions, wrong types,
                 broken rules), in one error.
         """
+
+        def errors(spec: TrainingJobSpec) -> list[FieldError]:
+            given = (
+                []
+                if not isinstance(mapping, Mapping)
+                else [k for k in SINGLE_TYPE_FIELDS if mapping.get(k) is not None]
+            )
+            return spec.errors(given)
+
         spec = fields.build(
-            cls, mapping, required={"entry_point": ""}, errors=cls.errors, what="training job configuration"
+            cls, mapping, required={"entry_point": ""}, errors=errors, what="training job configuration"
         )
         object.__setattr__(spec, "_checked", True)  # to_request need not check it again
         return spec
 
     # ---------------------------------------------------------------- validation
-    def errors(self) -> list[FieldError]:
+    def errors(self, given: Sequence[str] = ()) -> list[FieldError]:
         """Return every broken rule of this spec (empty when it is valid).
 
-        Checks types, then the SageMaker rules: instance and volume limits, spot settings, ``s3://``
-        URIs, channels, the entry point inside ``source_dir``, hyperparameter limits (counting the
-        ones the framework adds), distribution strategies, metric definitions, environment, tags,
-        VPC settings and the image's framework/Python version.
+        Checks types, then the SageMaker rules: instance and volume limits, instance groups, spot settings,
+        ``s3://`` URIs, channels (the model channel too), the entry point inside ``source_dir``, dependencies,
+        hyperparameter limits (counting the ones the framework adds), distribution strategies, metric
+        definitions, environment, tags, VPC settings, warm pools, the image's repository access, the
+        debugger and profiler settings and the image's framework/Python version.
+
+        Args:
+            given: Settings known to be given explicitly (``from_mapping`` knows): ``instance_type`` or
+                ``instance_count`` with ``instance_groups`` is an error even at its default value.
         """
         problems, typed_ok = fields.type_errors(self)
 
@@ -209,6 +243,16 @@ class TrainingJobSpec:
             (("tags",), self._tag_errors),
             (("subnets", "security_group_ids"), self._vpc_errors),
             (("model_dir",), self._model_dir_errors),
+            (("instance_groups", "instance_type", "instance_count"), lambda: self._group_errors(given)),
+            (("keep_alive_period_in_seconds",), lambda: resources.keep_alive_errors(self.keep_alive_period_in_seconds)),
+            (("training_repository_access_mode", "subnets"), self._repository_errors),
+            (("model_uri", "model_channel_name", "inputs"), self._model_channel_errors),
+            (("source_dir", "entry_point", "dependencies"), self._dependency_errors),
+            (
+                ("disable_profiler", "profiler_config"),
+                lambda: debugging.profiler_errors(self.disable_profiler, self.profiler_config),
+            ),
+            (("debugger_hook_config",), lambda: debugging.hook_errors(self.debugger_hook_config)),
         ]
         for needed, check in checks:
             if typed(*needed):
@@ -350,50 +394,8 @@ class TrainingJobSpec:
         return problems
 
     def _distribution_errors(self) -> list[FieldError]:
-        distribution = self.distribution or {}
-        problems = []
-        for name, settings in distribution.items():
-            where = f"distribution.{name}"
-            if name not in DISTRIBUTION_SETTINGS:
-                problems.append(
-                    FieldError(where, settings, unknown_rule(name, list(DISTRIBUTION_SETTINGS), "strategy"))
-                )
-                continue
-            if not isinstance(settings, Mapping):
-                problems.append(FieldError(where, settings, 'must be a mapping like {"enabled": true}'))
-                continue
-            allowed = DISTRIBUTION_SETTINGS[name]
-            for key, value in settings.items():
-                if key not in allowed:
-                    problems.append(FieldError(f"{where}.{key}", value, unknown_rule(str(key), list(allowed), "key")))
-            if not isinstance(settings.get("enabled", False), bool):
-                problems.append(FieldError(f"{where}.enabled", settings["enabled"], "must be true or false"))
-        mpi = distribution.get("mpi")
-        if isinstance(mpi, Mapping):
-            processes = mpi.get("processes_per_host")
-            if processes is not None and (not matches(processes, int) or processes < 1):
-                problems.append(FieldError("distribution.mpi.processes_per_host", processes, "must be an integer >= 1"))
-            options = mpi.get("custom_mpi_options")
-            if options is not None and not isinstance(options, str):
-                problems.append(FieldError("distribution.mpi.custom_mpi_options", options, "must be a string"))
-        enabled = [
-            name
-            for name in DISTRIBUTION_SETTINGS
-            if isinstance(distribution.get(name), Mapping) and distribution[name].get("enabled") is True
-        ]
-        if len(enabled) > 1:
-            if "mpi" in enabled:
-                rule = "parameter_server and multi_worker_mirrored_strategy cannot be combined with mpi"
-            else:
-                rule = "at most one distribution strategy can be enabled"
-            problems.append(FieldError("distribution", enabled, rule))
-        if "multi_worker_mirrored_strategy" in enabled:
-            version = version_tuple(self.framework_version)
-            if version is None or version < MWMS_MIN_VERSION:
-                minimum = ".".join(map(str, MWMS_MIN_VERSION))
-                rule = f"needs framework_version >= {minimum} (got {self.framework_version})"
-                problems.append(FieldError("distribution.multi_worker_mirrored_strategy", True, rule))
-        return problems
+        groups = self.instance_groups if typed_groups(self) else None
+        return distribution_errors(self.distribution or {}, self.framework_version, groups)
 
     def _metric_errors(self) -> list[FieldError]:
         problems = []
@@ -443,6 +445,33 @@ class TrainingJobSpec:
         if self.model_dir is True:
             return [FieldError("model_dir", True, "must be a path/URI string, or false to not pass model_dir")]
         return []
+
+    def _group_errors(self, given: Sequence[str]) -> list[FieldError]:
+        if self.instance_groups is None:
+            return []
+        explicit = {
+            name: getattr(self, name)
+            for name in SINGLE_TYPE_FIELDS
+            if name in given or getattr(self, name) != SINGLE_DEFAULTS[name]
+        }
+        return resources.instance_group_errors(self.instance_groups, explicit)
+
+    def _repository_errors(self) -> list[FieldError]:
+        return resources.repository_access_errors(self.training_repository_access_mode, self.subnets is not None)
+
+    def _model_channel_errors(self) -> list[FieldError]:
+        problems = channel_errors_of_model(self.model_uri, self.model_channel_name, self.inputs)
+        channels = (1 if isinstance(self.inputs, str) else len(self.inputs or {})) + (self.model_uri is not None)
+        if self.model_uri is not None and channels > MAX_CHANNELS:
+            problems.append(
+                FieldError("model_uri", self.model_uri, f"at most {MAX_CHANNELS} channels, the model's included")
+            )
+        return problems
+
+    def _dependency_errors(self) -> list[FieldError]:
+        from airflow_tf_sm.training.code import dependency_errors
+
+        return dependency_errors(self.source_dir, self.entry_point, self.dependencies)
 
     # ------------------------------------------------------------------ request
     def code_prefix(self) -> str:
@@ -497,7 +526,12 @@ class TrainingJobSpec:
         training_image = (
             image_uri
             or self.image_uri
-            or images.image_uri(self.framework_version, region, self.instance_type, py_version=self.py_version)
+            or images.image_uri(
+                self.framework_version,
+                region,
+                resources.image_instance_type(self.instance_type, self.instance_groups),
+                py_version=self.py_version,
+            )
         )
         algorithm: dict[str, Any] = {"TrainingImage": training_image, "TrainingInputMode": self.input_mode}
         if self.metric_definitions:
@@ -505,17 +539,21 @@ class TrainingJobSpec:
         metrics = self._sagemaker_metrics()
         if metrics is not None:
             algorithm["EnableSageMakerMetricsTimeSeries"] = metrics
+        image_config = resources.training_image_config(self.training_repository_access_mode)
+        if image_config is not None:
+            algorithm["TrainingImageConfig"] = image_config
 
         output: dict[str, Any] = {"S3OutputPath": self.output_path}
         if self.output_kms_key:
             output["KmsKeyId"] = self.output_kms_key
-        resources: dict[str, Any] = {
-            "InstanceType": self.instance_type,
-            "InstanceCount": self.instance_count,
-            "VolumeSizeInGB": self.volume_size,
-        }
-        if self.volume_kms_key:
-            resources["VolumeKmsKeyId"] = self.volume_kms_key
+        resource_config = resources.resource_config(
+            instance_type=self.instance_type,
+            instance_count=self.instance_count,
+            instance_groups=self.instance_groups,
+            volume_size=self.volume_size,
+            volume_kms_key=self.volume_kms_key,
+            keep_alive_period_in_seconds=self.keep_alive_period_in_seconds,
+        )
         stopping: dict[str, Any] = {"MaxRuntimeInSeconds": self.max_run}
         if self.max_wait is not None:
             stopping["MaxWaitTimeInSeconds"] = self.max_wait
@@ -528,11 +566,13 @@ class TrainingJobSpec:
             "AlgorithmSpecification": algorithm,
             "RoleArn": role_arn,
             "OutputDataConfig": output,
-            "ResourceConfig": resources,
+            "ResourceConfig": resource_config,
             "StoppingCondition": stopping,
             "HyperParameters": hyperparameters,
         }
         channels = input_data_config(self.inputs)
+        if self.model_uri is not None:
+            channels.append(model_channel(self.model_uri, self.model_channel_name))
         if channels:
             request["InputDataConfig"] = channels
         if self.environment:
@@ -557,6 +597,13 @@ class TrainingJobSpec:
             request["CheckpointConfig"] = checkpoint
         if self.max_retry_attempts is not None:
             request["RetryStrategy"] = {"MaximumRetryAttempts": self.max_retry_attempts}
+        output_path = self.output_path or ""
+        profiler = debugging.profiler_request(self.disable_profiler, self.profiler_config, output_path)
+        if profiler is not None:
+            request["ProfilerConfig"] = profiler
+        hook = debugging.hook_request(self.debugger_hook_config, output_path)
+        if hook is not None:
+            request["DebugHookConfig"] = hook
         return deep_merge(request, self.request_overrides)
 
     def _framework_hyperparameters(self, job_name: str, code_uri: str, region: str) -> dict[str, Any]:
@@ -570,20 +617,9 @@ class TrainingJobSpec:
             HP_REGION: region,
         }
         distribution = self.distribution if isinstance(self.distribution, Mapping) else {}
-        for name, key in (
-            ("parameter_server", HP_PARAMETER_SERVER),
-            ("multi_worker_mirrored_strategy", HP_MWMS),
-        ):
-            if isinstance(distribution.get(name), Mapping):
-                added[key] = distribution[name].get("enabled", False)
+        added.update(distribution_hyperparameters(distribution))
         mpi = distribution.get("mpi")
-        mpi_enabled = False
-        if isinstance(mpi, Mapping):
-            mpi_enabled = mpi.get("enabled", False) is True
-            added[HP_MPI] = mpi.get("enabled", False)
-            if mpi.get("processes_per_host"):
-                added[HP_MPI_PROCESSES] = mpi["processes_per_host"]
-            added[HP_MPI_OPTIONS] = mpi.get("custom_mpi_options", "")
+        mpi_enabled = isinstance(mpi, Mapping) and mpi.get("enabled", False) is True
         if self.model_dir is not False:
             if isinstance(self.model_dir, str) and self.model_dir:
                 added[HP_MODEL_DIR] = self.model_dir
@@ -598,3 +634,8 @@ class TrainingJobSpec:
             return self.enable_sagemaker_metrics
         version = version_tuple(self.framework_version)
         return True if version is not None and version >= METRICS_MIN_VERSION else None
+
+
+def typed_groups(spec: TrainingJobSpec) -> bool:
+    """Return whether ``spec.instance_groups`` is a list (its own rules report the rest)."""
+    return spec.instance_groups is None or isinstance(spec.instance_groups, (list, tuple))

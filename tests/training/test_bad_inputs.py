@@ -42,6 +42,8 @@ def base_kwargs(code: Path) -> dict[str, Any]:
 
 
 LONG = "x" * 300
+GROUP = {"instance_group_name": "workers", "instance_type": "ml.c5.xlarge", "instance_count": 2}
+MWMS = {"multi_worker_mirrored_strategy": {"enabled": True}}
 
 # (case id, argument overrides, text the error must contain)
 CASES: list[tuple[str, dict[str, Any], str]] = [
@@ -93,6 +95,96 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("override wrong type", {"request_overrides": {"ResourceConfig": {"VolumeSizeInGB": "big"}}}, "VolumeSizeInGB"),
     ("override unknown API field", {"request_overrides": {"NoSuchField": 1}}, "NoSuchField"),
     ("unknown config key", {"config": {"entry_pointt": "train.py"}}, "entry_pointt"),
+    # heterogeneous clusters (instance_groups) and distribution.instance_groups
+    ("groups with instance_type", {"instance_groups": [GROUP], "instance_type": "ml.m5.large"}, "instance_type"),
+    ("groups with instance_count", {"instance_groups": [GROUP], "instance_count": 1}, "instance_count"),
+    ("no groups", {"instance_groups": []}, "instance_groups"),
+    ("six groups", {"instance_groups": [{**GROUP, "instance_group_name": f"g{i}"} for i in range(6)]}, "1 to 5 groups"),
+    ("group names repeat", {"instance_groups": [GROUP, GROUP]}, "instance_groups[1].instance_group_name"),
+    ("group type not ml.*", {"instance_groups": [{**GROUP, "instance_type": "c5.xlarge"}]}, "[0].instance_type"),
+    ("group count zero", {"instance_groups": [{**GROUP, "instance_count": 0}]}, "instance_groups[0].instance_count"),
+    ("group unknown key", {"instance_groups": [{**GROUP, "size": 2}]}, "instance_groups[0].size"),
+    ("group not a mapping", {"instance_groups": ["workers"]}, "instance_groups[0]"),
+    (
+        "distribution group unknown",
+        {"instance_groups": [GROUP], "distribution": {**MWMS, "instance_groups": ["chief"]}},
+        "distribution.instance_groups",
+    ),
+    (
+        "distribution groups without groups",
+        {"distribution": {**MWMS, "instance_groups": ["workers"]}},
+        "needs instance_groups",
+    ),
+    (
+        "distribution groups without strategy",
+        {"instance_groups": [GROUP], "distribution": {"instance_groups": ["workers"]}},
+        "needs a distribution strategy",
+    ),
+    (
+        "distribution groups not a list",
+        {"instance_groups": [GROUP], "distribution": {**MWMS, "instance_groups": "workers"}},
+        "list",
+    ),
+    # warm pools, image access
+    ("keep alive too long", {"keep_alive_period_in_seconds": 99999}, "keep_alive_period_in_seconds"),
+    ("keep alive negative", {"keep_alive_period_in_seconds": -1}, "keep_alive_period_in_seconds"),
+    ("keep alive not a number", {"keep_alive_period_in_seconds": "long"}, "keep_alive_period_in_seconds"),
+    ("repository access unknown", {"training_repository_access_mode": "Private"}, "training_repository_access_mode"),
+    ("repository access Vpc without VPC", {"training_repository_access_mode": "Vpc"}, "subnets and security_group_ids"),
+    # profiler and debugger
+    (
+        "profiler interval unknown",
+        {"profiler_config": {"system_monitor_interval_millis": 123}},
+        "system_monitor_interval_millis",
+    ),
+    ("profiler unknown key", {"profiler_config": {"interval": 500}}, "profiler_config.interval"),
+    ("profiler output not s3", {"profiler_config": {"s3_output_path": "/tmp/p"}}, "profiler_config.s3_output_path"),
+    (
+        "profiler disabled twice differently",
+        {"disable_profiler": True, "profiler_config": {"disable_profiler": False}},
+        "profiler_config.disable_profiler",
+    ),
+    ("disable_profiler not a boolean", {"disable_profiler": "maybe"}, "disable_profiler"),
+    ("debugger hook true", {"debugger_hook_config": True}, "debugger_hook_config"),
+    (
+        "debugger collection without name",
+        {"debugger_hook_config": {"collection_configs": [{}]}},
+        "collection_configs[0].name",
+    ),
+    ("debugger hook parameter not text", {"debugger_hook_config": {"hook_parameters": {"n": 1}}}, "hook_parameters"),
+    (
+        "debugger local path relative",
+        {"debugger_hook_config": {"container_local_output_path": "out"}},
+        "container_local_output_path",
+    ),
+    # pre-trained model channel
+    ("model uri not s3", {"model_uri": "/models/base.tar.gz"}, "model_uri"),
+    ("model channel without model", {"model_channel_name": "model"}, "model_channel_name"),
+    (
+        "model channel is an input channel",
+        {"model_uri": "s3://bucket/m.tar.gz", "model_channel_name": "train"},
+        "model_channel_name",
+    ),
+    (
+        "model channel name invalid",
+        {"model_uri": "s3://bucket/m.tar.gz", "model_channel_name": "my model"},
+        "model_channel_name",
+    ),
+    (
+        "too many channels with the model",
+        {"inputs": {f"c{i}": "s3://bucket/x" for i in range(20)}, "model_uri": "s3://bucket/m"},
+        "model_uri",
+    ),
+    # dependencies
+    ("dependency missing", {"dependencies": ["/does/not/exist"]}, "dependencies[0]"),
+    ("dependency names repeat", {"dependencies": ["{lib}", "{lib}"]}, "dependencies[1]"),
+    ("dependency hides a code entry", {"dependencies": ["{clash}"]}, "already at the top of the code archive"),
+    (
+        "dependency with s3 source dir",
+        {"dependencies": ["{lib}"], "source_dir": "s3://bucket/src.tar.gz"},
+        "dependencies",
+    ),
+    ("dependencies not a list", {"dependencies": 5}, "dependencies"),
 ]
 
 
@@ -105,6 +197,13 @@ def test_bad_input_fails_before_any_api_call(
     code.mkdir()
     (code / "train.py").write_text("print('train')\n")
     (tmp_path / "train.py").write_text("outside\n")
+    (tmp_path / "libs" / "mylib").mkdir(parents=True)
+    (tmp_path / "libs" / "train.py").mkdir()  # a directory named like the entry point
+    places = {"{lib}": str(tmp_path / "libs" / "mylib"), "{clash}": str(tmp_path / "libs" / "train.py")}
+    if "instance_groups" in overrides and "instance_type" not in overrides:
+        overrides = {**overrides, "instance_type": None}  # the base arguments name one; groups replace it
+    if isinstance(overrides.get("dependencies"), list):
+        overrides = {**overrides, "dependencies": [places.get(d, d) for d in overrides["dependencies"]]}
     root = tmp_path / "root"
     hook, calls = recording_hook(backend, root)
     before = sorted(p.relative_to(root) for p in root.rglob("*")) if root.exists() else []

@@ -13,25 +13,66 @@ import json
 import os
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from airflow_tf_sm.sagemaker.hyperparameters import RESERVED_PREFIX, decode_value
+from airflow_tf_sm.sagemaker.hyperparameters import (
+    HP_DISTRIBUTION_INSTANCE_GROUPS,
+    HP_MODEL_DIR,
+    HP_MWMS,
+    HP_PARAMETER_SERVER,
+    HP_TUNING_OBJECTIVE,
+    RESERVED_PREFIX,
+    TOOLKIT_DISTRIBUTION_FLAGS,
+    TOOLKIT_HYPERPARAMETERS,
+    decode_value,
+)
 
 FRAMEWORK_MODULE = "sagemaker_tensorflow_container.training:main"
+#: The one group of a cluster without ``ResourceConfig.InstanceGroups``.
+HOMOGENEOUS_GROUP = "homogeneousCluster"
+#: The ports the TF framework module writes into TF_CONFIG: master/worker and ps of a parameter-server
+#: cluster, workers of a multi-worker mirrored strategy cluster.
+PS_WORKER_PORT, PS_PORT, MWMS_PORT = 2222, 2223, 8890
+#: Where the toolkit's own data lives; the TF container keeps a ``model_dir`` under it for tuning jobs.
+CONTAINER_ROOT = "/opt/ml"
 
 
 def decode_hyperparameters(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split request hyperparameters into (user, framework) ones, each value ``json.loads``-ed.
 
-    Values that are not valid JSON stay raw strings. Keys starting ``sagemaker_`` are framework
-    parameters; all others (``model_dir`` included) belong to the user.
+    Values that are not valid JSON stay raw strings. Framework ones are the keys starting ``sagemaker_``
+    and the toolkit's own (:data:`~airflow_tf_sm.sagemaker.hyperparameters.TOOLKIT_HYPERPARAMETERS`, so also
+    ``_tuning_objective_metric`` and ``default_user_module_name``); all others (``model_dir`` included)
+    belong to the user.
     """
     user: dict[str, Any] = {}
     framework: dict[str, Any] = {}
     for key, text in raw.items():
-        (framework if key.startswith(RESERVED_PREFIX) else user)[key] = decode_value(text)
+        is_framework = key.startswith(RESERVED_PREFIX) or key in TOOLKIT_HYPERPARAMETERS
+        (framework if is_framework else user)[key] = decode_value(text)
     return user, framework
+
+
+def additional_framework_parameters(framework: dict[str, Any]) -> dict[str, Any]:
+    """Return the framework hyperparameters outside the toolkit's own tuple (``SM_FRAMEWORK_PARAMS``)."""
+    return {key: value for key, value in framework.items() if key not in TOOLKIT_HYPERPARAMETERS}
+
+
+def script_hyperparameters(raw: dict[str, str], job_name: str) -> dict[str, Any]:
+    """Return the user hyperparameters the TF framework module hands the script (``SM_HPS``, argv).
+
+    For a tuning job's training job (one with ``_tuning_objective_metric``) the TF container appends the
+    job name: a ``model_dir`` outside ``/opt/ml`` becomes ``<model_dir>/<job>/model`` (a missing one
+    ``None/<job>/model``, as the container writes it).
+    """
+    user, framework = decode_hyperparameters(raw)
+    if HP_TUNING_OBJECTIVE in framework:
+        model_dir = user.get(HP_MODEL_DIR)
+        if not (isinstance(model_dir, str) and model_dir.startswith(CONTAINER_ROOT)):
+            user[HP_MODEL_DIR] = f"{model_dir}/{job_name}/model"
+    return user
 
 
 def to_cmd_args(hyperparameters: dict[str, Any]) -> list[str]:
@@ -64,16 +105,48 @@ def to_env_vars(mapping: dict[str, Any]) -> dict[str, str]:
     return {f"SM_{key.upper()}": to_env_value(value) for key, value in mapping.items()}
 
 
-def resource_config(current_host: str, hosts: list[str], instance_type: str) -> dict[str, Any]:
-    """Return the ``resourceconfig.json`` of one host."""
+def instance_groups(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the cluster of a request's ``ResourceConfig`` as ``resourceconfig.json`` lists it.
+
+    ``[{"instance_group_name", "instance_type", "hosts"}]``: one ``homogeneousCluster`` group of
+    ``InstanceCount`` x ``InstanceType``, or one group per ``InstanceGroups`` entry in order, the hosts
+    numbered ``algo-1`` .. ``algo-N`` across the groups.
+    """
+    groups = resources.get("InstanceGroups") or [
+        {
+            "InstanceGroupName": HOMOGENEOUS_GROUP,
+            "InstanceType": resources.get("InstanceType", "ml.m5.large"),
+            "InstanceCount": max(1, int(resources.get("InstanceCount", 1))),
+        }
+    ]
+    result: list[dict[str, Any]] = []
+    first = 1
+    for group in groups:
+        count = int(group.get("InstanceCount", 1))
+        hosts = [f"algo-{n}" for n in range(first, first + count)]
+        result.append(
+            {"instance_group_name": group["InstanceGroupName"], "instance_type": group["InstanceType"], "hosts": hosts}
+        )
+        first += count
+    return result
+
+
+def resource_config(
+    current_host: str, hosts: list[str], instance_type: str, groups: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Return the ``resourceconfig.json`` of one host.
+
+    ``groups`` (:func:`instance_groups`) defaults to one homogeneous group of ``hosts``; the host's group
+    gives ``current_group_name`` and ``current_instance_type``.
+    """
+    groups = groups or [{"instance_group_name": HOMOGENEOUS_GROUP, "instance_type": instance_type, "hosts": hosts}]
+    current = next((g for g in groups if current_host in g["hosts"]), groups[0])
     return {
         "current_host": current_host,
-        "current_instance_type": instance_type,
-        "current_group_name": "homogeneousCluster",
+        "current_instance_type": current["instance_type"],
+        "current_group_name": current["instance_group_name"],
         "hosts": hosts,
-        "instance_groups": [
-            {"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": hosts}
-        ],
+        "instance_groups": groups,
         "network_interface_name": "eth0",
     }
 
@@ -96,6 +169,48 @@ def input_data_config(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return config
 
 
+def relative_key(key: str, prefix: str) -> str:
+    """Return where an object lands inside its channel directory, like SageMaker's File mode."""
+    if key == prefix:
+        return key.rsplit("/", 1)[-1]
+    if not prefix or prefix.endswith("/"):
+        return key[len(prefix) :]
+    if key[len(prefix)] == "/":
+        return key[len(prefix) + 1 :]
+    # a prefix ending inside a name: keep the path from the prefix's directory
+    head = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+    return key[len(head) :]
+
+
+def distribution(resources: dict[str, Any], additional: dict[str, Any]) -> dict[str, Any]:
+    """Return the toolkit's distribution view of one host from its ``resourceconfig.json`` content.
+
+    ``distribution_instance_groups``: the ``sagemaker_distribution_instance_groups`` hyperparameter when
+    given, else the host's own group when a distribution flag is set, else none. A flag counts by Python
+    truth, as in the toolkit and the TF framework module (so the JSON text ``"false"`` -- a string -- counts
+    as set; the SDK and this package always send a JSON boolean). ``distribution_hosts``: the hosts of those
+    groups, in group order; ``master_hostname``: the first distribution host (the first host without any).
+    """
+    current_group = resources.get("current_group_name", HOMOGENEOUS_GROUP)
+    if HP_DISTRIBUTION_INSTANCE_GROUPS in additional:
+        groups = additional[HP_DISTRIBUTION_INSTANCE_GROUPS]
+    else:
+        flagged = any(additional.get(flag, False) for flag in TOOLKIT_DISTRIBUTION_FLAGS)
+        groups = [current_group] if flagged else []
+    config = resources.get("instance_groups") or []
+    if config:
+        hosts = [host for group in config if group["instance_group_name"] in groups for host in group["hosts"]]
+    else:
+        hosts = list(resources["hosts"])
+    master = hosts[0] if hosts else resources["hosts"][0]
+    return {
+        "distribution_instance_groups": groups,
+        "distribution_hosts": hosts,
+        "master_hostname": master,
+        "is_master": resources["current_host"] == master,
+    }
+
+
 def container_environment(
     *,
     job_name: str,
@@ -106,24 +221,45 @@ def container_environment(
     instance_type: str,
     raw_hyperparameters: dict[str, str],
     channels: dict[str, dict[str, Any]],
+    groups: list[dict[str, Any]] | None = None,
+    environment: dict[str, str] | None = None,
+    num_gpus: int = 0,
 ) -> dict[str, str]:
-    """Return the SageMaker variables of one host: ``SM_*`` plus job name, host and region.
+    """Return the variables the TF training image's start-up sets for the script of one host.
+
+    What ``sagemaker_tensorflow_container.training:main`` does with toolkit 5.x: ``Environment()
+    .to_env_vars()`` (``SM_*``), the variables ``Environment()`` writes (``SAGEMAKER_JOB_NAME``,
+    ``CURRENT_HOST``, ``SAGEMAKER_REGION``), ``s3_utils.configure`` (``S3_REGION``, ``S3_USE_HTTPS``,
+    ``TF_CPP_MIN_LOG_LEVEL=1``); plus what the platform and the image set (``TRAINING_JOB_NAME``,
+    ``SAGEMAKER_TRAINING_MODULE``) and the local ``SAGEMAKER_BASE_DIR``. Not here: ``TF_CONFIG``
+    (:func:`framework_tf_config`) and ``PYTHONPATH`` (the code directory first; the runner adds it).
 
     Args:
         job_name: Training job name.
-        region: The job's region.
+        region: The job's region (used when the ``sagemaker_region`` hyperparameter is missing).
         base: The host's ``/opt/ml`` directory.
         current_host: ``algo-<n>``.
         hosts: All hosts.
-        instance_type: ``ResourceConfig.InstanceType``.
+        instance_type: ``ResourceConfig.InstanceType`` (of a homogeneous cluster).
         raw_hyperparameters: The request's HyperParameters (JSON-string values).
         channels: The ``inputdataconfig.json`` content.
+        groups: :func:`instance_groups` of the request (default: one homogeneous group).
+        environment: The request's ``Environment`` (the toolkit reads ``SAGEMAKER_PROGRAM``,
+            ``SAGEMAKER_TRAINING_MODULE`` and ``SM_HP_MP_PARAMETERS`` from the process environment).
+        num_gpus: The GPUs the host's script can use (``SM_NUM_GPUS``).
     """
-    user_hps, framework = decode_hyperparameters(raw_hyperparameters)
+    environment = environment or {}
+    _user, framework = decode_hyperparameters(raw_hyperparameters)
+    user_hps = script_hyperparameters(raw_hyperparameters, job_name)
+    additional = additional_framework_parameters(framework)
     channel_dirs = {name: str(base / "input" / "data" / name) for name in channels}
-    program = str(framework.get("sagemaker_program", ""))
-    module_name = program[:-3] if program.endswith(".py") else program
+    program = environment.get("SAGEMAKER_PROGRAM") or framework.get("sagemaker_program")
+    module_name = str(program)
+    module_name = module_name[:-3] if module_name.endswith(".py") else module_name
     log_level = framework.get("sagemaker_container_log_level", 20)
+    sm_region = framework.get("sagemaker_region", region)
+    sm_region = "" if sm_region is None else str(sm_region)
+    mp_parameters = environment.get("SM_HP_MP_PARAMETERS")
     paths = {
         "input_dir": str(base / "input"),
         "input_config_dir": str(base / "input" / "config"),
@@ -132,51 +268,67 @@ def container_environment(
         "output_data_dir": str(base / "output" / "data"),
         "output_intermediate_dir": str(base / "output" / "intermediate"),
     }
-    resources = resource_config(current_host, hosts, instance_type)
+    resources = resource_config(current_host, hosts, instance_type, groups)
+    group_config = resources["instance_groups"]
+    current_group = resources["current_group_name"]
+    cluster = {
+        "current_instance_group": current_group,
+        "current_instance_group_hosts": next(
+            (g["hosts"] for g in group_config if g["instance_group_name"] == current_group), []
+        ),
+        "instance_groups": [g["instance_group_name"] for g in group_config],
+        "instance_groups_dict": {g["instance_group_name"]: g for g in group_config},
+        "is_hetero": len(group_config) > 1,
+    }
+    dist = distribution(resources, additional)
     num_cpus = os.cpu_count() or 1
-    training_env: dict[str, Any] = {
+    framework_module = environment.get("SAGEMAKER_TRAINING_MODULE", FRAMEWORK_MODULE)
+    topology = resources.get("topology", [])
+    common = {
         **paths,
-        "additional_framework_parameters": framework,
-        "channel_input_dirs": channel_dirs,
+        **cluster,
         "current_host": current_host,
-        "current_instance_type": instance_type,
-        "framework_module": FRAMEWORK_MODULE,
+        "current_instance_type": resources["current_instance_type"],
+        "distribution_instance_groups": dist["distribution_instance_groups"],
+        "framework_module": framework_module,
         "hosts": hosts,
-        "hyperparameters": user_hps,
         "input_data_config": channels,
-        "is_master": current_host == hosts[0],
-        "job_name": job_name,
         "log_level": log_level,
-        "master_hostname": hosts[0],
-        "module_dir": framework.get("sagemaker_submit_directory", ""),
+        "module_dir": str(framework.get("sagemaker_submit_directory", str(base / "code"))),
         "module_name": module_name,
-        "network_interface_name": "eth0",
+        "network_interface_name": resources["network_interface_name"],
         "num_cpus": num_cpus,
-        "num_gpus": 0,
+        "num_gpus": num_gpus,
+        "num_neurons": 0,
         "resource_config": resources,
         "user_entry_point": program,
     }
+    # dict(Environment()): every public property of the toolkit's Environment
+    training_env: dict[str, Any] = {
+        **common,
+        "additional_framework_parameters": additional,
+        "channel_input_dirs": channel_dirs,
+        "distribution_hosts": dist["distribution_hosts"],
+        "hyperparameters": user_hps,
+        "is_master": dist["is_master"],
+        "is_modelparallel_enabled": mp_parameters and mp_parameters != "{}",
+        "is_smddpmprun_installed": False,
+        "is_smddprun_installed": False,
+        "job_name": job_name,
+        "master_hostname": dist["master_hostname"],
+        "topology": topology,
+    }
+    # Environment.to_env_vars()
     mapping: dict[str, Any] = {
-        **paths,
-        "hosts": hosts,
-        "network_interface_name": "eth0",
+        **common,
         "hps": user_hps,
-        "user_entry_point": program,
-        "framework_params": framework,
-        "resource_config": resources,
-        "input_data_config": channels,
+        "framework_params": additional,
         "channels": sorted(channels),
-        "current_host": current_host,
-        "current_instance_type": instance_type,
-        "module_name": module_name,
-        "log_level": log_level,
-        "framework_module": FRAMEWORK_MODULE,
-        "num_cpus": num_cpus,
-        "num_gpus": 0,
-        "module_dir": framework.get("sagemaker_submit_directory", ""),
         "training_env": training_env,
         "user_args": to_cmd_args(user_hps),
     }
+    if topology:
+        mapping["topology"] = topology
     for name, path in channel_dirs.items():
         mapping[f"channel_{name}"] = path
     for key, value in user_hps.items():
@@ -185,19 +337,82 @@ def container_environment(
     env.update(
         {
             "TRAINING_JOB_NAME": job_name,
-            "SAGEMAKER_JOB_NAME": job_name,
+            "SAGEMAKER_JOB_NAME": to_env_value(framework.get("sagemaker_job_name", "")),
             "CURRENT_HOST": current_host,
-            "SAGEMAKER_REGION": region,
+            "SAGEMAKER_REGION": sm_region,
+            # s3_utils.configure: the region of an s3:// model_dir's bucket (the local store's are the job's)
+            "S3_REGION": sm_region,
+            "TF_CPP_MIN_LOG_LEVEL": "1",
+            "S3_USE_HTTPS": "1",
+            "SAGEMAKER_TRAINING_MODULE": framework_module,
             "SAGEMAKER_BASE_DIR": str(base),
         }
     )
     return env
 
 
-def tf_config(ports: list[int], index: int) -> str:
-    """Return the TF_CONFIG of worker ``index`` of a multi-worker mirrored strategy cluster."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    return json.dumps({"cluster": cluster, "environment": "cloud", "task": {"index": index, "type": "worker"}})
+def framework_tf_config(
+    raw_hyperparameters: dict[str, str],
+    resources: dict[str, Any],
+    address: Callable[[str, int], str] | None = None,
+) -> str | None:
+    """Return the TF_CONFIG ``sagemaker_tensorflow_container.training.train`` sets for one host, or None.
+
+    Only a host of a distribution group gets one. Parameter server (with more than one host), over the
+    distribution hosts: ``{"cluster": {"master": [h1:2222], "ps": [h:2223 ...], "worker": [h2:2222 ...]},
+    "environment": "cloud", "task": {master 0 | worker i}}``; else multi-worker mirrored strategy:
+    ``{"cluster": {"worker": [h:8890 ...]}, "environment": "cloud", "task": {"index": i, "type": "worker"}}``.
+
+    Args:
+        raw_hyperparameters: The request's HyperParameters.
+        resources: The host's :func:`resource_config`.
+        address: ``(host, port) -> "host:port"`` as the script should reach it (default ``f"{host}:{port}"``);
+            the local runner maps each to a free local port.
+    """
+    where = address or (lambda host, port: f"{host}:{port}")
+    _user, framework = decode_hyperparameters(raw_hyperparameters)
+    additional = additional_framework_parameters(framework)
+    dist = distribution(resources, additional)
+    current = resources["current_host"]
+    if resources["current_group_name"] not in dist["distribution_instance_groups"]:
+        return None
+    hosts = dist["distribution_hosts"]
+    if additional.get(HP_PARAMETER_SERVER, False) and len(resources["hosts"]) > 1:
+        workers = hosts[1:]
+        cluster: dict[str, Any] = {"master": [where(h, PS_WORKER_PORT) for h in hosts[:1]]}
+        if len(hosts) > 1:
+            cluster["ps"] = [where(h, PS_PORT) for h in hosts]
+        if workers:
+            cluster["worker"] = [where(h, PS_WORKER_PORT) for h in workers]
+        is_master = current == hosts[0]
+        task = {"index": 0, "type": "master"} if is_master else {"index": workers.index(current), "type": "worker"}
+        return json.dumps({"cluster": cluster, "environment": "cloud", "task": task})
+    if additional.get(HP_MWMS, False):
+        cluster = {"worker": [where(h, MWMS_PORT) for h in hosts]}
+        task = {"index": hosts.index(current), "type": "worker"}
+        return json.dumps({"cluster": cluster, "environment": "cloud", "task": task})
+    return None
+
+
+#: The TF container's ``_run_ps``: a CPU-only TF server for the cluster's ``ps`` job.
+PS_SERVER_CODE = (
+    "import json, sys\n"
+    "import tensorflow as tf\n"
+    "cluster = tf.train.ClusterSpec(json.loads(sys.argv[1]))\n"
+    "config = tf.compat.v1.ConfigProto(device_count={'GPU': 0})\n"
+    "tf.distribute.Server(cluster, job_name='ps', task_index=int(sys.argv[2]), config=config).join()\n"
+)
+
+
+def parameter_server_command(python: str, config: str, hosts: list[str], current_host: str) -> list[str] | None:
+    """Return the command of a host's parameter server when its TF_CONFIG has a ``ps`` job, else None.
+
+    As in the TF container, the task index is the host's index among all hosts.
+    """
+    cluster = json.loads(config).get("cluster", {})
+    if "ps" not in cluster:
+        return None
+    return [python, "-c", PS_SERVER_CODE, json.dumps(cluster), str(hosts.index(current_host))]
 
 
 def image_tf_version(image: str) -> str | None:

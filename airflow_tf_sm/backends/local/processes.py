@@ -6,6 +6,7 @@ This module imports only the standard library (the job runner and the model serv
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -124,3 +125,17 @@ def detach_and_record(record: Callable[[dict[str, Any]], object]) -> bool:
 def own_record() -> dict[str, Any]:
     """Return ``{"pid", "token"}`` of this process."""
     return {"pid": os.getpid(), "token": process_token(os.getpid())}
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct TCP ports free on 127.0.0.1 just now (held together while choosing)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()

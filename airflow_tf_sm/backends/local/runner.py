@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -34,18 +33,26 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_tf_sm.backends.local.container import (
+    MWMS_PORT,
+    PS_PORT,
+    PS_WORKER_PORT,
     container_environment,
     decode_hyperparameters,
     extract_metrics,
     failure_reason_for_exit,
+    framework_tf_config,
     image_tf_version,
     input_data_config,
+    instance_groups,
     local_tf_version,
+    parameter_server_command,
+    relative_key,
     resource_config,
-    tf_config,
+    script_hyperparameters,
     to_cmd_args,
     uses_tensorflow,
 )
+from airflow_tf_sm.backends.local.devices import gpu_count
 from airflow_tf_sm.backends.local.engine import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -54,10 +61,11 @@ from airflow_tf_sm.backends.local.engine import (
     finish_job,
 )
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
-from airflow_tf_sm.backends.local.processes import detach_and_record, own_record, process_token
+from airflow_tf_sm.backends.local.processes import detach_and_record, free_ports, own_record, process_token
 from airflow_tf_sm.backends.local.requirements import RequirementsError, install_requirements
 from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, split_s3_uri
 from airflow_tf_sm.sagemaker.booleans import is_true
+from airflow_tf_sm.sagemaker.images import processor_for
 from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP
 
 HEARTBEAT_SECONDS = 2.0
@@ -82,6 +90,7 @@ _KEPT_ENV = (
     "LD_LIBRARY_PATH",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
+    "CUDA_VISIBLE_DEVICES",
 )
 
 
@@ -103,6 +112,7 @@ class HostPlan:
         base: The host's ``/opt/ml`` directory.
         env: The process environment.
         argv: The command line.
+        sidecars: Command lines started before ``argv`` and stopped after it ends (parameter servers).
     """
 
     host: str
@@ -110,6 +120,7 @@ class HostPlan:
     base: Path
     env: dict[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
+    sidecars: list[list[str]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,8 +152,8 @@ class Runner:
         self.request: dict[str, Any] = state["request"]
         self.region: str = state["region"]
         self.grace = float(state.get("settings", {}).get("stop_grace", 5.0))
-        count = int(self.request.get("ResourceConfig", {}).get("InstanceCount", 1))
-        self.hosts = [f"algo-{i}" for i in range(1, max(1, count) + 1)]
+        self.groups = instance_groups(self.request.get("ResourceConfig", {}))
+        self.hosts = [host for group in self.groups for host in group["hosts"]] or ["algo-1"]
         self.streams: dict[str, StreamWriter] = {}
         self._stop_signal = threading.Event()
         self._done = threading.Event()
@@ -228,32 +239,32 @@ class Runner:
         raw_hps: dict[str, str] = dict(req.get("HyperParameters") or {})
         _user, framework = decode_hyperparameters(raw_hps)
         instance_type = req.get("ResourceConfig", {}).get("InstanceType", "ml.m5.large")
-        program = framework.get("sagemaker_program")
+        environment = {str(k): str(v) for k, v in (req.get("Environment") or {}).items()}
+        # the toolkit's user_entry_point: SAGEMAKER_PROGRAM in the process environment, else the hyperparameter
+        program = environment.get("SAGEMAKER_PROGRAM") or framework.get("sagemaker_program")
         if not program:
             raise JobError("AlgorithmError: the sagemaker_program hyperparameter (entry point) is missing")
-        environment = dict(req.get("Environment") or {})
         python = environment.get("AIRFLOW_TF_SM_LOCAL_PYTHON") or sys.executable
-        ports = self._free_ports(len(self.hosts))
-        multi_worker = len(self.hosts) > 1 and is_true(
-            framework.get("sagemaker_multi_worker_mirrored_strategy_enabled", False)
-        )
-        if len(self.hosts) > 1 and not multi_worker:
-            self.log("Several hosts without multi-worker mirrored strategy: every host trains on its own")
+        gpus = self._check_gpus(environment)
+        # every (host, TF_CONFIG port) gets a local port of its own: the hosts are processes on one machine
+        wanted = [(host, port) for host in self.hosts for port in (PS_WORKER_PORT, PS_PORT, MWMS_PORT)]
+        local_ports = dict(zip(wanted, free_ports(len(wanted)), strict=True))
+        args = to_cmd_args(script_hyperparameters(raw_hps, self.name))
         plans: list[HostPlan] = []
         for index, host in enumerate(self.hosts):
             base = self.engine.opt_ml(self.name, host)
             self._make_dirs(base)
             config_dir = base / "input" / "config"
+            resources = resource_config(host, self.hosts, instance_type, self.groups)
             (config_dir / "hyperparameters.json").write_text(json.dumps(raw_hps))
-            (config_dir / "resourceconfig.json").write_text(
-                json.dumps(resource_config(host, self.hosts, instance_type))
-            )
+            (config_dir / "resourceconfig.json").write_text(json.dumps(resources))
             (config_dir / "inputdataconfig.json").write_text(json.dumps(channels))
             self._place_channels(base, index)
             self._unpack_code(base / "code", framework.get("sagemaker_submit_directory"))
             if index == 0:
                 self._check_tf_version(base / "code")
-            env = self._base_env()
+            # the image's environment < the request's Environment (the platform) < the toolkit's start-up
+            env = {**self._base_env(), "PYTHONUNBUFFERED": "1", **environment}
             env.update(
                 container_environment(
                     job_name=self.name,
@@ -264,18 +275,23 @@ class Runner:
                     instance_type=instance_type,
                     raw_hyperparameters=raw_hps,
                     channels=channels,
+                    groups=self.groups,
+                    environment=environment,
+                    num_gpus=gpus,
                 )
             )
-            if multi_worker:
-                env["TF_CONFIG"] = tf_config(ports, index)
-            env.update({str(k): str(v) for k, v in environment.items()})
-            env["PYTHONUNBUFFERED"] = "1"
+            config = framework_tf_config(raw_hps, resources, lambda h, p: f"127.0.0.1:{local_ports[(h, p)]}")
+            sidecars: list[list[str]] = []
+            if config is not None:
+                env["TF_CONFIG"] = config
+                sidecars = [c for c in [parameter_server_command(python, config, self.hosts, host)] if c]
+            elif len(self.hosts) > 1:
+                self.log(f"{host}: not in a distribution instance group: it trains on its own", host)
             packages = self._install_requirements(base, python, env)
-            if packages:
-                env["PYTHONPATH"] = os.pathsep.join(p for p in (packages, env.get("PYTHONPATH")) if p)
-            user_hps, _ = decode_hyperparameters(raw_hps)
-            argv = [python, str(program), *to_cmd_args(user_hps)]
-            plans.append(HostPlan(host=host, index=index, base=base, env=env, argv=argv))
+            # the toolkit exports its sys.path, the code directory first
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(base / "code"), packages, env.get("PYTHONPATH")) if p)
+            argv = [python, "--", str(program), *args]
+            plans.append(HostPlan(host=host, index=index, base=base, env=env, argv=argv, sidecars=sidecars))
         self._restore_checkpoints(plans)
         return plans
 
@@ -284,8 +300,10 @@ class Runner:
         state = self.engine.load(self.name)
         max_runtime = float(self.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
         deadline = float(state.get("training_start_time") or time.time()) + max_runtime
+        sidecars = [self._spawn(plan, argv) for plan in plans for argv in plan.sidecars]
         procs = [self._spawn(plan) for plan in plans]
-        self._update(lambda s: s.__setitem__("processes", [self._proc_record(p) for p in procs]))
+        records = [self._proc_record(p) for p in (*procs, *sidecars)]
+        self._update(lambda s: s.__setitem__("processes", records))
         stopped = max_runtime_hit = False
         failed: _Proc | None = None
         next_check = 0.0
@@ -310,7 +328,8 @@ class Runner:
             time.sleep(POLL_SECONDS)
         if stopped or failed:
             self._terminate(procs)
-        for proc in procs:
+        self._terminate(sidecars)  # the parameter servers live as long as the scripts
+        for proc in (*procs, *sidecars):
             proc.popen.wait()
             for thread in proc.threads:
                 thread.join(timeout=5)
@@ -404,19 +423,6 @@ class Runner:
         ):
             (base / sub).mkdir(parents=True, exist_ok=True)
 
-    @staticmethod
-    def _free_ports(count: int) -> list[int]:
-        sockets = []
-        try:
-            for _ in range(count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.bind(("127.0.0.1", 0))
-                sockets.append(sock)
-            return [s.getsockname()[1] for s in sockets]
-        finally:
-            for sock in sockets:
-                sock.close()
-
     def _base_env(self) -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("LC_")}
 
@@ -431,6 +437,17 @@ class Runner:
             self.log(f"WARNING: the image asks for TensorFlow {wanted} but TensorFlow is not installed locally")
         elif have != wanted:
             self.log(f"Note: the image has TensorFlow {wanted}; this machine runs the script with TensorFlow {have}")
+
+    def _check_gpus(self, environment: dict[str, str]) -> int:
+        """Return the GPUs this machine gives each host; warn once when a GPU instance type gets none."""
+        gpus = gpu_count({**self._base_env(), **environment})  # CUDA_VISIBLE_DEVICES as the script gets it
+        wanted = [g["instance_type"] for g in self.groups if processor_for(g["instance_type"]) == "gpu"]
+        if wanted and gpus == 0:
+            self.log(
+                f"WARNING: {', '.join(sorted(set(wanted)))} is a GPU instance type but this machine shows no GPU "
+                "(nvidia-smi, CUDA_VISIBLE_DEVICES): the job runs on CPU, with SM_NUM_GPUS=0"
+            )
+        return gpus
 
     def _place_channels(self, base: Path, host_index: int) -> None:
         for channel in self.request.get("InputDataConfig") or []:
@@ -458,7 +475,7 @@ class Runner:
             if source.get("S3DataDistributionType") == "ShardedByS3Key":
                 objects = objects[host_index :: len(self.hosts)]
             for obj in objects:
-                rel = _relative_key(obj.key, prefix)
+                rel = relative_key(obj.key, prefix)
                 dest = target / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.unlink(missing_ok=True)
@@ -572,11 +589,15 @@ class Runner:
         events.sort(key=lambda e: e.get("timestamp", 0))
         return extract_metrics(definitions, events)
 
-    def _spawn(self, plan: HostPlan) -> _Proc:
+    def _spawn(self, plan: HostPlan, sidecar: list[str] | None = None) -> _Proc:
         writer = self._stream(plan.host)
-        writer.write(f"Invoking script with the following command: {' '.join(plan.argv)}")
+        argv = sidecar or plan.argv
+        if sidecar:
+            writer.write(f"Launching parameter server process: task {argv[-1]} of the ps job")
+        else:
+            writer.write(f"Invoking script with the following command: {' '.join(argv)}")
         popen = subprocess.Popen(
-            plan.argv,
+            argv,
             cwd=plan.base / "code",
             env=plan.env,
             stdin=subprocess.DEVNULL,
@@ -623,19 +644,6 @@ class Runner:
         command = [Path(proc.plan.argv[0]).name, *proc.plan.argv[1:]]
         code = proc.popen.returncode if proc.popen.returncode is not None else -1
         return failure_reason_for_exit(code, command, list(proc.stderr_tail))[:1024]
-
-
-def _relative_key(key: str, prefix: str) -> str:
-    """Return where an object lands inside its channel directory, like SageMaker's File mode."""
-    if key == prefix:
-        return key.rsplit("/", 1)[-1]
-    if not prefix or prefix.endswith("/"):
-        return key[len(prefix) :]
-    if key[len(prefix)] == "/":
-        return key[len(prefix) + 1 :]
-    # a prefix ending inside a name: keep the path from the prefix's directory
-    head = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
-    return key[len(head) :]
 
 
 def _pump(stream: IO[bytes], writer: StreamWriter, tail: collections.deque[str] | None) -> None:

@@ -13,15 +13,20 @@ import pytest
 from local_helpers import BUCKET, make_request, read_tar, stage_code, wait_for_status
 
 from airflow_tf_sm.backends.local.container import (
+    additional_framework_parameters,
     decode_hyperparameters,
     extract_metrics,
     failure_reason_for_exit,
+    framework_tf_config,
     image_tf_version,
+    instance_groups,
+    relative_key,
+    resource_config,
+    script_hyperparameters,
     to_cmd_args,
     to_env_vars,
 )
 from airflow_tf_sm.backends.local.engine import Engine
-from airflow_tf_sm.backends.local.runner import _relative_key
 
 DUMP = """
     import json, os, sys
@@ -139,10 +144,9 @@ def test_sm_variables_have_the_toolkit_values(contract: dict[str, Any]) -> None:
     assert env["SM_FRAMEWORK_MODULE"] == "sagemaker_tensorflow_container.training:main"
     assert env["SM_NETWORK_INTERFACE_NAME"] == "eth0"
     assert env["SM_CURRENT_INSTANCE_TYPE"] == "ml.m5.large"
-    framework = json.loads(env["SM_FRAMEWORK_PARAMS"])
-    assert framework["sagemaker_program"] == "train.py"
-    assert framework["sagemaker_submit_directory"] == contract["code"]
-    assert framework["sagemaker_container_log_level"] == 20
+    # toolkit 5.x (proven by test_toolkit_oracle): only sagemaker_* keys outside its own SAGEMAKER_HYPERPARAMETERS,
+    # none in a plain job; the program, code and log level are SM_USER_ENTRY_POINT, SM_MODULE_DIR, SM_LOG_LEVEL
+    assert json.loads(env["SM_FRAMEWORK_PARAMS"]) == {}
     resource = json.loads(env["SM_RESOURCE_CONFIG"])
     assert resource["current_host"] == "algo-1" and resource["hosts"] == ["algo-1"]
     assert json.loads(env["SM_INPUT_DATA_CONFIG"])["training"]["TrainingInputMode"] == "File"
@@ -155,7 +159,9 @@ def test_sm_variables_have_the_toolkit_values(contract: dict[str, Any]) -> None:
     assert env["SAGEMAKER_REGION"] == "us-east-1"
     assert "SM_INPUT_DATA_DIR" not in env
     # the request's Environment, unbuffered output and the parent's PATH
-    assert env["MY_SETTING"] == "on" and env["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    assert env["MY_SETTING"] == "on"
+    # the TF image's start-up (s3_utils.configure) sets TF_CPP_MIN_LOG_LEVEL=1 over the request's "2" (the oracle)
+    assert env["TF_CPP_MIN_LOG_LEVEL"] == "1"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["PATH"] == os.environ["PATH"]
     assert "AIRFLOW_HOME" not in env  # the host's Airflow settings do not leak into the "container"
@@ -210,11 +216,11 @@ def test_to_cmd_args_and_env_vars() -> None:
 
 
 def test_relative_key_matches_file_mode_placement() -> None:
-    assert _relative_key("data/train/a.csv", "data/train") == "a.csv"
-    assert _relative_key("data/train/a.csv", "data/train/") == "a.csv"
-    assert _relative_key("data/train/a.csv", "data/train/a.csv") == "a.csv"
-    assert _relative_key("data/train-2/a.csv", "data/train") == "train-2/a.csv"
-    assert _relative_key("x.csv", "") == "x.csv"
+    assert relative_key("data/train/a.csv", "data/train") == "a.csv"
+    assert relative_key("data/train/a.csv", "data/train/") == "a.csv"
+    assert relative_key("data/train/a.csv", "data/train/a.csv") == "a.csv"
+    assert relative_key("data/train-2/a.csv", "data/train") == "train-2/a.csv"
+    assert relative_key("x.csv", "") == "x.csv"
 
 
 def test_extract_metrics_last_match_group_or_whole() -> None:
@@ -294,3 +300,75 @@ def test_failure_reason_puts_the_exception_first_and_leaves_start_up_noise_out()
     # no traceback (a shell-style error): the last line says what went wrong
     headline = failure_reason_for_exit(3, ["python"], ["", "fatal: no data", ""]).splitlines()[0]
     assert headline == "AlgorithmError: ExecuteUserScriptError: fatal: no data"
+
+
+def test_instance_groups_number_hosts_across_groups() -> None:
+    assert instance_groups({"InstanceType": "ml.m5.large", "InstanceCount": 2}) == [
+        {"instance_group_name": "homogeneousCluster", "instance_type": "ml.m5.large", "hosts": ["algo-1", "algo-2"]}
+    ]
+    groups = instance_groups(
+        {
+            "InstanceGroups": [
+                {"InstanceGroupName": "chief", "InstanceType": "ml.m5.large", "InstanceCount": 1},
+                {"InstanceGroupName": "workers", "InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+            ]
+        }
+    )
+    assert groups == [
+        {"instance_group_name": "chief", "instance_type": "ml.m5.large", "hosts": ["algo-1"]},
+        {"instance_group_name": "workers", "instance_type": "ml.c5.xlarge", "hosts": ["algo-2", "algo-3"]},
+    ]
+    resources = resource_config("algo-3", ["algo-1", "algo-2", "algo-3"], "ignored", groups)
+    assert resources["current_group_name"] == "workers"
+    assert resources["current_instance_type"] == "ml.c5.xlarge"
+    assert resources["instance_groups"] == groups
+
+
+def test_framework_hyperparameters_follow_the_toolkit_tuple() -> None:
+    user, framework = decode_hyperparameters(
+        {"_tuning_objective_metric": '"loss"', "default_user_module_name": '"m"', "sagemaker_x": "1", "lr": "0.1"}
+    )
+    assert user == {"lr": 0.1}
+    assert framework == {"_tuning_objective_metric": "loss", "default_user_module_name": "m", "sagemaker_x": 1}
+    assert additional_framework_parameters(framework) == {"sagemaker_x": 1}
+    tuned = {"_tuning_objective_metric": '"loss"', "model_dir": '"s3://b/m"'}
+    assert script_hyperparameters(tuned, "job-1") == {"model_dir": "s3://b/m/job-1/model"}
+    local = {"_tuning_objective_metric": '"loss"', "model_dir": '"/opt/ml/model"'}
+    assert script_hyperparameters(local, "job-1") == {"model_dir": "/opt/ml/model"}
+    assert script_hyperparameters({"model_dir": '"s3://b/m"'}, "job-1") == {"model_dir": "s3://b/m"}
+
+
+def test_tf_config_of_the_framework_module() -> None:
+    hosts = ["algo-1", "algo-2"]
+    ps = {"sagemaker_parameter_server_enabled": "true"}
+    config = json.loads(framework_tf_config(ps, resource_config("algo-2", hosts, "ml.m5.large")) or "null")
+    assert config == {
+        "cluster": {"master": ["algo-1:2222"], "ps": ["algo-1:2223", "algo-2:2223"], "worker": ["algo-2:2222"]},
+        "environment": "cloud",
+        "task": {"index": 0, "type": "worker"},
+    }
+    assert framework_tf_config(ps, resource_config("algo-1", ["algo-1"], "ml.m5.large")) is None
+    assert (
+        framework_tf_config({"sagemaker_parameter_server_enabled": "false"}, resource_config("algo-1", hosts, ""))
+        is None
+    )
+    mwms = {"sagemaker_multi_worker_mirrored_strategy_enabled": "true"}
+    config = json.loads(framework_tf_config(mwms, resource_config("algo-1", ["algo-1"], "ml.m5.large")) or "null")
+    assert config == {
+        "cluster": {"worker": ["algo-1:8890"]},
+        "environment": "cloud",
+        "task": {"index": 0, "type": "worker"},
+    }
+    groups = instance_groups(
+        {
+            "InstanceGroups": [
+                {"InstanceGroupName": "chief", "InstanceType": "ml.m5.large", "InstanceCount": 1},
+                {"InstanceGroupName": "workers", "InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+            ]
+        }
+    )
+    hetero = {**mwms, "sagemaker_distribution_instance_groups": '["workers"]'}
+    all_hosts = ["algo-1", "algo-2", "algo-3"]
+    assert framework_tf_config(hetero, resource_config("algo-1", all_hosts, "", groups)) is None
+    config = json.loads(framework_tf_config(hetero, resource_config("algo-3", all_hosts, "", groups)) or "null")
+    assert config["cluster"] == {"worker": ["algo-2:8890", "algo-3:8890"]} and config["task"]["index"] == 1

@@ -593,3 +593,39 @@ def test_without_uv_or_pip_the_job_fails_saying_what_to_install(
         requirements.installer("/venv/bin/python", {})
     assert "neither uv nor pip is available for /venv/bin/python" in str(info.value)
     assert "pip install uv" in str(info.value)
+
+
+@pytest.mark.tensorflow
+def test_parameter_server_hosts_run_a_ps_server(clients: tuple[Any, Any, Any], local_root: Path) -> None:
+    """Like the TF container, every host of a parameter-server job starts a TF server for the ps job."""
+    sm, s3, logs = clients
+    script = """
+        import json, os, socket, time
+        config = json.loads(os.environ["TF_CONFIG"])
+        deadline = time.time() + 120
+        for address in config["cluster"]["ps"]:
+            host, port = address.rsplit(":", 1)
+            while True:
+                try:
+                    socket.create_connection((host, int(port)), timeout=1).close()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise SystemExit(f"ps {address} never listened")
+                    time.sleep(0.2)
+        print("PS_REACHABLE " + config["task"]["type"])
+    """
+    code = stage_code(s3, {"train.py": script}, key="code/ps/sourcedir.tar.gz")
+    request = make_request(
+        "job-ps", code, instance_count=2, max_runtime=240, distribution={"sagemaker_parameter_server_enabled": True}
+    )
+    sm.create_training_job(**request)
+    desc = wait_for_status(sm, "job-ps", timeout=240)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert "PS_REACHABLE master" in log_messages(logs, "job-ps", "algo-1")
+    assert "PS_REACHABLE worker" in log_messages(logs, "job-ps", "algo-2")
+    assert any(m.startswith("Launching parameter server process") for m in log_messages(logs, "job-ps", "algo-2"))
+    # the servers end with the job
+    for record in Engine(local_root).load("job-ps")["processes"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(record["pid"], 0)
