@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
+from tf_sm_example import form
 from tf_sm_example.tasks import generate_data
 
 from airflow_tf_sm import TFTrainingOperator
@@ -29,9 +30,9 @@ with DAG(
     default_args=RETRY_SAFE,
     tags=["airflow_tf_sm", "example"],
     params={
-        "epochs": Param(5, type="integer", minimum=1, maximum=200),
-        "instance_type": Param("ml.m5.large", type="string", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
-        "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
+        "epochs": form.epochs(5),
+        "instance_type": form.instance_type(),
+        "bucket": form.bucket(),
     },
 ) as dag:
     train = TFTrainingOperator(task_id="train", config="tf_sm_example/job.yaml.j2", poll_interval=2)

@@ -17,12 +17,13 @@ import datetime as dt
 
 import pendulum
 from airflow.sdk import DAG, Param
-from tf_sm_example.tasks import generate_data, smoke_test
+from tf_sm_example import form
+from tf_sm_example.tasks import DATA_DATE, generate_data, smoke_test
 
 from airflow_tf_sm import DeleteEndpointOperator, TFDeployOperator, TFTrainingOperator
 
 BUCKET = "{{ params.bucket }}"
-DATA = BUCKET + "/data/{{ ds }}"
+DATA = BUCKET + "/data/" + DATA_DATE  # the logical date, or run_after for runs without one
 ENDPOINT = "tf-sm-distributed-{{ run_id }}"
 
 with DAG(
@@ -34,15 +35,16 @@ with DAG(
     default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=10)},
     tags=["airflow_tf_sm", "example", "distributed"],
     params={
-        "epochs": Param(8, type="integer", minimum=1, maximum=200, title="Epochs"),
-        "instance_count": Param(2, type="integer", minimum=1, maximum=8, title="Instances (workers)"),
-        "bucket": Param(
-            "s3://airflow-tf-sm-demo",
-            type="string",
-            pattern=r"^s3://[a-z0-9.\-]{3,63}$",
-            title="Bucket",
-            description="s3:// bucket for the data and the models (the local object store on the local backend)",
+        "epochs": form.epochs(8),
+        "instance_count": Param(
+            2,
+            type="integer",
+            minimum=1,
+            maximum=8,
+            title="Instances (workers)",
+            description="Hosts training together with MultiWorkerMirroredStrategy (1-8; local: one process each)",
         ),
+        "bucket": form.bucket(),
     },
 ) as dag:
     train = TFTrainingOperator(

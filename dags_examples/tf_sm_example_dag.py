@@ -18,12 +18,13 @@ import datetime as dt
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-from tf_sm_example.tasks import generate_data, smoke_test
+from tf_sm_example import form
+from tf_sm_example.tasks import DATA_DATE, generate_data, smoke_test
 
 from airflow_tf_sm import DeleteEndpointOperator, TFDeployOperator, TFTrainingOperator
 
 BUCKET = "{{ params.bucket }}"
-DATA = BUCKET + "/data/{{ ds }}"
+DATA = BUCKET + "/data/" + DATA_DATE  # the logical date, or run_after for runs without one
 # one endpoint per run (sanitized to the SageMaker name rule by both tasks that use it)
 ENDPOINT = "tf-sm-example-{{ run_id }}"
 
@@ -43,16 +44,31 @@ with DAG(
     render_template_as_native_obj=True,  # "{{ params.epochs }}" renders to the int 10, not "10"
     tags=["airflow_tf_sm", "example"],
     params={
-        "epochs": Param(10, type="integer", minimum=1, maximum=200, description="Training epochs"),
-        "learning_rate": Param(0.01, type="number", exclusiveMinimum=0, maximum=1),
-        "batch_size": Param(64, type="integer", minimum=1, maximum=4096),
-        "instance_type": Param("ml.m5.large", type="string", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
-        "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
-        "role_arn": Param(None, type=["null", "string"], description="SageMaker execution role ARN (AWS backend only)"),
+        "epochs": form.epochs(10),
+        "learning_rate": Param(
+            0.01,
+            type="number",
+            minimum=0.0001,
+            maximum=1,
+            title="Learning rate",
+            description="Adam's learning rate (0.0001-1)",
+        ),
+        "batch_size": Param(
+            64, type="integer", minimum=1, maximum=4096, title="Batch size", description="Rows per step (1-4096)"
+        ),
+        "instance_type": form.instance_type(),
+        "bucket": form.bucket(),
+        "role_arn": Param(
+            None,
+            type=["null", "string"],
+            title="Execution role ARN",
+            description="The SageMaker execution role (AWS backend only; empty on the local backend)",
+        ),
         "require_metrics": Param(
             {"val_accuracy": ">= 0.9"},
             type="object",
-            description="Quality gate: metric -> rule checked against the job's final metrics before deploying",
+            title="Quality gate",
+            description="Metric -> rule checked against the job's final metrics before deploying",
         ),
     },
 ) as dag:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, Param, task
-from tf_sm_example.tasks import generate_data
+from airflow.sdk import DAG, task
+from tf_sm_example import form
+from tf_sm_example.tasks import DATA_DATE, generate_data
 
 from airflow_tf_sm import TFTrainingOperator, TrainingJobSensor
+
+DATA = "{{ params.bucket }}/data/" + DATA_DATE  # the logical date, or run_after for runs without one
 
 # A retry re-attaches to the job of the failed try (or reuses its result): it never trains twice.
 # One retry also covers a known Airflow 3.3 race that can fail a deferred task whose trigger fires
@@ -31,8 +34,8 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["airflow_tf_sm", "example"],
     params={
-        "epochs": Param(10, type="integer", minimum=1, maximum=500),
-        "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
+        "epochs": form.epochs(10, maximum=500),
+        "bucket": form.bucket(),
     },
 ) as dag:
     start = TFTrainingOperator(
@@ -40,7 +43,7 @@ with DAG(
         entry_point="train.py",
         source_dir="tf_sm_example/code",
         hyperparameters={"epochs": "{{ params.epochs }}"},
-        inputs={"train": "{{ params.bucket }}/data/{{ ds }}/train", "test": "{{ params.bucket }}/data/{{ ds }}/test"},
+        inputs={"train": f"{DATA}/train", "test": f"{DATA}/test"},
         output_path="{{ params.bucket }}/models",
         metric_definitions=[{"Name": "val_accuracy", "Regex": r"val_accuracy=([0-9.]+)"}],
         wait_for_completion=False,

@@ -14,9 +14,12 @@ import datetime as dt
 
 import pendulum
 from airflow.sdk import DAG, Param
-from tf_sm_example.tasks import generate_data
+from tf_sm_example import form
+from tf_sm_example.tasks import DATA_DATE, DATA_DATE_NODASH, generate_data
 
 from airflow_tf_sm import TFDeployOperator, TFTrainingOperator
+
+DATA = "{{ params.bucket }}/data/" + DATA_DATE  # the logical date, or run_after for runs without one
 
 # A retry re-attaches to the job of the failed try (or reuses its result): it never trains twice.
 # One retry also covers a known Airflow 3.3 race that can fail a deferred task whose trigger fires
@@ -34,21 +37,28 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["airflow_tf_sm", "example"],
     params={
-        "epochs": Param(10, type="integer", minimum=1, maximum=200),
-        "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
-        "min_val_accuracy": Param(0.9, type="number", minimum=0, maximum=1, description="Deploy threshold"),
+        "epochs": form.epochs(10),
+        "bucket": form.bucket(),
+        "min_val_accuracy": Param(
+            0.9,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Deploy threshold",
+            description="Deploy only a model whose val_accuracy is at least this (0-1)",
+        ),
     },
 ) as dag:
     train = TFTrainingOperator(
         task_id="train",
-        job_name="tf-sm-nightly-{{ ds_nodash }}",
+        job_name="tf-sm-nightly-" + DATA_DATE_NODASH,
         entry_point="train.py",
         source_dir="tf_sm_example/code",
         framework_version="2.19.0",
         hyperparameters={"epochs": "{{ params.epochs }}"},
         inputs={
-            "train": "{{ params.bucket }}/data/{{ ds }}/train",
-            "test": "{{ params.bucket }}/data/{{ ds }}/test",
+            "train": f"{DATA}/train",
+            "test": f"{DATA}/test",
         },
         output_path="{{ params.bucket }}/models",
         metric_definitions=[{"Name": "val_accuracy", "Regex": r"val_accuracy=([0-9.]+)"}],

@@ -14,13 +14,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, Param, task
-from tf_sm_example.tasks import generate_data, smoke_test
+from airflow.sdk import DAG, task
+from tf_sm_example import form
+from tf_sm_example.tasks import DATA_DATE, generate_data, smoke_test
 
 from airflow_tf_sm import DeleteEndpointOperator, TFDeployOperator, TFTrainingOperator
 
 BUCKET = "{{ params.bucket }}"
-DATA = BUCKET + "/data/{{ ds }}"
+DATA = BUCKET + "/data/" + DATA_DATE  # the logical date, or run_after for runs without one
 ENDPOINT = "tf-sm-sweep-{{ run_id }}"
 LEARNING_RATES = (0.05, 0.01, 0.002)
 RETRY_SAFE = {"retries": 1, "retry_delay": dt.timedelta(seconds=10)}
@@ -34,14 +35,8 @@ with DAG(
     default_args=RETRY_SAFE,
     tags=["airflow_tf_sm", "example"],
     params={
-        "epochs": Param(6, type="integer", minimum=1, maximum=200, title="Epochs", description="Epochs per job"),
-        "bucket": Param(
-            "s3://airflow-tf-sm-demo",
-            type="string",
-            pattern=r"^s3://[a-z0-9.\-]{3,63}$",
-            title="Bucket",
-            description="s3:// bucket for the data and the models (the local object store on the local backend)",
-        ),
+        "epochs": form.epochs(6, description="Passes over the training data, per job"),
+        "bucket": form.bucket(),
     },
 ) as dag:
     sweep = TFTrainingOperator.partial(

@@ -26,7 +26,8 @@ def test_example_dag_trains_a_real_model_locally(airflow_db: Path, local_backend
 
     dag = load_dag(EXAMPLES / "tf_sm_example_dag.py", "tf_sm_example")
     try:
-        run = dag.test(run_conf={"epochs": 4, "batch_size": 32, "bucket": "s3://demo-bucket"})
+        # a run without a logical date (as a REST trigger with logical_date: null makes): data of run_after's day
+        run = dag.test(logical_date=None, run_conf={"epochs": 4, "batch_size": 32, "bucket": "s3://demo-bucket"})
     finally:
         delete_local_endpoints(local_backend)
     assert run.state == "success"
@@ -41,7 +42,8 @@ def test_example_dag_trains_a_real_model_locally(airflow_db: Path, local_backend
     with tarfile.open(fileobj=io.BytesIO(hook.read_bytes(result["model_data"])), mode="r:gz") as tar:
         names = tar.getnames()
     assert "1/saved_model.pb" in names
-    ds = run.logical_date.strftime("%Y-%m-%d")
+    assert run.logical_date is None
+    ds = run.run_after.strftime("%Y-%m-%d")
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
     assert channels == {"train": f"s3://demo-bucket/data/{ds}/train", "test": f"s3://demo-bucket/data/{ds}/test"}
     assert json.dumps(result)  # small JSON XCom
@@ -62,10 +64,11 @@ def test_config_file_dag_renders_yaml_and_trains(airflow_db: Path, local_backend
     from airflow_tf_sm.hook import TFSageMakerHook
 
     dag = load_dag(EXAMPLES / "tf_sm_config_file_dag.py", "tf_sm_config_file")
-    run = dag.test(run_conf={"epochs": 2, "bucket": "s3://config-bucket"})
+    run = dag.test(logical_date=None, run_conf={"epochs": 2, "bucket": "s3://config-bucket"})
     assert run.state == "success"
     result = xcom_of(run, "train")
-    ds_nodash = run.logical_date.strftime("%Y%m%d")
+    assert run.logical_date is None
+    ds_nodash = run.run_after.strftime("%Y%m%d")
     assert result["job_name"] == f"config-demo-{ds_nodash}"
     desc = TFSageMakerHook(backend="local", local_root=str(local_backend)).describe_training_job(result["job_name"])
     hps = desc["HyperParameters"]
@@ -110,6 +113,11 @@ def test_nightly_dag_deploys_only_a_model_that_beats_the_threshold(airflow_db: P
         assert states["train"] == "success" and states["deploy"] == "skipped"
         endpoint = hook.hosting.describe_endpoint("tf-sm-nightly")
         assert endpoint["EndpointConfigName"] == deployed["endpoint_config_name"]
+
+        # a manual run without a logical date trains on (and is named after) the day it was queued for
+        manual = dag.test(logical_date=None, run_conf={"epochs": 1, "min_val_accuracy": 0.9999})
+        assert manual.state == "success" and manual.logical_date is None
+        assert xcom_of(manual, "train")["job_name"] == f"tf-sm-nightly-{manual.run_after:%Y%m%d}"
     finally:
         delete_local_endpoints(local_backend)
 
@@ -154,7 +162,7 @@ def test_fire_and_attach_sensor_attaches_to_the_job_an_upstream_task_started(
     airflow_db: Path, local_backend: Path
 ) -> None:
     dag = load_dag(EXAMPLES / "tf_sm_fire_and_attach_dag.py", "tf_sm_fire_and_attach")
-    run = dag.test(run_conf={"epochs": 60, "bucket": "s3://attach-bucket"})
+    run = dag.test(logical_date=None, run_conf={"epochs": 60, "bucket": "s3://attach-bucket"})
     assert run.state == "success"
     started = xcom_of(run, "start_training")
     attached = xcom_of(run, "attach")
@@ -171,7 +179,7 @@ def test_sweep_dag_trains_three_models_and_deploys_the_best(airflow_db: Path, lo
 
     dag = load_dag(EXAMPLES / "tf_sm_sweep_dag.py", "tf_sm_sweep")
     try:
-        run = dag.test(run_conf={"epochs": 3, "bucket": "s3://sweep-bucket"})
+        run = dag.test(logical_date=None, run_conf={"epochs": 3, "bucket": "s3://sweep-bucket"})
     finally:
         delete_local_endpoints(local_backend)
     assert run.state == "success"
@@ -195,7 +203,7 @@ def test_distributed_dag_trains_on_two_workers_and_serves_the_chiefs_model(
 
     dag = load_dag(EXAMPLES / "tf_sm_distributed_dag.py", "tf_sm_distributed")
     try:
-        run = dag.test(run_conf={"epochs": 6, "bucket": "s3://distributed-bucket"})
+        run = dag.test(logical_date=None, run_conf={"epochs": 6, "bucket": "s3://distributed-bucket"})
     finally:
         delete_local_endpoints(local_backend)
     assert run.state == "success"
@@ -233,3 +241,21 @@ def test_distributed_dag_trains_on_two_workers_and_serves_the_chiefs_model(
     assert len(smoke["predictions"]) == 5 and all(abs(sum(p) - 1.0) < 1e-4 for p in smoke["predictions"])
     assert sum(c == label for c, label in zip(smoke["classes"], smoke["labels"], strict=True)) >= 3
     assert xcom_of(run, "delete_endpoint") == {"endpoint_name": deployed["endpoint_name"], "deleted": True}
+
+
+def test_every_param_of_the_examples_has_a_title_a_description_and_bounds() -> None:
+    from airflow_tf_sm.compat import dagbag_class
+
+    bag = dagbag_class()(dag_folder=str(EXAMPLES))
+    assert not bag.import_errors, bag.import_errors
+    assert len(bag.dags) >= 6
+    for dag_id, dag in bag.dags.items():
+        for name in dag.params:
+            param = dag.params.get_param(name)
+            schema = param.schema
+            where = f"{dag_id}.{name}"
+            assert schema.get("title") and param.description, f"{where}: no title or description"
+            if schema.get("type") in ("integer", "number"):  # the form's number field takes min/max from these
+                assert "minimum" in schema and "maximum" in schema, f"{where}: no range"
+            if schema.get("type") == "string":
+                assert "enum" in schema or "pattern" in schema, f"{where}: any text accepted"

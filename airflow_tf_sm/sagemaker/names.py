@@ -177,6 +177,34 @@ def task_job_name(
     return _with_suffix(prefix or _FALLBACK, ids_hash, room) + tail
 
 
+def name_changes(
+    requested: str, final: str, *, map_index: int = -1, attempt: int = 1, max_len: int = MAX_NAME_LEN
+) -> list[str]:
+    """Return why ``final``, the job name :func:`task_job_name` made, differs from the ``requested`` one.
+
+    Example:
+        >>> name_changes("my_experiment", "my-experiment")
+        ["SageMaker names allow only letters, digits and '-': other characters became '-'"]
+    """
+    if final == requested:
+        return []
+    reasons = []
+    cleaned, lossy = _clean(requested)
+    if lossy:
+        reasons.append("non-ASCII characters were transliterated (a hash of the text keeps names apart)")
+    ascii_text = unicodedata.normalize("NFKD", requested).encode("ascii", "ignore").decode("ascii")
+    if _DISALLOWED_RUN.search(ascii_text) or ascii_text != ascii_text.strip("-"):
+        reasons.append("SageMaker names allow only letters, digits and '-': other characters became '-'")
+    tail = len(f"-m{map_index}" if map_index >= 0 else "") + len(f"-a{attempt}" if attempt > 1 else "")
+    if len(cleaned) > max_len - tail:
+        reasons.append(f"names have at most {max_len} characters: shortened, with a hash of the full text")
+    if map_index >= 0:
+        reasons.append(f"-m{map_index}: the map index, so each mapped task instance has a job of its own")
+    if attempt > 1:
+        reasons.append(f"-a{attempt}: the job of an earlier try ended Failed or Stopped and names are never reused")
+    return reasons
+
+
 class TaskInstanceIds(NamedTuple):
     """What identifies an Airflow task instance: the identity of its jobs (every try computes the same names).
 

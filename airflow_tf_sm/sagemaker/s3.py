@@ -20,6 +20,8 @@ def _shape_problem(uri: object) -> str | None:
         return "must be an s3://bucket/key URI string"
     match = _S3_URI.match(uri)
     if match is None:
+        if uri[:3].lower() == "s3:":
+            return "is not an s3://bucket/key URI: it must start with 's3://' (lowercase, two slashes), then the bucket"
         if "://" not in uri or uri.startswith("file://"):
             return (
                 "is not an s3://bucket/key URI (it looks like a local path; the local backend keeps s3:// URIs in "

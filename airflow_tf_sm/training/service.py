@@ -140,7 +140,15 @@ class TrainingService(FamilyService):
         code, code_uri = self.package_code(spec)
         tags = job_tags(*ids)
         request = self.request(spec, name_for(1), code_uri, extra_tags=tags)
-        job_name, existing = self.find_reusable_job(name_for, if_job_exists=if_job_exists, poll_interval=poll_interval)
+        job_name, existing = self.find_reusable_job(
+            name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=ids.run_id
+        )
+        if spec.job_name is not None and job_name != spec.job_name:
+            from airflow_tf_sm.sagemaker.names import name_changes
+
+            attempt = next((a for a in range(1, 51) if name_for(a) == job_name), 1)
+            why = name_changes(spec.job_name, job_name, map_index=ids.map_index, attempt=attempt)
+            self.log.info("job_name %r is used as %r: %s", spec.job_name, job_name, "; ".join(why))
         if existing is not None:
             return job_name, existing
         if job_name != request["TrainingJobName"]:
@@ -180,6 +188,7 @@ class TrainingService(FamilyService):
         if_job_exists: str = "reuse",
         max_attempts: int = 50,
         poll_interval: float = 30.0,
+        run_id: str | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
         """Find what a (re)try of a task instance should do with its deterministic job names.
 
@@ -188,6 +197,16 @@ class TrainingService(FamilyService):
         returned for reuse unless ``if_job_exists="retrain"``; a Failed or Stopped job moves on to the
         next name; a Stopping job is waited for first (at most :data:`STOPPING_WAIT_SECONDS`). So a
         retry never starts a second billable job.
+
+        A job found is reported with the run that started it (its ``airflow-tf-sm:run-id`` tag), so a
+        ``job_name`` shared by several runs (``"mnist-{{ ds_nodash }}"``) says whose job it reuses.
+
+        Args:
+            name_for_attempt: The task instance's job name of each attempt (1, 2, ...).
+            if_job_exists: ``"reuse"`` or ``"retrain"`` a Completed job.
+            max_attempts: Names tried at most.
+            poll_interval: Seconds between polls while a job is Stopping.
+            run_id: The run asking (the log says when a job found comes from another run).
 
         Returns:
             ``(job_name, description)`` where ``description`` is ``None`` when the name is free.
@@ -204,13 +223,36 @@ class TrainingService(FamilyService):
                 desc = self._wait_stopped(name, poll_interval)
             status = desc["TrainingJobStatus"]
             if status == "InProgress":
-                self.log.info("Training job %s of an earlier try is still running: attaching to it", name)
+                self.log.info("Training job %s (%s) is still running: attaching to it", name, self.origin(desc, run_id))
                 return name, desc
             if status == "Completed" and if_job_exists == "reuse":
-                self.log.info("Training job %s of an earlier try already Completed: reusing it", name)
+                self.log.info(
+                    "Training job %s (%s) already Completed: reusing it (if_job_exists='retrain' trains again)",
+                    name,
+                    self.origin(desc, run_id),
+                )
                 return name, desc
-            self.log.info("Training job %s of an earlier try is %s: a new job is needed", name, status)
+            self.log.info("Training job %s (%s) is %s: a new job is needed", name, self.origin(desc, run_id), status)
         raise TFSageMakerError(f"More than {max_attempts} training jobs for this task instance; giving up")
+
+    def origin(self, desc: Mapping[str, Any], run_id: str | None = None) -> str:
+        """Say which task instance started a job, from its tags (``"started by run X of dag.task"``)."""
+        from airflow_tf_sm.sagemaker.tags import TAG_PREFIX
+
+        try:
+            answer = self.hook.call(self.sagemaker, "list_tags", ResourceArn=desc["TrainingJobArn"])
+        except Exception as exc:  # only words of a log line depend on it
+            return f"its tags could not be read: {type(exc).__name__}"
+        tags = {t["Key"]: t["Value"] for t in answer.get("Tags") or []}
+        started_by = tags.get(f"{TAG_PREFIX}run-id")
+        if started_by is None:
+            return "not started by airflow_tf_sm"
+        task = f"{tags.get(f'{TAG_PREFIX}dag-id')}.{tags.get(f'{TAG_PREFIX}task-id')}"
+        index = tags.get(f"{TAG_PREFIX}map-index", "-1")
+        where = f"{task}[{index}]" if index not in ("", "-1") else task
+        if run_id is not None and started_by == run_id:
+            return f"started by an earlier try of this run, {where}"
+        return f"started by run {started_by} of {where}"
 
     def _wait_stopped(self, name: str, poll_interval: float) -> dict[str, Any]:
         try:

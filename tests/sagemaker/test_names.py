@@ -237,3 +237,35 @@ def test_job_tags_trim_and_replace_disallowed() -> None:
     assert tags[f"{TAG_PREFIX}task-id"] == "grüße"  # unicode letters are allowed in tag values
     assert tags[f"{TAG_PREFIX}run-id"] == "run_1_2"
     assert tags[f"{TAG_PREFIX}map-index"] == "-1"
+
+
+@pytest.mark.parametrize(
+    ("requested", "kwargs", "reasons"),
+    [
+        ("mnist-20250101", {}, []),
+        ("my_experiment", {}, ["SageMaker names allow only letters, digits and '-': other characters became '-'"]),
+        ("-lead", {}, ["SageMaker names allow only letters, digits and '-': other characters became '-'"]),
+        ("modèle", {}, ["non-ASCII characters were transliterated (a hash of the text keeps names apart)"]),
+        ("a" * 70, {}, ["names have at most 63 characters: shortened, with a hash of the full text"]),
+        (
+            "a" * 61,
+            {"map_index": 3},
+            [
+                "names have at most 63 characters: shortened, with a hash of the full text",
+                "-m3: the map index, so each mapped task instance has a job of its own",
+            ],
+        ),
+        (
+            "sweep",
+            {"attempt": 2},
+            ["-a2: the job of an earlier try ended Failed or Stopped and names are never reused"],
+        ),
+    ],
+)
+def test_name_changes_say_why_the_job_name_differs(requested: str, kwargs: dict, reasons: list[str]) -> None:
+    from airflow_tf_sm.sagemaker.names import name_changes, task_job_name
+
+    final = task_job_name(
+        "d", "t", "r", kwargs.get("map_index", -1), template_name=requested, attempt=kwargs.get("attempt", 1)
+    )
+    assert name_changes(requested, final, **kwargs) == reasons

@@ -390,6 +390,24 @@ def test_parse_s3_uri_rejects(uri: Any) -> None:
         parse_s3_uri(uri)
 
 
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("s3:/bad", "must start with 's3://' (lowercase, two slashes)"),
+        ("S3://my-bucket/key", "must start with 's3://' (lowercase, two slashes)"),
+        ("s3:my-bucket/key", "must start with 's3://' (lowercase, two slashes)"),
+        ("./data/train", "it looks like a local path"),
+        ("s3://My_Bucket/key", "bucket names are 3-63 lowercase letters"),
+    ],
+)
+def test_parse_s3_uri_says_what_is_wrong(uri: str, says: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_s3_uri(uri)
+    assert says in str(info.value)
+    if uri.lower().startswith("s3:"):
+        assert "local path" not in str(info.value)
+
+
 def test_json_encoded_hyperparameters_stay_valid() -> None:
     request = base_request()
     request["HyperParameters"]["layers"] = json.dumps([64, 32])

@@ -208,3 +208,29 @@ def test_deferral_timeout_stops_the_job(code: Path, local_root: Path) -> None:
             {"ti": ResumedTI()},  # type: ignore[arg-type]
         )
     wait_until(lambda: jobs(local_root)[0]["TrainingJobStatus"] == "Stopped", 15, "the job to end Stopped")
+
+
+class OtherRunTI(FakeTI):
+    """The same task in another run."""
+
+    run_id = "manual__2025-01-02T10:00:00+00:00"
+
+
+def test_a_job_name_shared_by_runs_says_whose_job_it_reuses_and_why_the_name_changed(
+    code: Path, local_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kwargs = operator_kwargs(code, local_root, seconds=0, job_name="my_experiment_20250101")
+    first = TFTrainingOperator(**kwargs).execute({"ti": FakeTI()})  # type: ignore[arg-type]
+    assert first["job_name"] == "my-experiment-20250101"
+    assert (
+        "job_name 'my_experiment_20250101' is used as 'my-experiment-20250101': SageMaker names allow only "
+        "letters, digits and '-': other characters became '-'"
+    ) in capsys.readouterr().out
+    again = TFTrainingOperator(**kwargs).execute({"ti": OtherRunTI()})  # type: ignore[arg-type]
+    assert again == first and len(jobs(local_root)) == 1
+    assert (
+        "Training job my-experiment-20250101 (started by run scheduled__2025-01-01T00:00:00+00:00 of "
+        "drill_dag.train) already Completed: reusing it (if_job_exists='retrain' trains again)"
+    ) in capsys.readouterr().out
+    TFTrainingOperator(**kwargs).execute({"ti": FakeTI()})  # type: ignore[arg-type]
+    assert "(started by an earlier try of this run, drill_dag.train)" in capsys.readouterr().out
