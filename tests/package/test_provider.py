@@ -1,4 +1,4 @@
-"""Provider discovery and the local backend CLI."""
+"""Provider discovery and the settings."""
 
 from __future__ import annotations
 
@@ -44,36 +44,3 @@ def test_backend_setting_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch, t
     assert resolve_backend() == "sagemaker"
     with pytest.raises(ValueError, match="backend"):
         resolve_backend("gcp")
-
-
-def test_local_cli_lists_and_describes(local_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from airflow_tf_sm.backends.local.cli import main
-    from airflow_tf_sm.hook import TFSageMakerHook
-    from airflow_tf_sm.training.spec import TrainingJobSpec
-
-    hook = TFSageMakerHook(backend="local", local_root=str(local_root))
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "train.py").write_text(
-        "import os, pathlib\n"
-        "pathlib.Path(os.environ['SM_MODEL_DIR'], 'weights.txt').write_text('1')\n"
-        "print('acc=0.5')\n"
-    )
-    spec = TrainingJobSpec.from_mapping(
-        {
-            "entry_point": "train.py",
-            "source_dir": str(code),
-            "output_path": "s3://cli-bucket/out",
-            "metric_definitions": [{"Name": "acc", "Regex": "acc=([0-9.]+)"}],
-        }
-    )
-    hook.training.create(hook.training.request(spec, "cli-job-1", hook.training.stage_code(spec)))
-    hook.training.wait("cli-job-1", poll_interval=0.2)
-    capsys.readouterr()
-    assert main(["--root", str(local_root), "list"]) == 0
-    assert "cli-job-1" in capsys.readouterr().out
-    assert main(["--root", str(local_root), "describe", "--last"]) == 0
-    out = capsys.readouterr().out
-    assert "Completed" in out and "acc = 0.5000" in out and "weights.txt" in out
-    assert main(["--root", str(local_root), "logs", "cli-job-1"]) == 0
-    assert "acc=0.5" in capsys.readouterr().out

@@ -136,7 +136,8 @@ def local_clients(
     )
 
 
-def _invocation_url(endpoint_name: str, desc: Mapping[str, Any]) -> str:
+def invocation_url(endpoint_name: str, desc: Mapping[str, Any]) -> str:
+    """Return the local model server's invocation URL of an endpoint ("" while it has none)."""
     local = desc.get("LocalUrl")
     return f"{str(local).rstrip('/')}/invocations" if local else ""
 
@@ -164,6 +165,6 @@ def local_backend(params: ClientParams) -> Clients:
         backend="local",
         params=dataclasses.replace(params, backend="local", region_name=region, local_root=str(root)),
         default_role=LOCAL_ROLE_ARN,
-        invocation_url=_invocation_url,
+        invocation_url=invocation_url,
         max_poll_interval=LOCAL_POLL_INTERVAL,
     )

@@ -7,7 +7,10 @@ import json
 import tarfile
 import textwrap
 import time
+from pathlib import Path
 from typing import Any
+
+from airflow_tf_sm.backends.local.processes import process_alive
 
 BUCKET = "bucket"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.19.0-cpu-py312"
@@ -140,3 +143,28 @@ def read_tar(s3: Any, uri: str) -> dict[str, bytes]:
     data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+def server_processes(root: Path) -> list[int]:
+    """Return the pids of the live model server processes started for ``root`` (read from /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"airflow_tf_sm.backends.local.serving" in args and str(root).encode() in args:
+            if process_alive(int(entry.name), None):
+                pids.append(int(entry.name))
+    return pids
+
+
+def wait_gone(pids: list[int], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(process_alive(pid, None) for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False

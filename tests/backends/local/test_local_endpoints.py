@@ -10,7 +10,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from fake_models import fake_model_tar, model_tar
+from local_helpers import server_processes, wait_gone
 
 from airflow_tf_sm.backends import ClientParams
 from airflow_tf_sm.backends.local.clients import local_backend, local_clients
@@ -33,47 +33,6 @@ BUCKET = "bucket"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.19.0-cpu"
 ROLE = "arn:aws:iam::000000000000:role/test"
 ARN = "arn:aws:sagemaker:us-east-1:000000000000"
-
-
-def server_processes(root: Path) -> list[int]:
-    """Return the pids of the live model server processes started for ``root`` (read from /proc)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"airflow_tf_sm.backends.local.serving" in args and str(root).encode() in args:
-            if process_alive(int(entry.name), None):
-                pids.append(int(entry.name))
-    return pids
-
-
-def wait_gone(pids: list[int], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(process_alive(pid, None) for pid in pids):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-@pytest.fixture
-def hosting(local_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, Any]]:
-    """(sagemaker, s3, runtime) clients whose model servers load fake models; no server outlives the test."""
-    monkeypatch.setenv(LOADER_ENV, "fake_models:load")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p))
-    sm, s3, _logs, runtime = local_clients(local_root, "us-east-1", stop_grace=1.0)
-    s3.create_bucket(Bucket=BUCKET)
-    yield sm, s3, runtime
-    stop_local_endpoints(local_root, grace=1.0)
-    leftovers = server_processes(local_root)
-    if not wait_gone(leftovers):
-        for pid in leftovers:
-            os.kill(pid, signal.SIGKILL)
-        pytest.fail(f"model servers still running after the test: {leftovers}")
 
 
 def add_model(
