@@ -2,9 +2,10 @@
 # The demo: install (scripts/bootstrap.sh), then run the example DAG end to end with `airflow dags test`
 # on the local backend: data generation -> real TensorFlow training under the SageMaker container
 # contract -> quality gate -> deploy to a local TF-Serving-style endpoint -> smoke-test predictions ->
-# endpoint teardown. Prints the training log, the final metrics, the model artifact and the endpoint's
-# predictions; exits non-zero if anything failed. Optional argument: a logical date (default: now, so
-# every run trains anew).
+# endpoint teardown. Shows each task as it starts with the package's own log lines (the training log,
+# statuses, the endpoint), then a short summary: what ran, metrics, model, predictions, where the full
+# log is. Exits non-zero if anything failed. Optional argument: a logical date (default: now, so every
+# run trains anew).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -19,8 +20,11 @@ if ! .venv/bin/airflow db migrate >"$DEMO/db-migrate.log" 2>&1; then
   cat "$DEMO/db-migrate.log"
   exit 1
 fi
-.venv/bin/airflow dags test tf_sm_example ${1:+"$1"} 2>&1 | tee "$DEMO/last-run.log"
-echo; echo "== Result (local backend) =="
-.venv/bin/python -m airflow_tf_sm.backends.local.cli --root "$AIRFLOW__AIRFLOW_TF_SM__LOCAL_ROOT" describe --last
-echo; echo "== Predictions from the deployed endpoint (smoke_test) =="
-grep -E "^Endpoint .* \(s3://|^  label [0-9]+ -> predicted" "$DEMO/last-run.log"
+LOG=$DEMO/last-run.log
+echo "Running tf_sm_example with airflow dags test (full log: $LOG)"
+status=0
+.venv/bin/airflow dags test tf_sm_example ${1:+"$1"} 2>&1 | tee "$LOG" | .venv/bin/python scripts/demo_report.py view \
+  || status=$?
+echo
+.venv/bin/python scripts/demo_report.py summary tf_sm_example "$LOG" || status=1
+exit $status
