@@ -65,8 +65,13 @@ ALL_DAGS = (
     "tf_sm_e2e_sync",
     "tf_sm_e2e_quick",
     "tf_sm_e2e_aws_links",
+    "tf_sm_config_file",
+    "tf_sm_fire_and_attach",
+    "tf_sm_nightly",
+    "tf_sm_sweep",
+    "tf_sm_distributed",
 )
-SCHEDULED_DAGS = ("tf_sm_e2e_nightly", "tf_sm_e2e_backfill")
+SCHEDULED_DAGS = ("tf_sm_e2e_nightly", "tf_sm_e2e_backfill", "tf_sm_nightly")
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 
@@ -16,15 +15,16 @@ pytestmark = pytest.mark.e2e
 def test_conf_overrides_the_example_dags_params_in_the_training_job(cluster: AirflowCluster) -> None:
     dag_id = "tf_sm_example"  # the real example: TensorFlow trains a Keras model on the local backend
     conf = {"epochs": 2, "learning_rate": 0.05, "batch_size": 128, "instance_type": "ml.c5.xlarge"}
-    # with a logical date, as the trigger form sends by default: the example's data are per {{ ds }}
-    now = datetime.datetime.now(datetime.UTC).isoformat()
-    run_id = cluster.trigger(dag_id, conf, logical_date=now)
+    # without a logical date, as a REST client (or `airflow standalone` user) may: the data are run_after's day
+    run_id = cluster.trigger(dag_id, conf, logical_date=None)
     run = cluster.wait_run(dag_id, run_id, timeout=480)
-    assert run["state"] == "success"
+    assert run["state"] == "success" and run["logical_date"] is None
     assert run["conf"] == conf
 
     [job] = cluster.jobs_of(dag_id, run_id)
     assert job["TrainingJobStatus"] == "Completed"
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
+    assert channels["train"] == f"s3://airflow-tf-sm-demo/data/{run['run_after'][:10]}/train"
     hyperparameters = job["HyperParameters"]
     assert (hyperparameters["epochs"], hyperparameters["learning-rate"], hyperparameters["batch-size"]) == (
         "2",
