@@ -1,4 +1,4 @@
-"""Extra links of training tasks: the training job in the SageMaker console and its CloudWatch logs.
+"""Extra links: training jobs, endpoints and batch transform jobs in the SageMaker console; training logs.
 
 The task pushes a small XCom value (:func:`persist_training_job_link`) with the job name, region and
 backend; the links build their URLs from it, with the console host of the region's partition (``aws``,
@@ -178,3 +178,54 @@ class EndpointConsoleLink(BaseOperatorLink):
         if not isinstance(info, Mapping) or info.get("backend") == "local":
             return ""
         return endpoint_console_url(str(info.get("endpoint_name") or ""), str(info.get("region") or ""))
+
+
+def resource_console_url(console_path: str, name: str, region: str) -> str:
+    """Return the SageMaker console page of a resource from its ``Resource.console_path`` ("" when none).
+
+    Example:
+        >>> resource_console_url("#/transform-jobs/{name}", "score-1", "eu-west-1")
+        'https://console.aws.amazon.com/sagemaker/home?region=eu-west-1#/transform-jobs/score-1'
+    """
+    base = console_base(region)
+    if not base or not name or not console_path:
+        return ""
+    return f"{base}/sagemaker/home?region={quote(region)}{console_path.format(name=quote(name))}"
+
+
+#: XCom key of the value the transform job link reads.
+TRANSFORM_LINK_XCOM_KEY = "tf_sm_transform_job_link"
+
+
+def transform_job_console_url(job_name: str, region: str) -> str:
+    """Return the SageMaker console page of a batch transform job ("" when the region has no known console).
+
+    Example:
+        >>> transform_job_console_url("score-1", "us-east-1")
+        'https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/transform-jobs/score-1'
+    """
+    from airflow_tf_sm.sagemaker.resources import TRANSFORM_JOB
+
+    return resource_console_url(TRANSFORM_JOB.console_path, job_name, region)
+
+
+def persist_transform_job_link(context: Mapping[str, Any], job_name: str, region: str, backend: str) -> None:
+    """Push the small XCom value the transform job link reads (local jobs get no link)."""
+    context["ti"].xcom_push(
+        key=TRANSFORM_LINK_XCOM_KEY, value={"job_name": job_name, "region": region, "backend": backend}
+    )
+
+
+class TransformJobConsoleLink(BaseOperatorLink):
+    """Extra link: the batch transform job's page in the Amazon SageMaker console ("" for the local backend)."""
+
+    name = "SageMaker Transform Job"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Return the console URL of the task instance's transform job, or ""."""
+        from airflow.sdk.execution_time.xcom import XCom
+
+        info = XCom.get_value(ti_key=ti_key, key=TRANSFORM_LINK_XCOM_KEY)
+        if not isinstance(info, Mapping) or info.get("backend") == "local":
+            return ""
+        return transform_job_console_url(str(info.get("job_name") or ""), str(info.get("region") or ""))

@@ -9,7 +9,7 @@ task instance's identity (the identity of its jobs). Light: DAG files import it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
@@ -21,6 +21,16 @@ if TYPE_CHECKING:
     from airflow_tf_sm.backends import ClientParams
     from airflow_tf_sm.hook import TFSageMakerHook
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
+
+
+def keyword_arguments(function: Callable[..., Any], exclude: Sequence[str] = ()) -> tuple[str, ...]:
+    """Return the keyword-only arguments of ``function`` in signature order, without ``exclude``.
+
+    Read from the code object (no ``inspect`` at DAG parse time): operators list their spec fields with it.
+    """
+    code = function.__code__
+    names = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    return tuple(name for name in names if name not in exclude)
 
 
 class SageMakerTask(BaseOperator):

@@ -54,7 +54,7 @@ from airflow_tf_sm.backends.local.engine import (
 )
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
 from airflow_tf_sm.backends.local.processes import detach_and_record, own_record, process_token
-from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, split_s3_uri
+from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, relative_key, split_s3_uri
 from airflow_tf_sm.sagemaker.booleans import is_true
 from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP
 
@@ -450,7 +450,7 @@ class Runner:
             if source.get("S3DataDistributionType") == "ShardedByS3Key":
                 objects = objects[host_index :: len(self.hosts)]
             for obj in objects:
-                rel = _relative_key(obj.key, prefix)
+                rel = relative_key(obj.key, prefix)
                 dest = target / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.unlink(missing_ok=True)
@@ -624,19 +624,6 @@ class Runner:
         command = [Path(proc.plan.argv[0]).name, *proc.plan.argv[1:]]
         code = proc.popen.returncode if proc.popen.returncode is not None else -1
         return failure_reason_for_exit(code, command, list(proc.stderr_tail))[:1024]
-
-
-def _relative_key(key: str, prefix: str) -> str:
-    """Return where an object lands inside its channel directory, like SageMaker's File mode."""
-    if key == prefix:
-        return key.rsplit("/", 1)[-1]
-    if not prefix or prefix.endswith("/"):
-        return key[len(prefix) :]
-    if key[len(prefix)] == "/":
-        return key[len(prefix) + 1 :]
-    # a prefix ending inside a name: keep the path from the prefix's directory
-    head = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
-    return key[len(head) :]
 
 
 def _pump(stream: IO[bytes], writer: StreamWriter, tail: collections.deque[str] | None) -> None:

@@ -10,8 +10,10 @@ answers:
 
 * ``GET /ping``: 200 once the model is loaded (503 while loading);
 * ``POST /invocations``: TF Serving's predict body, ``{"instances": [...]}`` -> ``{"predictions": [...]}``
-  (row format) or ``{"inputs": ...}`` -> ``{"outputs": ...}`` (columnar format); ``text/csv`` rows are read
-  as instances; bad input gets 400 with ``{"error": "..."}``.
+  (row format) or ``{"inputs": ...}`` -> ``{"outputs": ...}`` (columnar format); ``text/csv`` rows and JSON
+  Lines are read as instances (:func:`parse_body`); bad input gets 400 with ``{"error": "..."}``.
+
+The batch transform worker (``batch.py``) loads and calls models with the same functions.
 
 When loaded it moves the endpoint to InService, or, for an update, switches the endpoint to itself and
 stops the server it replaces; when loading fails it reports the failure (endpoint Failed, or an update
@@ -59,6 +61,8 @@ from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore
 LOADER_ENV = "AIRFLOW_TF_SM_LOCAL_MODEL_LOADER"
 DEFAULT_SIGNATURE = "serving_default"
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # SageMaker's real-time invocation payload limit
+#: Content types read as JSON Lines (one instance per line).
+JSON_LINES_TYPES = ("application/jsonlines", "application/jsons", "application/x-jsonlines")
 WATCHDOG_SECONDS = 2.0
 DEFAULT_STARTUP_TIMEOUT = 600.0
 STOP_GRACE_SECONDS = 5.0
@@ -93,14 +97,19 @@ class ServableModel(Protocol):
 # TF Serving REST format (pure functions)
 # ---------------------------------------------------------------------------------------------
 def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
-    """Turn an invocation body into a TF Serving predict request.
+    """Turn an invocation body into a TF Serving predict request, as SageMaker's TFS container does.
 
     Args:
         body: The raw request body.
-        content_type: ``application/json`` (default) or ``text/csv`` (one instance per line).
+        content_type: ``application/json`` (default), ``application/jsonlines`` (one instance per line) or
+            ``text/csv`` (one instance per line).
+
+    JSON: an object naming ``instances`` or ``inputs`` passes through; several JSON values, one per line,
+    become ``{"instances": [...]}``; any other value is the container's "generic" JSON: a list of lists
+    is the list of instances, anything else one instance.
 
     Raises:
-        InvalidInputError: for a body that is not valid JSON / CSV of numbers, or not a JSON object.
+        InvalidInputError: for a body that is not valid JSON / CSV of numbers.
     """
     kind = (content_type or "application/json").split(";")[0].strip().lower()
     text = body.decode("utf-8", errors="replace")
@@ -114,13 +123,32 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
             except ValueError as exc:
                 raise InvalidInputError(f"CSV row is not numeric: {row!r}") from exc
         return {"instances": rows}
+    if kind in JSON_LINES_TYPES:
+        return {"instances": _json_lines(text)}
     try:
         request = json.loads(text)
     except ValueError as exc:
+        if text.strip().count("\n"):
+            return {"instances": _json_lines(text)}
         raise InvalidInputError(f"JSON Parse error: {exc}") from exc
-    if not isinstance(request, dict):
-        raise InvalidInputError("JSON Value must be an object with 'instances' or 'inputs'")
-    return request
+    if isinstance(request, dict) and ("instances" in request or "inputs" in request):
+        return request
+    if isinstance(request, list) and request and isinstance(request[0], list):
+        return {"instances": request}
+    return {"instances": [request]}
+
+
+def _json_lines(text: str) -> list[Any]:
+    """Read one JSON value per non-empty line (JSON Lines) as the list of instances."""
+    instances = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            instances.append(json.loads(line))
+        except ValueError as exc:
+            raise InvalidInputError(f"JSON Parse error on line {number}: {exc}") from exc
+    return instances
 
 
 def to_columns(request: Mapping[str, Any], input_names: Sequence[str]) -> tuple[dict[str, Any], bool]:

@@ -21,7 +21,7 @@ from airflow_tf_sm.backends.local.container import (
     to_env_vars,
 )
 from airflow_tf_sm.backends.local.engine import Engine
-from airflow_tf_sm.backends.local.runner import _relative_key
+from airflow_tf_sm.backends.local.store import relative_key
 
 DUMP = """
     import json, os, sys
@@ -210,11 +210,11 @@ def test_to_cmd_args_and_env_vars() -> None:
 
 
 def test_relative_key_matches_file_mode_placement() -> None:
-    assert _relative_key("data/train/a.csv", "data/train") == "a.csv"
-    assert _relative_key("data/train/a.csv", "data/train/") == "a.csv"
-    assert _relative_key("data/train/a.csv", "data/train/a.csv") == "a.csv"
-    assert _relative_key("data/train-2/a.csv", "data/train") == "train-2/a.csv"
-    assert _relative_key("x.csv", "") == "x.csv"
+    assert relative_key("data/train/a.csv", "data/train") == "a.csv"
+    assert relative_key("data/train/a.csv", "data/train/") == "a.csv"
+    assert relative_key("data/train/a.csv", "data/train/a.csv") == "a.csv"
+    assert relative_key("data/train-2/a.csv", "data/train") == "train-2/a.csv"
+    assert relative_key("x.csv", "") == "x.csv"
 
 
 def test_extract_metrics_last_match_group_or_whole() -> None:
