@@ -74,7 +74,7 @@ def test_a_valid_expression_has_no_problem() -> None:
         ("$.id.*", RECORD, "needs an array or an object"),
     ],
 )
-def test_an_expression_that_does_not_fit_the_record_is_a_lookup_error(expression: str, value: Any, message: str) -> None:
+def test_a_path_that_does_not_fit_the_record_is_a_lookup_error(expression: str, value: Any, message: str) -> None:
     with pytest.raises(JsonPathLookupError, match=message):
         parse(expression).apply(value)
 

@@ -42,7 +42,11 @@ def test_csv_case_gives_the_sdk_request() -> None:
             "ContentType": "text/csv",
             "SplitType": "Line",
         },
-        "TransformOutput": {"S3OutputPath": "s3://bucket/scores/2025-01-01", "AssembleWith": "Line", "Accept": "text/csv"},
+        "TransformOutput": {
+            "S3OutputPath": "s3://bucket/scores/2025-01-01",
+            "AssembleWith": "Line",
+            "Accept": "text/csv",
+        },
         "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge"},
         "BatchStrategy": "MultiRecord",
         "MaxConcurrentTransforms": 2,

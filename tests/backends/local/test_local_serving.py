@@ -41,7 +41,7 @@ def test_parse_body_json_and_csv() -> None:
 
 def test_parse_body_json_lines_and_generic_json_like_the_tfs_container() -> None:
     # JSON Lines: one instance per line (also when sent as application/json)
-    assert parse_body(b'[1, 2]\n\n[3, 4]\n', "application/jsonlines") == {"instances": [[1, 2], [3, 4]]}
+    assert parse_body(b"[1, 2]\n\n[3, 4]\n", "application/jsonlines") == {"instances": [[1, 2], [3, 4]]}
     assert parse_body(b'{"x": [1]}\n{"x": [2]}', "application/json") == {"instances": [{"x": [1]}, {"x": [2]}]}
     # generic JSON: a list of lists is the instances, any other value one instance
     assert parse_body(b"[[1, 2], [3, 4]]", "application/json") == {"instances": [[1, 2], [3, 4]]}
