@@ -11,7 +11,9 @@ under the input prefix (or in the manifest), in key order: decompress (``Gzip``)
 them into requests (``BatchStrategy``, ``MaxPayloadInMB``), run ``MaxConcurrentTransforms`` requests at once
 (threads around the one model: TensorFlow releases the GIL while it computes), write the outputs in record
 order to ``<S3OutputPath>/<relative key>.out`` (``records.py``: filters, join, ``Accept``, ``AssembleWith``),
-committed only when the whole object succeeded.
+committed only when the whole object succeeded. With several requests in flight, reading rows into the
+model's inputs and rendering its outputs (Python work that holds the GIL) runs in as many helper processes
+(plain Python, no model), so the requests really run side by side on several cores.
 
 A record the model refuses fails its object: the FailureReason names the object and the record (a refused
 request of several records is bisected down to the first bad one); the other objects are still scored and
@@ -42,7 +44,7 @@ from typing import Any
 
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
 from airflow_tf_sm.backends.local.processes import detach_and_record, own_record
-from airflow_tf_sm.backends.local.records import Processing, Record, RecordError, mini_batches, split_records
+from airflow_tf_sm.backends.local.records import Batch, Processing, Record, RecordError, Unit, batches
 from airflow_tf_sm.backends.local.serving import (
     InvalidInputError,
     ModelLoadError,
@@ -50,6 +52,7 @@ from airflow_tf_sm.backends.local.serving import (
     extract_model,
     load_model,
     parse_body,
+    plain_outputs,
     to_columns,
     to_response,
 )
@@ -130,6 +133,7 @@ class BatchWorker:
         self._stop_checked = 0.0
         self._stopping = False
         self.model: ServableModel | None = None
+        self._codec: concurrent.futures.ProcessPoolExecutor | None = None
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -170,6 +174,8 @@ class BatchWorker:
         try:
             self.store.update(self.name, lambda s: s.__setitem__("start_time", time.time()))
             self.log(f"Starting local batch transform job {self.name}")
+            if self.concurrency > 1:
+                self.codec()  # its processes start while the model loads
             self.model = self.load()
             inputs = self.inputs()
             self._progress(objects=len(inputs))
@@ -201,6 +207,8 @@ class BatchWorker:
             reason = f"InternalServerError: local backend error: {exc!r}"
             self.store.update(self.name, lambda s: finish(s, "Failed", reason))
         finally:
+            if self._codec is not None:
+                self._codec.shutdown(cancel_futures=True)
             self._done.set()
             self._stream.close()
 
@@ -315,77 +323,99 @@ class BatchWorker:
                 data = gzip.decompress(data)
             except (OSError, EOFError, zlib.error) as exc:
                 raise JobError(f"cannot decompress (CompressionType Gzip): {exc}") from None
-        records = split_records(data, self.split_type)
         bucket, key = self.output_location(item)
         job_dir = self.store.job_dir(self.name)
         fd, tmp = tempfile.mkstemp(dir=job_dir, prefix=".out-")
-        requests = 0
+        requests = records = 0
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in self._outputs(records):
+                for count, chunk in self._outputs(data):
                     out.write(chunk)
                     requests += 1
+                    records += count
             self.objects.put_file(bucket, key, tmp)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        self.log(f"{item.uri} -> s3://{bucket}/{key}: {len(records)} record(s) in {requests} request(s)")
-        return len(records)
+        self.log(f"{item.uri} -> s3://{bucket}/{key}: {records} record(s) in {requests} request(s)")
+        return records
 
-    def _outputs(self, records: Sequence[Record]) -> Iterator[bytes]:
-        """Yield each request's output in record order, ``MaxConcurrentTransforms`` requests in flight."""
-        batches = mini_batches(records, self.strategy, self.max_payload)
+    def _outputs(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        """Yield each request's record count and output, in record order, ``MaxConcurrentTransforms`` in flight."""
+        requests = batches(data, self.split_type, self.strategy, self.max_payload)
         if self.concurrency == 1:
-            for batch in batches:
+            for batch in requests:
                 if self.stop_requested():
                     raise StopRequested()
-                yield self.score(batch)
+                yield batch.record_count, self.score(batch)
             return
-        window: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
+        codec = self.codec()
+        window: collections.deque[tuple[int, concurrent.futures.Future[bytes]]] = collections.deque()
         with concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="transform") as pool:
             try:
-                for batch in batches:
+                for batch in requests:
                     if self.stop_requested():
                         raise StopRequested()
-                    window.append(pool.submit(self.score, batch))
+                    window.append((batch.record_count, pool.submit(self.score, batch, codec)))
                     while len(window) > self.concurrency:
-                        yield window.popleft().result()
+                        count, future = window.popleft()
+                        yield count, future.result()
                 while window:
-                    yield window.popleft().result()
+                    count, future = window.popleft()
+                    yield count, future.result()
             finally:
-                for future in window:
+                for _, future in window:
                     future.cancel()
 
-    def score(self, batch: Sequence[Record]) -> bytes:
-        """Send one request (its records) to the model and return its rendered output.
+    def codec(self) -> concurrent.futures.Executor:
+        """Return the processes that read and write rows while requests are in flight (started once per job).
+
+        Reading records into the model's inputs and rendering its outputs is Python work that holds the
+        GIL; with several requests in flight it runs in ``MaxConcurrentTransforms`` helper processes (plain
+        Python, no model), while the one model predicts in this process's threads.
+        """
+        if self._codec is None:
+            import multiprocessing
+
+            context = multiprocessing.get_context("spawn")  # never fork a process that runs TensorFlow
+            self._codec = concurrent.futures.ProcessPoolExecutor(self.concurrency, mp_context=context)
+            for _ in range(self.concurrency):
+                self._codec.submit(warm_up)  # one process each (a busy pool starts another), imports done
+        return self._codec
+
+    def score(self, batch: Batch, codec: concurrent.futures.Executor | None = None) -> bytes:
+        """Send one request to the model and return its rendered output.
 
         Raises:
             RecordError: naming the first record the model refuses.
         """
-        body, units = self.processing.request(batch)
-        try:
-            response = self.predict(body)
-        except InvalidInputError as exc:
-            raise self.locate(batch, exc) from None
-        except Exception as exc:  # the container would answer 500: the object fails
-            where = f"records {batch[0].number}-{batch[-1].number}"
-            raise RecordError(batch[0], f"the model failed ({where}): {type(exc).__name__}: {exc}") from None
-        try:
-            return self.processing.output(response, units, len(batch))
-        except ValueError as exc:
-            if isinstance(exc, RecordError):
-                raise
-            raise RecordError(batch[0], f"{exc} (records {batch[0].number}-{batch[-1].number})") from None
-
-    def predict(self, body: bytes) -> dict[str, Any]:
-        """Answer one request body like the TF Serving container: ``{"predictions": [...]}``."""
         model = self.model
         assert model is not None
-        inputs, row_format = to_columns(parse_body(body, self.content_type), list(model.input_names))
-        return to_response(model.predict(inputs), row_format)
 
-    def locate(self, batch: Sequence[Record], error: InvalidInputError) -> RecordError:
+        def run(function: Any, *args: Any) -> Any:
+            return codec.submit(function, *args).result() if codec is not None else function(*args)
+
+        try:
+            inputs, row_format, units = run(
+                encode_request, self.processing, self.content_type, list(model.input_names), batch
+            )
+            outputs = model_predict(model, inputs)
+        except (RecordError, concurrent.futures.BrokenExecutor):
+            raise
+        except InvalidInputError as exc:
+            raise self.locate(batch.records(), exc) from None
+        except Exception as exc:  # the container would answer 500: the object fails
+            message = f"the model failed ({batch.where()}): {type(exc).__name__}: {exc}"
+            raise RecordError(batch.records()[0], message) from None
+        try:
+            return bytes(run(render_response, self.processing, outputs, row_format, units, batch.record_count))
+        except (RecordError, concurrent.futures.BrokenExecutor):
+            raise
+        except ValueError as exc:
+            raise RecordError(batch.records()[0], f"{exc} ({batch.where()})") from None
+
+    def locate(self, records: Sequence[Record], error: InvalidInputError) -> RecordError:
         """Find the first record of a refused request that the model refuses on its own (bisecting)."""
-        candidates = list(batch)
+        candidates = list(records)
         reason = str(error)
         while len(candidates) > 1:
             half = len(candidates) // 2
@@ -400,12 +430,78 @@ class BatchWorker:
         return RecordError(candidates[0], reason)
 
     def _refused(self, records: Sequence[Record]) -> str | None:
-        body, _ = self.processing.request(records)
+        model = self.model
+        assert model is not None
         try:
-            self.predict(body)
+            inputs, _, _ = encode_records(self.processing, self.content_type, list(model.input_names), records)
+            model_predict(model, inputs)
         except InvalidInputError as exc:
             return str(exc)
         return None
+
+
+def encode_request(
+    processing: Processing, content_type: str | None, input_names: list[str], batch: Batch
+) -> tuple[dict[str, Any], bool, list[Unit]]:
+    """Turn one request into the model's input batches, as the TF Serving container reads its body.
+
+    Without data processing the body goes to the model as it is; with it, the records are read one by one.
+
+    Returns:
+        ``(inputs, row_format, units)``: input name -> batch, whether the body used TF Serving's row format,
+        and the units the data processing read (for the join).
+
+    Raises:
+        RecordError: a record that cannot be read or does not fit the input filter.
+        InvalidInputError: a body the container would refuse.
+    """
+    if processing.per_unit:
+        return encode_records(processing, content_type, input_names, batch.records())
+    inputs, row_format = to_columns(parse_body(batch.body, content_type), input_names)
+    return {name: _packed(column) for name, column in inputs.items()}, row_format, []
+
+
+def encode_records(
+    processing: Processing, content_type: str | None, input_names: list[str], records: Sequence[Record]
+) -> tuple[dict[str, Any], bool, list[Unit]]:
+    """Like :func:`encode_request`, for records read one by one (filters, joins, locating a bad record)."""
+    body, units = processing.request(records)
+    inputs, row_format = to_columns(parse_body(body, content_type), input_names)
+    return {name: _packed(column) for name, column in inputs.items()}, row_format, units
+
+
+def warm_up() -> None:
+    """Import in a codec process what reading CSV needs, before the first request arrives."""
+    with contextlib.suppress(ImportError):
+        import numpy  # noqa: F401
+
+
+def _packed(column: Any) -> Any:
+    """Return a numeric batch as a numpy array (it crosses processes at memory speed), anything else as it is."""
+    try:
+        import numpy as np
+
+        array = np.asarray(column)
+    except (ImportError, ValueError, TypeError):
+        return column
+    return array if array.dtype.kind in "biuf" else column
+
+
+def model_predict(model: ServableModel, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Run the model on one request's inputs: arrays straight into a TensorFlow model, nested lists into others."""
+    arrays = getattr(model, "predict_arrays", None)
+    if arrays is not None:
+        return dict(arrays(inputs))
+    return model.predict(
+        {name: column.tolist() if hasattr(column, "tolist") else column for name, column in inputs.items()}
+    )
+
+
+def render_response(
+    processing: Processing, outputs: dict[str, Any], row_format: bool, units: list[Unit], count: int
+) -> bytes:
+    """Turn the model's outputs for one request into its output bytes (TF Serving body, Accept, join, filters)."""
+    return processing.output(to_response(plain_outputs(outputs), row_format), units, count)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_tf_sm.sagemaker.jsonpath import JsonPath, JsonPathLookupError, parse
 from airflow_tf_sm.sagemaker.transform import (
@@ -54,10 +54,12 @@ class RecordError(ValueError):
         self.record = record
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.record, str(self)))
 
-@dataclass(frozen=True)
-class Record:
-    """One record of an input object.
+
+class Record(NamedTuple):
+    """One record of an input object (a tuple: an object has as many of them as it has lines).
 
     Attributes:
         data: Its bytes (without the line end).
@@ -74,45 +76,92 @@ class Record:
         return f"record {self.number}" + (f" (line {self.line})" if self.line is not None else "")
 
 
-def split_records(data: bytes, split_type: str | None) -> list[Record]:
-    """Cut an object into records: ``None`` -> one record; ``Line`` -> each non-blank line, in order."""
+def split_records(data: bytes, split_type: str | None, first: int = 1, first_line: int = 1) -> list[Record]:
+    """Cut bytes into records: ``None`` -> one record; ``Line`` -> each non-blank line, in order.
+
+    ``first`` and ``first_line`` number the records of a part of an object from where that part starts.
+    """
     if split_type != "Line":
-        return [Record(data, 1)]
+        return [Record(data, first)]
     records: list[Record] = []
-    for index, line in enumerate(data.split(b"\n"), start=1):
+    for index, line in enumerate(data.split(b"\n"), start=first_line):
         line = line.rstrip(b"\r")
         if line.strip():
-            records.append(Record(line, len(records) + 1, index))
+            records.append(Record(line, first + len(records), index))
     return records
 
 
-def mini_batches(records: Sequence[Record], strategy: str | None, max_payload_mb: int) -> Iterator[list[Record]]:
-    """Group records into requests: one each (``SingleRecord``, the default) or as many as fit (``MultiRecord``).
+class Batch(NamedTuple):
+    """The records of one request, as the request's body (records are cut out of it only when needed).
 
-    A request of several records is their bytes joined by newlines; it holds at most ``max_payload_mb`` MB
-    (0: no limit).
+    Attributes:
+        body: The request body: the records' bytes (lines of the object, for ``SplitType`` ``Line``).
+        split_type: How the body is cut into records.
+        first: Number of its first record within the object.
+        first_line: Line of the object its body starts on.
+        record_count: How many records it holds.
+    """
+
+    body: bytes
+    split_type: str | None
+    first: int = 1
+    first_line: int = 1
+    record_count: int = 1
+
+    def records(self) -> list[Record]:
+        """Return the records of the request."""
+        return split_records(self.body, self.split_type, self.first, self.first_line)
+
+    def where(self) -> str:
+        """Say which records the request holds (``records 1-500``)."""
+        records = self.records()
+        return f"records {records[0].number}-{records[-1].number}" if records else "no records"
+
+
+def _too_large(record: Record, max_payload_mb: int) -> RecordError:
+    return RecordError(record, f"{len(record.data)} bytes: larger than MaxPayloadInMB ({max_payload_mb} MB) on its own")
+
+
+def batches(data: bytes, split_type: str | None, strategy: str | None, max_payload_mb: int) -> Iterator[Batch]:
+    """Group an object's records into requests: one each (``SingleRecord``, the default) or as many as fit.
+
+    ``MultiRecord`` requests are cut at line ends so that each holds at most ``max_payload_mb`` MB (0: no
+    limit), without reading the lines one by one: a request's body is a slice of the object.
 
     Raises:
         RecordError: a record larger than the payload limit on its own.
     """
     limit = max_payload_mb * _MB
-    batch: list[Record] = []
-    size = 0
-    for record in records:
-        if limit and len(record.data) > limit:
-            raise RecordError(
-                record, f"{len(record.data)} bytes: larger than MaxPayloadInMB ({max_payload_mb} MB) on its own"
-            )
-        if strategy != "MultiRecord":
-            yield [record]
-            continue
-        if batch and limit and size + 1 + len(record.data) > limit:
-            yield batch
-            batch, size = [], 0
-        size += len(record.data) + (1 if batch else 0)
-        batch.append(record)
-    if batch:
-        yield batch
+    if split_type != "Line":
+        if limit and len(data) > limit:
+            raise _too_large(Record(data, 1), max_payload_mb)
+        yield Batch(data, split_type)
+        return
+    if strategy != "MultiRecord":
+        for record in split_records(data, "Line"):
+            if limit and len(record.data) > limit:
+                raise _too_large(record, max_payload_mb)
+            yield Batch(record.data, "Line", record.number, record.line or 1, 1)
+        return
+    pos, first, line = 0, 1, 1
+    while pos < len(data):
+        if not limit or len(data) - pos <= limit:
+            cut = len(data)
+        else:
+            cut = data.rfind(b"\n", pos, pos + limit + 1)
+            if cut < pos:  # no line end within the limit: the line at pos alone is too large
+                end = data.find(b"\n", pos)
+                long_line = split_records(data[pos : len(data) if end < 0 else end], "Line", first, line)
+                if long_line:
+                    raise _too_large(long_line[0], max_payload_mb)
+                cut = len(data) if end < 0 else end  # a blank line: skip it
+        body = data[pos:cut]
+        count = sum(1 for part in body.split(b"\n") if part.strip())
+        if count:
+            yield Batch(body, "Line", first, line, count)
+        first += count
+        line += body.count(b"\n") + 1
+        pos = cut + 1
 
 
 def payload(records: Sequence[Record]) -> bytes:
@@ -256,7 +305,7 @@ class Processing:
         if not isinstance(predictions, list):
             raise ValueError(f"the model's answer has no list of predictions: {str(response)[:200]}")
         if self.accept == CSV:
-            lines = [csv_line(cells(self._out(p, units))) for p in predictions]
+            lines = csv_lines([self._out(p, units) for p in predictions] if self.output_filter else predictions)
         else:
             lines = [json.dumps(self._out(p, units)) for p in predictions]
         return "\n".join(lines).encode("utf-8") + self.separator
@@ -293,6 +342,14 @@ class Processing:
                     raise RecordError(unit.record, f"OutputFilter {exc}") from None
             lines.append(self.encode(joined))
         return "\n".join(lines).encode("utf-8") + self.separator
+
+
+def csv_lines(values: Sequence[Any]) -> list[str]:
+    """Write each prediction as one CSV line: its numbers (a fast path for rows of floats), else its cells."""
+    try:
+        return [",".join(map(float.__repr__, value)) for value in values]
+    except TypeError:  # not every prediction is a row of floats
+        return [csv_line(cells(value)) for value in values]
 
 
 def csv_line(row: Sequence[str]) -> str:
