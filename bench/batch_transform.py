@@ -12,9 +12,11 @@ processes that import TensorFlow and load the model themselves:
   ``numpy.loadtxt``, calls the serving signature once on all rows and writes the same CSV lines, timed
   from its start to its exit.
 
-The throughput ratio is in-process seconds / engine seconds (rows per second of the engine over rows per
-second in one process). The engine runs with ``MaxConcurrentTransforms`` 1 and 2 (the speed-up on this
-machine's cores). Each round runs the three back to back, in rotating order; figures are medians.
+The throughput ratio is in-process seconds / engine seconds with ``MaxConcurrentTransforms`` 1, SageMaker's
+default (rows per second of the engine over rows per second in one process). The engine runs with
+``MaxConcurrentTransforms`` 1 and 2 (the speed-up on this
+machine's cores): the speed-up of the scoring itself (from the job log's "Model loaded" line to its last
+line) and of the whole job. Each round runs the three back to back, in rotating order; figures are medians.
 
 Child: ``python -m bench.batch_transform <json config>``.
 """
@@ -78,6 +80,16 @@ def build(work: Path, rows: int) -> tuple[Path, bytes]:
     return export, text.encode()
 
 
+def scoring_seconds(logs: Any, name: str) -> float:
+    """Seconds from "Model loaded" to the last line of the job's log: reading, scoring and writing the rows."""
+    group = "/aws/sagemaker/TransformJobs"
+    (stream,) = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")["logStreams"]
+    events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
+    stamps = [e["timestamp"] for e in events["events"]]
+    loaded = next(e["timestamp"] for e in events["events"] if e["message"].startswith("Model loaded"))
+    return (stamps[-1] - loaded) / 1000
+
+
 def child(cfg: dict[str, Any]) -> None:
     """Run ``cfg["rounds"]`` rounds of engine (concurrency 1 and 2) and in-process runs; print their seconds."""
     from airflow_tf_sm.backends.local.clients import local_clients
@@ -88,7 +100,7 @@ def child(cfg: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(export, arcname="1")
-    sm, s3, _logs, _runtime = local_clients(work / "root", "us-east-1")
+    sm, s3, logs, _runtime = local_clients(work / "root", "us-east-1")
     s3.put_object(Bucket="bench", Key="model/model.tar.gz", Body=buffer.getvalue())
     s3.put_object(Bucket="bench", Key="score/rows.csv", Body=data)
     sm.create_model(
@@ -98,7 +110,7 @@ def child(cfg: dict[str, Any]) -> None:
     )
     # warm the page cache for TensorFlow's libraries, so no side pays the first import from disk
     subprocess.run([sys.executable, "-c", "import tensorflow"], check=True, capture_output=True)
-    times: dict[str, list[float]] = {"engine-1": [], "engine-2": [], "in-process": []}
+    times: dict[str, list[float]] = {"engine-1": [], "engine-2": [], "in-process": [], "scoring-1": [], "scoring-2": []}
     checks: dict[str, int] = {}
 
     def engine(concurrency: int, round_: int) -> None:
@@ -123,6 +135,7 @@ def child(cfg: dict[str, Any]) -> None:
         if desc["TransformJobStatus"] != "Completed":
             raise SystemExit(f"{name}: {desc['TransformJobStatus']} {desc.get('FailureReason')}")
         times[f"engine-{concurrency}"].append(desc["TransformEndTime"].timestamp() - start)
+        times[f"scoring-{concurrency}"].append(scoring_seconds(logs, name))
         out = s3.get_object(Bucket="bench", Key=f"out/{name}/rows.csv.out")["Body"].read()
         checks[name] = out.count(b"\n")
 
@@ -156,29 +169,33 @@ def measure(rows: int = 200_000, rounds: int = 3, max_payload: int = 1) -> list[
     )
     times = data["times"]
     engine1, engine2, direct = median(times["engine-1"]), median(times["engine-2"]), median(times["in-process"])
-    best = min(engine1, engine2)
-    ratio = direct / best
+    ratio = direct / engine1
     speedup = engine1 / engine2
+    scoring1, scoring2 = median(times["scoring-1"]), median(times["scoring-2"])
     complete = all(count == rows for count in data["lines"].values())
     listed = "; ".join(f"{key} {', '.join(f'{s:.1f}' for s in values)} s" for key, values in times.items())
     return [
         Figure(
             f"6a. Batch transform: {rows // 1000}k CSV rows, local engine vs in-process predict",
-            f"{ratio:.2f} throughput ratio ({best:.1f} s vs {direct:.1f} s)",
+            f"{ratio:.2f} throughput ratio ({engine1:.1f} s vs {direct:.1f} s)",
             f">= {GOAL_RATIO}",
             ratio >= GOAL_RATIO and complete,
-            f"{rows} rows in {rows / best:,.0f} rows/s through the engine vs {rows / direct:,.0f} rows/s in one "
-            f"process (both: fresh processes, TensorFlow import and model load included); the engine's best of "
-            f"MaxConcurrentTransforms 1 and 2; MultiRecord, MaxPayloadInMB {max_payload}; every output had "
+            f"{rows} rows in {rows / engine1:,.0f} rows/s through the engine vs {rows / direct:,.0f} rows/s in one "
+            f"process (both: fresh processes, TensorFlow import and model load included); the engine with "
+            f"MaxConcurrentTransforms 1 (SageMaker's default; with 2: {rows / engine2:,.0f} rows/s), MultiRecord, "
+            f"MaxPayloadInMB {max_payload}; every output had "
             f"{rows} lines: {'yes' if complete else 'NO'}; median of {rounds} rounds ({listed})",
         ),
         Figure(
             f"6b. Batch transform: MaxConcurrentTransforms 1 -> 2 on {data['cpus']} cores",
-            f"{speedup:.2f}x ({engine1:.1f} s vs {engine2:.1f} s)",
-            "reported (> 1.0)",
-            speedup > 1.0 and complete,
-            "same job, same rows; two requests in flight around the one loaded model (threads: TensorFlow "
-            "releases the GIL while it computes; parsing and rendering rows hold it)",
+            f"{scoring1 / scoring2:.2f}x scoring ({scoring1:.2f} s vs {scoring2:.2f} s); whole job {speedup:.2f}x",
+            "> 1.0 (scoring)",
+            scoring1 / scoring2 > 1.0 and complete,
+            f"scoring = from the job log's 'Model loaded' to its last line (reading, predicting and writing the "
+            f"{rows} rows: what MaxConcurrentTransforms speeds up); whole job = CreateTransformJob to "
+            f"TransformEndTime, {engine1:.1f} s vs {engine2:.1f} s, of which the worker's TensorFlow import and "
+            "model load (the same for both) is most. With 2 in flight the one model predicts in two threads "
+            "and the rows are read and written in 2 helper processes",
         ),
     ]
 

@@ -3,14 +3,14 @@
 SageMaker's developer guide ("Associate Prediction Results with Input Records") documents these
 operators, and only these:
 
-========================  ==========================================================================
-``$``                     the root element; every expression starts with it
-``.<name>``               a dot-notated child element
-``*``                     a wildcard, in place of a name or an index (``$.*``, ``$[*]``)
-``['<name>'(,'<name>')]`` a bracket-notated child, or several children (an object of them is built)
-``[<n>(,<n>)]``           an index, or several (an array of them is built); ``-1`` is the last element
-``[<start>:<end>]``       an array slice; an omitted start is the first element, an omitted end the last
-========================  ==========================================================================
+=============================  ======================================================================
+``$``                          the root element; every expression starts with it
+``.<name>``                    a dot-notated child element
+``*``                          a wildcard, in place of a name or an index (``$.*``, ``$[*]``)
+``['<name>'(,'<name>')]``      a bracket-notated child, or several children (an object of them is built)
+``[<n>(,<n>)]``                an index, or several (an array of them is built); ``-1`` is the last one
+``[<start>:<end>]``            an array slice; no start: from the first element, no end: to the last
+=============================  ======================================================================
 
 A CSV record is read as a JSON array of its cells, so ``$[1:]`` drops the first column and ``$[0,-1]``
 keeps the first and the last. Several names in one bracket must end the expression (SageMaker does not
@@ -18,8 +18,8 @@ nest children inside such a bracket). A filter *builds* a value: a single name o
 element, several indexes, a slice or a wildcard give an array, several names give an object; steps
 after an array-building step apply to each of its elements.
 
-No library: the common Python JSONPath packages return the list of matches, not the value SageMaker
-builds, and this subset is a few dozen lines.
+Not a library: the well-kept Python JSONPath package on the index (``jsonpath-ng``) returns the list
+of matches, not the value SageMaker builds, and this subset is a few dozen lines.
 
 Example:
     >>> parse("$[1:]").apply(["id-7", "0.5", "1.5"])
