@@ -5,7 +5,8 @@ requests (FACTS.md section 4): CreateModel, CreateEndpointConfig, then CreateEnd
 Model and endpoint config names are deterministic: the training job's name plus a short hash of what
 defines the resource, so deploying the same job with the same settings twice names the same resources
 (reused, never created twice) and anything that changes them (a retrained model, another instance type)
-gets a new name.
+gets a new name. The model itself is a :class:`ModelSpec`, which a batch transform of the same job builds
+too (``transform/``), so a deploy and a batch transform of one job share one model.
 
 The quality gate reads the job's final metrics (``FinalMetricDataList``) against rules such as
 ``{"val_accuracy": ">= 0.9", "val_loss": "< 0.3"}``.
