@@ -513,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     store = TransformStore(args.root)
     state = store.load(args.job)
+    if state["status"] == "Stopping":  # stopped before the worker came up
+        store.update(args.job, lambda s: finish(s, "Stopped"))
     if state["status"] != "InProgress":
         return 0
 
