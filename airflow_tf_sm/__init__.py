@@ -23,6 +23,9 @@ _EXPORTS: dict[str, str] = {
     "TFDeployOperator": "airflow_tf_sm.hosting.operator",
     "DeleteEndpointOperator": "airflow_tf_sm.hosting.operator",
     "EndpointSensor": "airflow_tf_sm.hosting.sensor",
+    "TFBatchTransformOperator": "airflow_tf_sm.transform.operator",
+    "TransformJobSensor": "airflow_tf_sm.transform.sensor",
+    "TransformJobSpec": "airflow_tf_sm.transform.spec",
     "TFSageMakerHook": "airflow_tf_sm.hook",
 }
 
@@ -37,6 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from airflow_tf_sm.training.operator import TFTrainingOperator as TFTrainingOperator
     from airflow_tf_sm.training.sensor import TrainingJobSensor as TrainingJobSensor
     from airflow_tf_sm.training.spec import TrainingJobSpec as TrainingJobSpec
+    from airflow_tf_sm.transform.operator import TFBatchTransformOperator as TFBatchTransformOperator
+    from airflow_tf_sm.transform.sensor import TransformJobSensor as TransformJobSensor
+    from airflow_tf_sm.transform.spec import TransformJobSpec as TransformJobSpec
 
 
 def __dir__() -> list[str]:

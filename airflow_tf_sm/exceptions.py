@@ -151,3 +151,29 @@ class EndpointFailedError(TFSageMakerError):
 
 class EndpointTimeoutError(TFSageMakerError):
     """Waiting for an endpoint to become InService took longer than allowed."""
+
+
+class TransformJobFailedError(TFSageMakerError):
+    """A batch transform job ended Failed or Stopped.
+
+    Attributes:
+        job_name: The transform job.
+        status: ``Failed`` or ``Stopped``.
+        failure_reason: SageMaker's FailureReason, if any (it names the object and record that failed).
+    """
+
+    def __init__(self, job_name: str, status: str, failure_reason: str | None = None, log_tail: str = "") -> None:
+        self.job_name = job_name
+        self.status = status
+        self.failure_reason = failure_reason
+        self.log_tail = log_tail
+        msg = f"Transform job {job_name} ended {status}"
+        if failure_reason:
+            msg += f": {failure_reason}"
+        if log_tail:
+            msg += f"\nLast log lines:\n{log_tail}"
+        super().__init__(msg)
+
+
+class TransformJobTimeoutError(TFSageMakerError):
+    """Waiting for a transform job took longer than allowed; the job was stopped."""

@@ -3,8 +3,9 @@
 The hook builds the boto3-shaped clients of one backend (``sagemaker`` on AWS, ``local`` on this machine)
 once, runs every client call through :meth:`TFSageMakerHook.call` (the package's one retry layer) and
 offers each resource family's operations as a service attribute: ``hook.training``
-(:class:`~airflow_tf_sm.training.service.TrainingService`) and ``hook.hosting``
-(:class:`~airflow_tf_sm.hosting.service.HostingService`). What differs between backends is data in the
+(:class:`~airflow_tf_sm.training.service.TrainingService`), ``hook.hosting``
+(:class:`~airflow_tf_sm.hosting.service.HostingService`) and ``hook.transform``
+(:class:`~airflow_tf_sm.transform.service.TransformService`). What differs between backends is data in the
 clients (:class:`~airflow_tf_sm.backends.Clients`), never a branch in the operations.
 """
 
@@ -22,6 +23,7 @@ from airflow_tf_sm.sagemaker.errors import IN_USE_CODE, error_code, is_not_found
 if TYPE_CHECKING:
     from airflow_tf_sm.hosting.service import HostingService
     from airflow_tf_sm.training.service import TrainingService
+    from airflow_tf_sm.transform.service import TransformService
     from airflow_tf_sm.waiting import Backoff
 
 #: Default number of tries of a throttled or 5xx call, and the longest wait between two.
@@ -140,6 +142,13 @@ class TFSageMakerHook(BaseHook):
         from airflow_tf_sm.hosting.service import HostingService
 
         return HostingService(self)
+
+    @cached_property
+    def transform(self) -> TransformService:
+        """Batch transform jobs: the model of a training job, create, attach, wait, stop, outputs."""
+        from airflow_tf_sm.transform.service import TransformService
+
+        return TransformService(self)
 
     # ------------------------------------------------------------------ the retry layer
     def call(self, client: Any, method: str, **kwargs: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Extra links: a training job in the SageMaker console and its CloudWatch logs, an endpoint's console page.
+"""Extra links: training jobs, endpoints and batch transform jobs in the SageMaker console; training logs.
 
 A task remembers the resource it started or waited for (``SageMakerTask.remember_link``); when it ends,
 Airflow asks each link for its URL and stores it as the ``_link_<class>`` XCom the UI shows. URLs use the
@@ -144,3 +144,38 @@ class EndpointConsoleLink(ResourceLink):
     def url(self, resource_name: str, region: str) -> str:
         """Return the console URL of the endpoint."""
         return endpoint_console_url(resource_name, region)
+
+
+def resource_console_url(console_path: str, name: str, region: str) -> str:
+    """Return the SageMaker console page of a resource from its ``Resource.console_path`` ("" when none).
+
+    Example:
+        >>> resource_console_url("#/transform-jobs/{name}", "score-1", "eu-west-1")
+        'https://console.aws.amazon.com/sagemaker/home?region=eu-west-1#/transform-jobs/score-1'
+    """
+    base = console_base(region)
+    if not base or not name or not console_path:
+        return ""
+    return f"{base}/sagemaker/home?region={quote(region)}{console_path.format(name=quote(name))}"
+
+
+def transform_job_console_url(job_name: str, region: str) -> str:
+    """Return the SageMaker console page of a batch transform job ("" when the region has no known console).
+
+    Example:
+        >>> transform_job_console_url("score-1", "us-east-1")
+        'https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/transform-jobs/score-1'
+    """
+    from airflow_tf_sm.sagemaker.resources import TRANSFORM_JOB
+
+    return resource_console_url(TRANSFORM_JOB.console_path, job_name, region)
+
+
+class TransformJobConsoleLink(ResourceLink):
+    """Extra link: the batch transform job's page in the Amazon SageMaker console."""
+
+    name = "SageMaker Transform Job"
+
+    def url(self, resource_name: str, region: str) -> str:
+        """Return the console URL of the transform job."""
+        return transform_job_console_url(resource_name, region)

@@ -16,31 +16,45 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-tf-sm",
         "name": "TensorFlow on SageMaker",
-        "description": "Train TensorFlow script-mode models on Amazon SageMaker (or locally) and deploy them.",
+        "description": "Train TensorFlow script-mode models on Amazon SageMaker (or locally), batch-score with them "
+        "and deploy them.",
         "versions": [__version__],
         "hooks": [{"integration-name": "TensorFlow on SageMaker", "python-modules": ["airflow_tf_sm.hook"]}],
         "operators": [
             {
                 "integration-name": "TensorFlow on SageMaker",
-                "python-modules": ["airflow_tf_sm.training.operator", "airflow_tf_sm.hosting.operator"],
+                "python-modules": [
+                    "airflow_tf_sm.training.operator",
+                    "airflow_tf_sm.hosting.operator",
+                    "airflow_tf_sm.transform.operator",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "TensorFlow on SageMaker",
-                "python-modules": ["airflow_tf_sm.training.sensor", "airflow_tf_sm.hosting.sensor"],
+                "python-modules": [
+                    "airflow_tf_sm.training.sensor",
+                    "airflow_tf_sm.hosting.sensor",
+                    "airflow_tf_sm.transform.sensor",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "TensorFlow on SageMaker",
-                "python-modules": ["airflow_tf_sm.training.trigger", "airflow_tf_sm.hosting.trigger"],
+                "python-modules": [
+                    "airflow_tf_sm.training.trigger",
+                    "airflow_tf_sm.hosting.trigger",
+                    "airflow_tf_sm.transform.trigger",
+                ],
             }
         ],
         "extra-links": [
             "airflow_tf_sm.links.TrainingJobConsoleLink",
             "airflow_tf_sm.links.TrainingJobLogsLink",
             "airflow_tf_sm.links.EndpointConsoleLink",
+            "airflow_tf_sm.links.TransformJobConsoleLink",
         ],
         "config": {
             "airflow_tf_sm": {

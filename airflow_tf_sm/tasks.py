@@ -9,7 +9,7 @@ task instance's identity (the identity of its jobs). Light: DAG files import it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, BaseSensorOperator, PokeReturnValue
@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     from airflow_tf_sm.backends import ClientParams
     from airflow_tf_sm.hook import TFSageMakerHook
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
+    from airflow_tf_sm.sagemaker.resources import Resource
+    from airflow_tf_sm.waiting import LogReader, Watch
+
+
+def keyword_arguments(function: Callable[..., Any], exclude: Sequence[str] = ()) -> tuple[str, ...]:
+    """Return the keyword-only arguments of ``function`` in signature order, without ``exclude``.
+
+    Read from the code object (no ``inspect`` at DAG parse time): operators list their spec fields with it.
+    """
+    code = function.__code__
+    names = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    return tuple(name for name in names if name not in exclude)
 
 
 class SageMakerTask(BaseOperator):
@@ -189,6 +201,8 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
     def __init__(self, *, deferrable: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.deferrable = self.resolve_deferrable(deferrable)
+        self._watch: Watch | None = None
+        self._reader: LogReader | None = None
 
     @property
     def resource_name(self) -> str:
@@ -212,6 +226,36 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
     def make_trigger(self) -> BaseTrigger:
         """Return the trigger that waits in the triggerer."""
         raise NotImplementedError
+
+    def poke_job(self, service: Any, resource: Resource, stream_logs: bool) -> bool | PokeReturnValue:
+        """Poke a job of ``resource`` through its family ``service``: its result when Completed, else False.
+
+        In poke mode the job's new log lines go to the task log at their levels, before its status line.
+
+        Raises:
+            TFSageMakerError: (its subclass for the family) the job ended Failed or Stopped.
+        """
+        from airflow_tf_sm.waiting import Watch, status_level, status_text
+
+        name = self.resource_name
+        if self._watch is None:
+            self._watch = Watch(resource, name)
+        step = self._watch.observe(service.describe(name))
+        streaming = stream_logs and self.mode == "poke" and not self.deferrable
+        if streaming:
+            if self._reader is None:
+                self._reader = service.log_reader(name)
+            entries = self._reader.new_entries()
+            if step.done:  # the last lines can land after the status changed
+                entries += self._reader.new_entries()
+            for level, line in entries:
+                self.log.log(level, "%s", line)
+        if step.status_line:
+            self.log.log(status_level(step), "%s", status_text(step, step.status_line))
+        if not step.done:
+            return False
+        final = service.check_final(step.desc, self._reader, shown=streaming)  # raises for Failed / Stopped
+        return PokeReturnValue(is_done=True, xcom_value=service.result(final))
 
     def execute(self, context: Context) -> Any:
         """Wait for the resource: poke, or (``deferrable``) check once and defer to :meth:`make_trigger`."""

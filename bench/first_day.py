@@ -2,7 +2,7 @@
 
 The quickstart's DAG is taken verbatim from ``docs/quickstart.rst`` and its environment block's settings
 (``AIRFLOW__AIRFLOW_TF_SM__BACKEND=local``) are applied, in a fresh Airflow home. Each DAG runs once; the
-figure is the quickstart run's wall time (the DAG run's start to end, as Airflow records it) minus its
+figure is the quickstart run's wall time (its first task's start to its last task's end) minus its
 training job's training time (SageMaker's ``TrainingStartTime`` to ``TrainingEndTime``): what Airflow,
 the data task and the package's waiting add to the training itself. The details give each example's
 wall time and where the quickstart's extra seconds went.
@@ -78,20 +78,20 @@ def child(cfg: dict[str, Any]) -> None:
         started = time.perf_counter()
         run = bag.get_dag(dag_id).test(logical_date=pendulum.datetime(2024, 1, 2, tz="UTC"), run_conf=conf)
         called = time.perf_counter() - started
-        entry: dict[str, Any] = {
-            "state": str(run.state),
-            "wall": (run.end_date - run.start_date).total_seconds(),
-            "call": called,
-        }
+        entry: dict[str, Any] = {"state": str(run.state), "call": called}
         with create_session() as session:
             rows = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run.run_id, key="return_value").all()
             xcoms = {(row.task_id, row.map_index): row.value for row in rows}
-            tasks = {
-                ti.task_id: (ti.end_date - ti.start_date).total_seconds()
-                for ti in run.get_task_instances(session=session)
-                if ti.start_date and ti.end_date and ti.map_index < 0
+            tis = [ti for ti in run.get_task_instances(session=session) if ti.start_date and ti.end_date]
+            # the run's span: its first task's start to its last task's end (dag.test() dates the run itself
+            # at its logical date)
+            entry["wall"] = (max(t.end_date for t in tis) - min(t.start_date for t in tis)).total_seconds()
+            entry["tasks"] = {
+                ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): (
+                    ti.end_date - ti.start_date
+                ).total_seconds()
+                for ti in tis
             }
-        entry["tasks"] = tasks
         train = xcoms.get(("train", -1)) or xcoms.get(("start_training", -1))
         if isinstance(train, str):
             train = json.loads(train)
@@ -132,14 +132,20 @@ def measure(examples: bool = True) -> list[Figure]:
             f"<= {GOAL_SECONDS:.0f} s",
             quick["state"] == "success" and extra <= GOAL_SECONDS,
             f"docs/quickstart.rst's DAG verbatim with its environment block, one dated run in a fresh Airflow "
-            f"home; wall = the DAG run's start to end; training = the job's TrainingStartTime to TrainingEndTime "
-            f"(the job from CreateTrainingJob to Completed: {quick.get('job', 0.0):.1f} s); tasks: {tasks}; "
+            f"home; wall = its first task's start to its last task's end; training = the job's "
+            f"TrainingStartTime to TrainingEndTime (the job from CreateTrainingJob to Completed: "
+            f"{quick.get('job', 0.0):.1f} s); tasks: {tasks}; "
             f"dag.test() call {quick['call']:.1f} s (with Airflow's own start-up)",
         )
     ]
     if examples:
         walls = ", ".join(
             f"{dag_id} {entry['wall']:.0f} s" + ("" if entry["state"] == "success" else f" ({entry['state']})")
+            for dag_id, entry in data.items()
+            if dag_id != "tf_quickstart"
+        )
+        spans = "; ".join(
+            f"{dag_id}: " + ", ".join(f"{t} {s:.0f}" for t, s in entry["tasks"].items())
             for dag_id, entry in data.items()
             if dag_id != "tf_quickstart"
         )
@@ -150,7 +156,9 @@ def measure(examples: bool = True) -> list[Figure]:
                 walls,
                 "each succeeds",
                 ok,
-                "conf per example: " + "; ".join(f"{k} {json.dumps(v)}" for k, v in RUNS.items()),
+                "wall = first task's start to last task's end; conf per example: "
+                + "; ".join(f"{k} {json.dumps(v)}" for k, v in RUNS.items())
+                + f"; task seconds: {spans}",
             )
         )
     return figures

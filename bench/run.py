@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from bench import code_staging, first_day, local_overhead, parse_cost, triggerer_scale, worker_slots
+from bench import batch_transform, code_staging, first_day, local_overhead, parse_cost, triggerer_scale, worker_slots
 from bench.common import Figure
 
 FULL: dict[str, Callable[[], list[Figure]]] = {
@@ -26,6 +26,7 @@ FULL: dict[str, Callable[[], list[Figure]]] = {
     "staging": lambda: code_staging.measure(megabytes=50, files=50),
     "local": lambda: local_overhead.measure(epochs=140, rounds=3),
     "first_day": lambda: first_day.measure(examples=True),
+    "transform": lambda: batch_transform.measure(rows=200_000, rounds=3),
 }
 QUICK: dict[str, Callable[[], list[Figure]]] = {
     "parse": lambda: parse_cost.measure(samples=3),
@@ -34,6 +35,7 @@ QUICK: dict[str, Callable[[], list[Figure]]] = {
     "staging": lambda: code_staging.measure(megabytes=10, files=10),
     "local": lambda: local_overhead.measure(epochs=10, rounds=1),
     "first_day": lambda: first_day.measure(examples=False),
+    "transform": lambda: batch_transform.measure(rows=20_000, rounds=1),
 }
 
 

@@ -5,7 +5,8 @@ requests (FACTS.md section 4): CreateModel, CreateEndpointConfig, then CreateEnd
 Model and endpoint config names are deterministic: the training job's name plus a short hash of what
 defines the resource, so deploying the same job with the same settings twice names the same resources
 (reused, never created twice) and anything that changes them (a retrained model, another instance type)
-gets a new name.
+gets a new name. The model itself is a :class:`ModelSpec`, which a batch transform of the same job builds
+too (``transform/``), so a deploy and a batch transform of one job share one model.
 
 The quality gate reads the job's final metrics (``FinalMetricDataList``) against rules such as
 ``{"val_accuracy": ">= 0.9", "val_loss": "< 0.3"}``.
@@ -228,6 +229,134 @@ def inference_image(
         ) from None
 
 
+# ------------------------------------------------------------------------ the model
+def resolve_model(
+    desc: Mapping[str, Any],
+    *,
+    region: str,
+    instance_type: str,
+    image: str | None = None,
+    framework_version: str | None = None,
+    role: str | None = None,
+) -> tuple[str, str, str, list[FieldError]]:
+    """Return the model data, serving image and role of a Completed job, and the problems found.
+
+    The image is ``image`` when given, else the ``tensorflow-inference`` image of the job's TensorFlow
+    version for ``instance_type``; the role is ``role`` when given, else the job's ``RoleArn``. A deploy
+    and a batch transform resolve the model alike, so both name it alike (:attr:`ModelSpec.model_name`).
+
+    Raises:
+        ModelNotDeployableError: the job is not Completed or has no model artifact.
+    """
+    model_data = check_deployable(desc)
+    errors: list[FieldError] = []
+    chosen_image = image or ""
+    if not image:
+        try:
+            chosen_image = inference_image(desc, region, instance_type, framework_version)
+        except ConfigValidationError as exc:
+            errors += exc.errors
+    chosen_role = role or desc.get("RoleArn") or ""
+    if not chosen_role:
+        errors.append(FieldError("role", None, "the training job has no RoleArn: pass role="))
+    return model_data, chosen_image, str(chosen_role), errors
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The SageMaker model of a training job's artifact: what a deploy and a batch transform both create.
+
+    Attributes:
+        training_job_name: The training job whose model it is.
+        model_data: ``s3://`` URI of its ``model.tar.gz``.
+        image: Serving image (``tensorflow-inference``).
+        role: Execution role ARN of the model.
+        environment: Serving container environment.
+        tags: Tags of the model.
+    """
+
+    training_job_name: str
+    model_data: str
+    image: str
+    role: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_training_job(
+        cls,
+        desc: Mapping[str, Any],
+        *,
+        region: str,
+        instance_type: str = DEFAULT_INSTANCE_TYPE,
+        image: str | None = None,
+        framework_version: str | None = None,
+        role: str | None = None,
+        environment: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        what: str = "model configuration",
+    ) -> ModelSpec:
+        """Build the model of a Completed job's DescribeTrainingJob response (see :func:`resolve_model`).
+
+        Raises:
+            ModelNotDeployableError: the job is not Completed or has no model artifact.
+            ConfigValidationError: no usable image or role, or the CreateModel request breaks a rule.
+        """
+        model_data, chosen_image, chosen_role, errors = resolve_model(
+            desc,
+            region=region,
+            instance_type=instance_type,
+            image=image,
+            framework_version=framework_version,
+            role=role,
+        )
+        job_name = str(desc["TrainingJobName"])
+        spec = cls(
+            training_job_name=job_name,
+            model_data=model_data,
+            image=chosen_image,
+            role=chosen_role,
+            environment={str(k): str(v) for k, v in (environment or {}).items()},
+            tags={**{str(k): str(v) for k, v in (tags or {}).items()}, TRAINING_JOB_TAG: job_name},
+        )
+        reported = {"PrimaryContainer.Image": not chosen_image, "ExecutionRoleArn": not chosen_role}
+        errors += [e for e in spec.errors() if not reported.get(e.field)]  # an empty image/role: said above
+        if errors:
+            raise ConfigValidationError(errors, what=what)
+        return spec
+
+    @property
+    def model_name(self) -> str:
+        """``<training job>-<hash of image, model data, role, environment>``: same inputs, same name."""
+        identity = {
+            "image": self.image,
+            "model_data": self.model_data,
+            "role": self.role,
+            "environment": dict(self.environment),
+        }
+        return hashed_name(self.training_job_name, identity)
+
+    def model_request(self) -> dict[str, Any]:
+        """Return the CreateModel request."""
+        return {
+            "ModelName": self.model_name,
+            "ExecutionRoleArn": self.role,
+            "PrimaryContainer": {
+                "Image": self.image,
+                "ModelDataUrl": self.model_data,
+                "Environment": dict(self.environment),
+            },
+            "Tags": tag_list(self.tags),
+        }
+
+    def errors(self) -> list[FieldError]:
+        """Return every problem of the CreateModel request (botocore shapes and the project's rules)."""
+        from airflow_tf_sm.sagemaker.service_model import request_errors
+
+        errors = s3_uri_errors("model_data", self.model_data, need_key=True)
+        return errors + request_errors(self.model_request(), "CreateModel")
+
+
 # ------------------------------------------------------------------------ requests
 @dataclass(frozen=True)
 class DeploySpec:
@@ -285,23 +414,20 @@ class DeploySpec:
             ModelNotDeployableError: the job is not Completed or has no model artifact.
             ConfigValidationError: no usable image or role, or a request breaks a rule.
         """
-        model_data = check_deployable(desc)
-        errors: list[FieldError] = []
-        chosen_image = image or ""
-        if not image:
-            try:
-                chosen_image = inference_image(desc, region, instance_type, framework_version)
-            except ConfigValidationError as exc:
-                errors += exc.errors
-        chosen_role = role or desc.get("RoleArn") or ""
-        if not chosen_role:
-            errors.append(FieldError("role", None, "the training job has no RoleArn: pass role="))
+        model_data, chosen_image, chosen_role, errors = resolve_model(
+            desc,
+            region=region,
+            instance_type=instance_type,
+            image=image,
+            framework_version=framework_version,
+            role=role,
+        )
         job_name = str(desc["TrainingJobName"])
         spec = cls(
             training_job_name=job_name,
             model_data=model_data,
             image=chosen_image,
-            role=str(chosen_role),
+            role=chosen_role,
             endpoint_name=endpoint_name,
             instance_type=instance_type,
             instance_count=instance_count,
@@ -317,15 +443,21 @@ class DeploySpec:
 
     # ------------------------------------------------------------------ names
     @property
+    def model(self) -> ModelSpec:
+        """The model this deploy serves (named and requested like a batch transform's)."""
+        return ModelSpec(
+            training_job_name=self.training_job_name,
+            model_data=self.model_data,
+            image=self.image,
+            role=self.role,
+            environment=self.environment,
+            tags=self.tags,
+        )
+
+    @property
     def model_name(self) -> str:
         """``<training job>-<hash of image, model data, role, environment>``: same inputs, same name."""
-        identity = {
-            "image": self.image,
-            "model_data": self.model_data,
-            "role": self.role,
-            "environment": dict(self.environment),
-        }
-        return hashed_name(self.training_job_name, identity)
+        return self.model.model_name
 
     @property
     def endpoint_config_name(self) -> str:
@@ -342,16 +474,7 @@ class DeploySpec:
     # --------------------------------------------------------------- requests
     def model_request(self) -> dict[str, Any]:
         """Return the CreateModel request."""
-        return {
-            "ModelName": self.model_name,
-            "ExecutionRoleArn": self.role,
-            "PrimaryContainer": {
-                "Image": self.image,
-                "ModelDataUrl": self.model_data,
-                "Environment": dict(self.environment),
-            },
-            "Tags": tag_list(self.tags),
-        }
+        return self.model.model_request()
 
     def endpoint_config_request(self) -> dict[str, Any]:
         """Return the CreateEndpointConfig request (one variant taking all traffic)."""

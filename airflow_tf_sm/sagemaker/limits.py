@@ -28,3 +28,18 @@ MAX_INSTANCE_GROUPS = 5
 MAX_INSTANCE_GROUP_NAME_LEN = 64
 #: ``ResourceConfig.KeepAlivePeriodInSeconds`` (warm pools): 0 to 6 hours.
 MAX_KEEP_ALIVE_SECONDS = 21600
+#: Batch transform: MaxPayloadInMB default and ceiling, and the ceiling of MaxPayloadInMB x MaxConcurrentTransforms.
+DEFAULT_MAX_PAYLOAD_MB = 6
+MAX_PAYLOAD_MB = 100
+MAX_PAYLOAD_TIMES_CONCURRENCY_MB = 100
+#: Batch transform: default MaxConcurrentTransforms.
+DEFAULT_MAX_CONCURRENT_TRANSFORMS = 1
+#: Batch transform: entries of a transform job's Environment, key pattern and value length.
+MAX_TRANSFORM_ENVIRONMENT = 16
+TRANSFORM_ENVIRONMENT_KEY_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$"
+MAX_TRANSFORM_ENVIRONMENT_VALUE_LEN = 10240
+#: Batch transform: ModelClientConfig ranges (InvocationsTimeoutInSeconds default 600, InvocationsMaxRetries 3).
+INVOCATIONS_TIMEOUT_RANGE = (1, 3600)
+INVOCATIONS_MAX_RETRIES_RANGE = (0, 3)
+#: Batch transform: longest InputFilter / OutputFilter JSONPath expression.
+MAX_JSONPATH_LEN = 63

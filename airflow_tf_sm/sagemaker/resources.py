@@ -58,6 +58,11 @@ class Resource:
     event_status_key: str = ""
     console_path: str = ""
 
+    @property
+    def arn_key(self) -> str:
+        """Response key of its ARN (``TrainingJobArn``)."""
+        return self.name_key.removesuffix("Name") + "Arn"
+
     def is_busy(self, status: str | None) -> bool:
         """Return True while the resource is in a status that changes by itself."""
         return status in self.busy

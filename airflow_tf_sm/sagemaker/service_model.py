@@ -59,6 +59,7 @@ _ROLE_FIELDS: dict[str, tuple[str, ...]] = {
 _INSTANCE_TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "CreateTrainingJob": ("ResourceConfig.InstanceType",),
     "CreateEndpointConfig": ("ProductionVariants[].InstanceType",),
+    "CreateTransformJob": ("TransformResources.InstanceType",),
 }
 _S3_FIELDS: dict[str, tuple[str, ...]] = {
     "CreateTrainingJob": (
@@ -66,6 +67,7 @@ _S3_FIELDS: dict[str, tuple[str, ...]] = {
         "OutputDataConfig.S3OutputPath",
         "CheckpointConfig.S3Uri",
     ),
+    "CreateTransformJob": ("TransformInput.DataSource.S3DataSource.S3Uri", "TransformOutput.S3OutputPath"),
 }
 
 

@@ -7,11 +7,11 @@ Amazon provider module at module level. The hook is built in ``execute()``, neve
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink
-from airflow_tf_sm.tasks import SageMakerTask, WaitingTask
+from airflow_tf_sm.tasks import SageMakerTask, WaitingTask, keyword_arguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -24,16 +24,6 @@ OPERATOR_ARGUMENTS = ("config", "stream_logs", "if_job_exists", "stop_job_on_kil
 _LOCAL_PATH_FIELDS = ("source_dir", "entry_point")
 #: What a retry does with a Completed job of an earlier try.
 IF_JOB_EXISTS = ("reuse", "retrain")
-
-
-def _keyword_arguments(function: Callable[..., Any], exclude: Sequence[str]) -> tuple[str, ...]:
-    """Return the keyword-only arguments of ``function`` in signature order, without ``exclude``.
-
-    Read from the code object (no ``inspect`` at DAG parse time).
-    """
-    code = function.__code__
-    names = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
-    return tuple(name for name in names if name not in exclude)
 
 
 class TFTrainingOperator(WaitingTask):
@@ -217,7 +207,7 @@ class TFTrainingOperator(WaitingTask):
         self._job_name_in_flight: str | None = None
 
     #: The TrainingJobSpec fields, as written in the signature above (a test checks they are the spec's).
-    SPEC_FIELDS: tuple[str, ...] = _keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)
+    SPEC_FIELDS: tuple[str, ...] = keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)
     template_fields: Sequence[str] = ("config", *SPEC_FIELDS, *SageMakerTask.template_fields)
 
     # ------------------------------------------------------------- templating

@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
-    from airflow_tf_sm.waiting import LogReader, Watch
-
 
 class TrainingJobSensor(SageMakerSensor):
     """Wait for a training job started elsewhere (another task, another DAG, a notebook) to end.
@@ -61,8 +59,6 @@ class TrainingJobSensor(SageMakerSensor):
         self.job_name = job_name
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
-        self._watch: Watch | None = None
-        self._reader: LogReader | None = None
 
     def make_trigger(self) -> BaseTrigger:
         """Return the :class:`~airflow_tf_sm.training.trigger.TrainingJobTrigger` of this wait."""
@@ -82,30 +78,9 @@ class TrainingJobSensor(SageMakerSensor):
         Raises:
             TrainingJobFailedError: the job ended Failed or Stopped.
         """
-        service = self.hook.training
-        if self._watch is None:
-            from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
-            from airflow_tf_sm.waiting import Watch
+        from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
 
-            self._watch = Watch(TRAINING_JOB, self.job_name)
-        from airflow_tf_sm.waiting import status_level, status_text
-
-        step = self._watch.observe(service.describe(self.job_name))
-        streaming = self.stream_logs and self.mode == "poke" and not self.deferrable
-        if streaming:
-            if self._reader is None:
-                self._reader = service.log_reader(self.job_name)
-            entries = self._reader.new_entries()
-            if step.done:  # the last lines can land after the status changed
-                entries += self._reader.new_entries()
-            for level, line in entries:
-                self.log.log(level, "%s", line)
-        if step.status_line:
-            self.log.log(status_level(step), "%s", status_text(step, step.status_line))
-        if not step.done:
-            return False
-        final = service.check_final(step.desc, self._reader, shown=streaming)  # raises for Failed / Stopped
-        return PokeReturnValue(is_done=True, xcom_value=service.result(final))
+        return self.poke_job(self.hook.training, TRAINING_JOB, self.stream_logs)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: re-describe the job and return its result (or raise)."""

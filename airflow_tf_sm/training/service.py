@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from airflow_tf_sm.training.code import SourceDigest
     from airflow_tf_sm.training.spec import TrainingJobSpec
 
-#: Longest wait for a job of an earlier try to go from Stopping to Stopped before a new name is chosen.
-STOPPING_WAIT_SECONDS = 900.0
-
 
 class TrainingService(FamilyService):
     """The training-job operations of one hook (``hook.training``)."""
@@ -190,16 +187,7 @@ class TrainingService(FamilyService):
         poll_interval: float = 30.0,
         run_id: str | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
-        """Find what a (re)try of a task instance should do with its deterministic job names.
-
-        Names ``name_for_attempt(1)``, ``(2)``, ... are looked up in turn: an unknown name is free and is
-        returned to be created; a running job (InProgress) is returned to attach to; a Completed job is
-        returned for reuse unless ``if_job_exists="retrain"``; a Failed or Stopped job moves on to the
-        next name; a Stopping job is waited for first (at most :data:`STOPPING_WAIT_SECONDS`). So a
-        retry never starts a second billable job.
-
-        A job found is reported with the run that started it (its ``airflow-tf-sm:run-id`` tag), so a
-        ``job_name`` shared by several runs (``"mnist-{{ ds_nodash }}"``) says whose job it reuses.
+        """Find the training job a (re)try should attach to, reuse, or create (:meth:`find_reusable`).
 
         Args:
             name_for_attempt: The task instance's job name of each attempt (1, 2, ...).
@@ -213,58 +201,15 @@ class TrainingService(FamilyService):
         """
         if if_job_exists not in ("reuse", "retrain"):
             raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retrain'")
-        for attempt in range(1, max_attempts + 1):
-            name = name_for_attempt(attempt)
-            desc = self.find(name)
-            if desc is None:
-                return name, None
-            if desc["TrainingJobStatus"] == "Stopping":
-                self.log.info("Training job %s of an earlier try is Stopping: waiting for it to stop", name)
-                desc = self._wait_stopped(name, poll_interval)
-            status = desc["TrainingJobStatus"]
-            if status == "InProgress":
-                self.log.info("Training job %s (%s) is still running: attaching to it", name, self.origin(desc, run_id))
-                return name, desc
-            if status == "Completed" and if_job_exists == "reuse":
-                self.log.info(
-                    "Training job %s (%s) already Completed: reusing it (if_job_exists='retrain' trains again)",
-                    name,
-                    self.origin(desc, run_id),
-                )
-                return name, desc
-            self.log.info("Training job %s (%s) is %s: a new job is needed", name, self.origin(desc, run_id), status)
-        raise TFSageMakerError(f"More than {max_attempts} training jobs for this task instance; giving up")
-
-    def origin(self, desc: Mapping[str, Any], run_id: str | None = None) -> str:
-        """Say which task instance started a job, from its tags (``"started by run X of dag.task"``)."""
-        from airflow_tf_sm.sagemaker.tags import TAG_PREFIX
-
-        try:
-            answer = self.hook.call(self.sagemaker, "list_tags", ResourceArn=desc["TrainingJobArn"])
-        except Exception as exc:  # only words of a log line depend on it
-            return f"its tags could not be read: {type(exc).__name__}"
-        tags = {t["Key"]: t["Value"] for t in answer.get("Tags") or []}
-        started_by = tags.get(f"{TAG_PREFIX}run-id")
-        if started_by is None:
-            return "not started by airflow_tf_sm"
-        task = f"{tags.get(f'{TAG_PREFIX}dag-id')}.{tags.get(f'{TAG_PREFIX}task-id')}"
-        index = tags.get(f"{TAG_PREFIX}map-index", "-1")
-        where = f"{task}[{index}]" if index not in ("", "-1") else task
-        if run_id is not None and started_by == run_id:
-            return f"started by an earlier try of this run, {where}"
-        return f"started by run {started_by} of {where}"
-
-    def _wait_stopped(self, name: str, poll_interval: float) -> dict[str, Any]:
-        try:
-            return wait_blocking(
-                Watch(TRAINING_JOB, name),
-                lambda: self.describe(name),
-                interval=self.hook.backoff(poll_interval),
-                timeout=STOPPING_WAIT_SECONDS,
-                emit=lambda level, line: self.log.log(level, "%s", line),
-            )
-        except WaitTimeoutError as exc:
-            raise TFSageMakerError(f"{exc}: it did not reach Stopped; try again later") from None
+        return self.find_reusable(
+            TRAINING_JOB,
+            name_for_attempt,
+            rerun=if_job_exists == "retrain",
+            rerun_hint="if_job_exists='retrain'",
+            max_attempts=max_attempts,
+            poll_interval=poll_interval,
+            run_id=run_id,
+        )
 
     # ------------------------------------------------------------------ wait
     def log_reader(self, job_name: str) -> LogReader:

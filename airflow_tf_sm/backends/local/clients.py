@@ -1,4 +1,4 @@
-"""boto3-shaped clients of the local backend: SageMaker (training and hosting), S3, CloudWatch Logs, Runtime.
+"""boto3-shaped clients of the local backend: SageMaker (training, hosting, batch transform), S3, Logs, Runtime.
 
 They take the same keyword arguments as boto3's clients, return the same response shapes and raise
 ``botocore.exceptions.ClientError`` with the real error codes, over the on-disk state of one root
@@ -26,6 +26,7 @@ from airflow_tf_sm.backends.local.runtime_client import LocalRuntimeClient
 from airflow_tf_sm.backends.local.s3_api import LocalS3Client
 from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordNotFoundError, StateStore
 from airflow_tf_sm.backends.local.training_api import TrainingAPI
+from airflow_tf_sm.backends.local.transform_api import TransformAPI
 from airflow_tf_sm.backends.local.wire import client_error, metadata, paginate
 
 if TYPE_CHECKING:
@@ -39,14 +40,14 @@ LOCAL_POLL_INTERVAL = 1.0
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/airflow-tf-sm-local"
 
 
-class LocalSageMakerClient(TrainingAPI, HostingAPI):
-    """The SageMaker API of the local backend: training jobs, hosting (models, configs, endpoints) and tags.
+class LocalSageMakerClient(TrainingAPI, HostingAPI, TransformAPI):
+    """The SageMaker API of the local backend: training, hosting (models, configs, endpoints), transform, tags.
 
     Args:
         root: The local backend root directory.
         region: Region reported in ARNs and to the training scripts.
         stop_grace: Seconds between SIGTERM and SIGKILL when a job or a model server is stopped.
-        heartbeat_timeout: Seconds without a runner heartbeat before a job is declared dead.
+        heartbeat_timeout: Seconds without a runner (or worker) heartbeat before a job is declared dead.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class LocalSageMakerClient(TrainingAPI, HostingAPI):
         kind, _, wanted = rest.partition(":")[2].partition("/")  # "<account>:<kind>/<name>"
         stores = {
             "training-job": self.engine.store,
+            "transform-job": self.transforms.store,
             **{k: self.hosting.stores[k] for k in (MODEL, ENDPOINT_CONFIG, ENDPOINT)},
         }
         if kind not in stores or not wanted:
@@ -80,7 +82,7 @@ class LocalSageMakerClient(TrainingAPI, HostingAPI):
         raise client_error("ValidationException", f"Resource {arn} not found.", op)
 
     def list_tags(self, *, ResourceArn: str, NextToken: str | None = None, MaxResults: int = 50) -> dict[str, Any]:
-        """Return the tags of a training job, model, endpoint config or endpoint: ``{"Tags": [...]}``."""
+        """Return the tags of a training job, transform job, model, endpoint config or endpoint: ``{"Tags": [...]}``."""
         op = "ListTags"
         store, name = self._tagged(ResourceArn, op)
         try:

@@ -169,19 +169,6 @@ def input_data_config(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return config
 
 
-def relative_key(key: str, prefix: str) -> str:
-    """Return where an object lands inside its channel directory, like SageMaker's File mode."""
-    if key == prefix:
-        return key.rsplit("/", 1)[-1]
-    if not prefix or prefix.endswith("/"):
-        return key[len(prefix) :]
-    if key[len(prefix)] == "/":
-        return key[len(prefix) + 1 :]
-    # a prefix ending inside a name: keep the path from the prefix's directory
-    head = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
-    return key[len(head) :]
-
-
 def distribution(resources: dict[str, Any], additional: dict[str, Any]) -> dict[str, Any]:
     """Return the toolkit's distribution view of one host from its ``resourceconfig.json`` content.
 

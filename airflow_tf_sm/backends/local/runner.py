@@ -46,7 +46,6 @@ from airflow_tf_sm.backends.local.container import (
     instance_groups,
     local_tf_version,
     parameter_server_command,
-    relative_key,
     resource_config,
     script_hyperparameters,
     to_cmd_args,
@@ -63,7 +62,7 @@ from airflow_tf_sm.backends.local.engine import (
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
 from airflow_tf_sm.backends.local.processes import detach_and_record, free_ports, own_record, process_token
 from airflow_tf_sm.backends.local.requirements import RequirementsError, install_requirements
-from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, split_s3_uri
+from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, relative_key, split_s3_uri
 from airflow_tf_sm.sagemaker.booleans import is_true
 from airflow_tf_sm.sagemaker.images import processor_for
 from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP

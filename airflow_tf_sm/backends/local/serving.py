@@ -10,8 +10,10 @@ answers:
 
 * ``GET /ping``: 200 once the model is loaded (503 while loading);
 * ``POST /invocations``: TF Serving's predict body, ``{"instances": [...]}`` -> ``{"predictions": [...]}``
-  (row format) or ``{"inputs": ...}`` -> ``{"outputs": ...}`` (columnar format); ``text/csv`` rows are read
-  as instances; bad input gets 400 with ``{"error": "..."}``.
+  (row format) or ``{"inputs": ...}`` -> ``{"outputs": ...}`` (columnar format); ``text/csv`` rows and JSON
+  Lines are read as instances (:func:`parse_body`); bad input gets 400 with ``{"error": "..."}``.
+
+The batch transform worker (``batch.py``) loads and calls models with the same functions.
 
 When loaded it moves the endpoint to InService, or, for an update, switches the endpoint to itself and
 stops the server it replaces; when loading fails it reports the failure (endpoint Failed, or an update
@@ -28,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import importlib
-import io
 import json
 import os
 import shutil
@@ -55,9 +55,29 @@ from airflow_tf_sm.backends.local.hosting import (
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
 from airflow_tf_sm.backends.local.processes import detach_and_record, kill_group, own_record, process_alive
 from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore
+from airflow_tf_sm.backends.local.tfs_format import (
+    DEFAULT_SIGNATURE,
+    InvalidInputError,
+    parse_body,
+    plain_outputs,
+    to_columns,
+    to_response,
+)
+
+__all__ = [
+    "DEFAULT_SIGNATURE",
+    "InvalidInputError",
+    "ModelLoadError",
+    "ServableModel",
+    "extract_model",
+    "find_saved_model",
+    "load_model",
+    "parse_body",
+    "to_columns",
+    "to_response",
+]
 
 LOADER_ENV = "AIRFLOW_TF_SM_LOCAL_MODEL_LOADER"
-DEFAULT_SIGNATURE = "serving_default"
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # SageMaker's real-time invocation payload limit
 WATCHDOG_SECONDS = 2.0
 DEFAULT_STARTUP_TIMEOUT = 600.0
@@ -66,10 +86,6 @@ PING_FAILURE = (
     "The primary container for production variant {variant} did not pass the ping health check. "
     "Please check CloudWatch logs for this endpoint."
 )
-
-
-class InvalidInputError(ValueError):
-    """A request body the model cannot take (answered with HTTP 400)."""
 
 
 class ModelLoadError(Exception):
@@ -87,104 +103,6 @@ class ServableModel(Protocol):
     def predict(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Run a batch: input name -> batch (nested lists) in, output name -> batch (nested lists) out."""
         ...
-
-
-# ---------------------------------------------------------------------------------------------
-# TF Serving REST format (pure functions)
-# ---------------------------------------------------------------------------------------------
-def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
-    """Turn an invocation body into a TF Serving predict request.
-
-    Args:
-        body: The raw request body.
-        content_type: ``application/json`` (default) or ``text/csv`` (one instance per line).
-
-    Raises:
-        InvalidInputError: for a body that is not valid JSON / CSV of numbers, or not a JSON object.
-    """
-    kind = (content_type or "application/json").split(";")[0].strip().lower()
-    text = body.decode("utf-8", errors="replace")
-    if kind == "text/csv":
-        rows: list[list[float]] = []
-        for row in csv.reader(io.StringIO(text)):
-            if not row:
-                continue
-            try:
-                rows.append([float(cell) for cell in row])
-            except ValueError as exc:
-                raise InvalidInputError(f"CSV row is not numeric: {row!r}") from exc
-        return {"instances": rows}
-    try:
-        request = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInputError(f"JSON Parse error: {exc}") from exc
-    if not isinstance(request, dict):
-        raise InvalidInputError("JSON Value must be an object with 'instances' or 'inputs'")
-    return request
-
-
-def to_columns(request: Mapping[str, Any], input_names: Sequence[str]) -> tuple[dict[str, Any], bool]:
-    """Turn a TF Serving predict request into one batch per input.
-
-    Args:
-        request: ``{"instances": [...]}`` (row format) or ``{"inputs": ...}`` (columnar format),
-            optionally with ``signature_name``.
-        input_names: Inputs of the serving signature.
-
-    Returns:
-        ``(inputs, row_format)``: input name -> batch, and whether the request used the row format.
-
-    Raises:
-        InvalidInputError: for a request TF Serving would refuse.
-    """
-    signature = request.get("signature_name", DEFAULT_SIGNATURE)
-    if signature != DEFAULT_SIGNATURE:
-        raise InvalidInputError(f'Serving signature name: "{signature}" not found in signature def')
-    if ("instances" in request) == ("inputs" in request):
-        raise InvalidInputError(
-            "Missing 'inputs' or 'instances' key"
-            if "instances" not in request
-            else "Request must have either 'instances' or 'inputs', not both"
-        )
-    if "instances" in request:
-        instances = request["instances"]
-        if not isinstance(instances, list) or not instances:
-            raise InvalidInputError("'instances' must be a non-empty JSON list")
-        if all(isinstance(item, dict) for item in instances):
-            keys = set(instances[0])
-            if any(set(item) != keys for item in instances):
-                raise InvalidInputError("Every instance must name the same inputs")
-            return {key: [item[key] for item in instances] for key in instances[0]}, True
-        if len(input_names) != 1:
-            raise InvalidInputError(
-                f"The signature has {len(input_names)} inputs ({', '.join(input_names)}): "
-                "each instance must be an object naming them"
-            )
-        return {input_names[0]: instances}, True
-    inputs = request["inputs"]
-    if isinstance(inputs, dict):
-        return dict(inputs), False
-    if len(input_names) != 1:
-        raise InvalidInputError(
-            f"The signature has {len(input_names)} inputs ({', '.join(input_names)}): "
-            "'inputs' must be an object naming them"
-        )
-    return {input_names[0]: inputs}, False
-
-
-def to_response(outputs: Mapping[str, Any], row_format: bool) -> dict[str, Any]:
-    """Turn model outputs into TF Serving's response body.
-
-    Row format: ``{"predictions": batch}`` for one output, else one object per instance.
-    Columnar format: ``{"outputs": batch}`` for one output, else ``{"outputs": {name: batch}}``.
-    """
-    names = sorted(outputs)
-    if not row_format:
-        return {"outputs": outputs[names[0]] if len(names) == 1 else {k: outputs[k] for k in names}}
-    if len(names) == 1:
-        return {"predictions": outputs[names[0]]}
-    size = len(outputs[names[0]])
-    return {"predictions": [{k: outputs[k][i] for k in names} for i in range(size)]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +152,15 @@ class TensorFlowModel:
         self.input_names: list[str] = sorted(self._specs)
 
     def predict(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """Run the signature on a batch.
+        """Run the signature on a batch: nested lists in, nested lists out.
+
+        Raises:
+            InvalidInputError: for missing or unknown inputs, or values of the wrong type or shape.
+        """
+        return plain_outputs(self.predict_arrays(inputs))
+
+    def predict_arrays(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Run the signature on a batch: numpy arrays (or nested lists) in, numpy arrays out.
 
         Raises:
             InvalidInputError: for missing or unknown inputs, or values of the wrong type or shape.
@@ -261,21 +187,7 @@ class TensorFlowModel:
             result = self._function(**tensors)
         except (tf.errors.InvalidArgumentError, TypeError, ValueError) as exc:
             raise InvalidInputError(str(exc)) from exc
-        return {name: _plain_list(tensor.numpy()) for name, tensor in result.items()}
-
-
-def _plain_list(array: Any) -> Any:
-    """Return a numpy array as JSON-able nested lists (bytes decoded as UTF-8)."""
-    values = array.tolist()
-    if array.dtype.kind in ("S", "O"):
-        return json.loads(json.dumps(values, default=_text))
-    return values
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+        return {name: tensor.numpy() for name, tensor in result.items()}
 
 
 def load_model(model_dir: Path) -> ServableModel:

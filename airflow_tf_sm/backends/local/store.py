@@ -62,6 +62,24 @@ def file_etag(path: Path) -> str:
     return f'"{digest.hexdigest()}"'
 
 
+def relative_key(key: str, prefix: str) -> str:
+    """Return an object's path relative to the prefix it was listed under, as SageMaker keeps it.
+
+    Used for a training channel's files (File mode) and a batch transform's outputs
+    (``<output>/<relative key>.out``): ``prefix/a.csv`` -> ``a.csv``, ``prefix/day/b.csv`` -> ``day/b.csv``.
+    A prefix ending inside a name keeps the path from the prefix's directory; the object named by the
+    prefix itself keeps its file name.
+    """
+    if key == prefix:
+        return key.rsplit("/", 1)[-1]
+    if not prefix or prefix.endswith("/"):
+        return key[len(prefix) :]
+    if key[len(prefix)] == "/":
+        return key[len(prefix) + 1 :]
+    head = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+    return key[len(head) :]
+
+
 class LocalObjectStore:
     """Objects as files under ``<root>/s3``.
 

@@ -20,13 +20,13 @@ from airflow_tf_sm.backends.local.container import (
     framework_tf_config,
     image_tf_version,
     instance_groups,
-    relative_key,
     resource_config,
     script_hyperparameters,
     to_cmd_args,
     to_env_vars,
 )
 from airflow_tf_sm.backends.local.engine import Engine
+from airflow_tf_sm.backends.local.store import relative_key
 
 DUMP = """
     import json, os, sys

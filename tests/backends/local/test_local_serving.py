@@ -39,11 +39,21 @@ def test_parse_body_json_and_csv() -> None:
     assert parse_body(b"1,2.5\n\n3,-4\n", "text/csv; charset=utf-8") == {"instances": [[1.0, 2.5], [3.0, -4.0]]}
 
 
+def test_parse_body_json_lines_and_generic_json_like_the_tfs_container() -> None:
+    # JSON Lines: one instance per line (also when sent as application/json)
+    assert parse_body(b"[1, 2]\n\n[3, 4]\n", "application/jsonlines") == {"instances": [[1, 2], [3, 4]]}
+    assert parse_body(b'{"x": [1]}\n{"x": [2]}', "application/json") == {"instances": [{"x": [1]}, {"x": [2]}]}
+    # generic JSON: a list of lists is the instances, any other value one instance
+    assert parse_body(b"[[1, 2], [3, 4]]", "application/json") == {"instances": [[1, 2], [3, 4]]}
+    assert parse_body(b"[1, 2]", "application/json") == {"instances": [[1, 2]]}
+    assert parse_body(b'{"x": [1, 2]}', "application/json") == {"instances": [{"x": [1, 2]}]}
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "message"),
     [
         (b"{not json", "application/json", "JSON Parse error"),
-        (b"[[1, 2]]", "application/json", "must be an object"),
+        (b"[1, 2]\n{not json\n", "application/jsonlines", "line 2"),
         (b"1,x\n", "text/csv", "not numeric"),
     ],
 )

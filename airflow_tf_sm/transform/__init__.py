@@ -1,0 +1,1 @@
+"""Batch transform: spec (SDK ``transformer()``/``transform()`` vocabulary), service, operator, sensor, trigger."""

@@ -1,0 +1,434 @@
+"""Batch transform jobs through the hook: the model, the request, attach or create, wait, stop, result.
+
+``hook.transform`` is a :class:`TransformService`. The model is the hosting slice's deterministic model of
+the training job (:class:`~airflow_tf_sm.hosting.spec.ModelSpec`, created once through
+``hook.hosting.ensure_model``, so a deploy of the same job shares it) or an existing model named by the
+user. The job name is deterministic per task instance; a retry attaches to, reuses or replaces the job of
+an earlier try (:meth:`~airflow_tf_sm.service.FamilyService.find_reusable`). Every client call goes
+through ``hook.call``; every wait runs on the one wait state machine (``waiting.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_tf_sm.exceptions import (
+    ConfigValidationError,
+    FieldError,
+    TFSageMakerError,
+    TransformJobFailedError,
+    TransformJobTimeoutError,
+)
+from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
+from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, TRANSFORM_JOB
+from airflow_tf_sm.service import FamilyService
+from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, WaitTimeoutError, Watch, wait_blocking
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.hosting.spec import ModelSpec
+    from airflow_tf_sm.sagemaker.names import TaskInstanceIds
+    from airflow_tf_sm.transform.spec import TransformJobSpec
+
+#: How many output URIs a result lists (the count covers them all).
+FIRST_OUTPUTS = 5
+#: What a retry does with a Completed transform job of an earlier try.
+IF_JOB_EXISTS = ("reuse", "rerun")
+_WHAT = "transform job configuration"
+#: Stands in for the model's name while the request is checked before any call.
+_PLACEHOLDER_MODEL = "model-name-checked-later"
+
+
+class TransformService(FamilyService):
+    """The batch transform operations of one hook (``hook.transform``)."""
+
+    # ------------------------------------------------------------------ model
+    def check_model_choice(
+        self,
+        *,
+        training_job_name: str | None,
+        model_name: str | None,
+        instance_type: str,
+        image: str | None = None,
+        framework_version: str | None = None,
+        role: str | None = None,
+    ) -> list[FieldError]:
+        """Return the problems of the model arguments, found without any call.
+
+        Exactly one of ``training_job_name`` and ``model_name``; ``image``, ``framework_version`` and
+        ``role`` only with a training job (they define the model created for it); a given role must be an
+        IAM role ARN, a given version one with a serving image.
+        """
+        from airflow_tf_sm.exceptions import UnknownFrameworkVersionError
+        from airflow_tf_sm.sagemaker import images
+        from airflow_tf_sm.sagemaker.service_model import request_errors
+
+        problems: list[FieldError] = []
+        if bool(training_job_name) == bool(model_name):
+            rule = "give exactly one of training_job_name (a Completed training job) and model_name (an existing model)"
+            problems.append(FieldError("training_job_name", training_job_name, rule))
+        if model_name:
+            for name, value in (("image", image), ("framework_version", framework_version), ("role", role)):
+                if value:
+                    problems.append(
+                        FieldError(name, value, "only with training_job_name: model_name names a model as is")
+                    )
+            return problems
+        if role:
+            provisional = {
+                "ModelName": "m",
+                "ExecutionRoleArn": role,
+                "PrimaryContainer": {"Image": image or "image", "ModelDataUrl": "s3://bucket/model.tar.gz"},
+            }
+            problems += [
+                FieldError("role", role, e.rule)
+                for e in request_errors(provisional, "CreateModel")
+                if "Role" in e.field
+            ]
+        if framework_version and not image:
+            try:
+                images.image_uri(framework_version, self.hook.region, instance_type, scope="inference")
+            except (UnknownFrameworkVersionError, ConfigValidationError) as exc:
+                rule = str(exc).split(" -- ", 1)[-1]
+                problems.append(FieldError("framework_version", framework_version, rule))
+        return problems
+
+    def model_for_job(
+        self,
+        training_job_name: str,
+        ids: TaskInstanceIds,
+        *,
+        instance_type: str,
+        image: str | None = None,
+        framework_version: str | None = None,
+        role: str | None = None,
+    ) -> ModelSpec:
+        """Return the model of a Completed training job, named as a deploy of that job names it.
+
+        Raises:
+            ModelNotDeployableError: the job is unknown, not Completed, or has no model artifact.
+            ConfigValidationError: no usable image or role.
+        """
+        from airflow_tf_sm.hosting.spec import ModelSpec
+        from airflow_tf_sm.sagemaker.tags import job_tags
+
+        desc = self.hook.hosting.describe_deployable_job(training_job_name)
+        return ModelSpec.from_training_job(
+            desc,
+            region=self.hook.region,
+            instance_type=instance_type,
+            image=image,
+            framework_version=framework_version,
+            role=role,
+            tags=job_tags(*ids),
+            what=_WHAT,
+        )
+
+    def existing_model(self, model_name: str) -> dict[str, Any]:
+        """Return DescribeModel of a model the user named.
+
+        Raises:
+            TFSageMakerError: no model of that name.
+        """
+        desc = self.hook.hosting.describe_model(model_name)
+        if desc is None:
+            raise TFSageMakerError(
+                f"model_name: model {model_name!r} not found ({self.hook.backend} backend, {self.hook.region})"
+            )
+        return desc
+
+    # ------------------------------------------------------------------ request
+    def request(
+        self,
+        spec: TransformJobSpec,
+        job_name: str,
+        model_name: str,
+        *,
+        extra_tags: Mapping[str, str] | None = None,
+        validate: bool = True,
+    ) -> dict[str, Any]:
+        """Return the CreateTransformJob request for ``spec``, coerced to the service model's types.
+
+        With ``validate`` the whole request is checked (botocore's parameter validation plus the package's
+        rules), every problem reported together, before any call.
+
+        Raises:
+            ConfigValidationError: the request breaks a rule.
+        """
+        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
+
+        request = coerce_request(
+            spec.to_request(job_name=job_name, model_name=model_name, extra_tags=extra_tags), "CreateTransformJob"
+        )
+        if validate:
+            validate_request(request, "CreateTransformJob")
+        return request
+
+    def create(self, request: Mapping[str, Any]) -> str:
+        """Submit a validated CreateTransformJob request; return the job ARN.
+
+        A create retried after a 5xx may find its own job already created: a "name in use" on a retry is
+        then taken as success, never as a second job.
+        """
+        name = request["TransformJobName"]
+        self.hook.create_once("create_transform_job", request, lambda: self.find(name) is not None, only_on_retry=True)
+        self.log.info("Created transform job %s on %s (%s)", name, self.hook.backend, self.hook.region)
+        return str(self.describe(name)["TransformJobArn"])
+
+    def start(
+        self,
+        spec: TransformJobSpec,
+        ids: TaskInstanceIds,
+        *,
+        training_job_name: str | None = None,
+        model_name: str | None = None,
+        image: str | None = None,
+        framework_version: str | None = None,
+        role: str | None = None,
+        if_job_exists: str = "reuse",
+        poll_interval: float = 30.0,
+        on_name: Callable[[str], None] | None = None,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Start the transform job of a task instance, or find the one an earlier try started.
+
+        Everything the user gave is checked before the first call: the spec, the model arguments and the
+        whole request. Then this task instance's deterministic names are looked up: a running job is
+        attached to, a Completed one reused (``if_job_exists="rerun"`` scores again under the next name), a
+        Failed or Stopped one replaced by the next name. Only for a new job is the model made sure of
+        (created once for a training job, or checked to exist) and the job created.
+
+        Args:
+            spec: The job.
+            ids: The task instance (its deterministic job names and tags).
+            training_job_name: A Completed training job whose model scores the data.
+            model_name: An existing SageMaker model instead.
+            image: Serving image of the model made for ``training_job_name`` (default: the job's TF version).
+            framework_version: TensorFlow version of that serving image.
+            role: Execution role of that model (default: the training job's).
+            if_job_exists: ``"reuse"`` or ``"rerun"`` a Completed job of an earlier try.
+            poll_interval: Seconds between polls while an earlier try's job is Stopping.
+            on_name: Called with the job name just before the create call (so a kill can stop it).
+
+        Returns:
+            ``(job_name, description)``; the description of the earlier try's job, or None for a new one.
+
+        Raises:
+            ConfigValidationError: bad input (before any call).
+            ModelNotDeployableError: the training job is unknown, not Completed or has no model.
+            TFSageMakerError: ``model_name`` names no model.
+        """
+        from airflow_tf_sm.sagemaker.tags import job_tags
+
+        if if_job_exists not in IF_JOB_EXISTS:
+            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'rerun'")
+        problems = self.check_model_choice(
+            training_job_name=training_job_name,
+            model_name=model_name,
+            instance_type=spec.instance_type,
+            image=image,
+            framework_version=framework_version,
+            role=role,
+        )
+        try:
+            self.request(spec, self._name(spec, ids, 1), model_name or _PLACEHOLDER_MODEL, extra_tags=job_tags(*ids))
+        except ConfigValidationError as exc:
+            problems += exc.errors
+        if problems:
+            raise ConfigValidationError(problems, what=_WHAT)
+
+        job_name, existing = self.find_reusable(
+            TRANSFORM_JOB,
+            lambda n: self._name(spec, ids, n),
+            rerun=if_job_exists == "rerun",
+            rerun_hint="if_job_exists='rerun'",
+            poll_interval=poll_interval,
+            run_id=ids.run_id,
+        )
+        if existing is not None:
+            return job_name, existing
+        if training_job_name:
+            model = self.model_for_job(
+                training_job_name,
+                ids,
+                instance_type=spec.instance_type,
+                image=image,
+                framework_version=framework_version,
+                role=role,
+            )
+            chosen = model.model_name
+            self.hook.hosting.ensure_model(model.model_request())
+        else:
+            chosen = str(model_name)
+            self.existing_model(chosen)
+        request = self.request(spec, job_name, chosen, extra_tags=job_tags(*ids), validate=False)
+        self.log.info("CreateTransformJob %s", request_summary(request))
+        if on_name is not None:
+            on_name(job_name)
+        self.create(request)
+        return job_name, None
+
+    @staticmethod
+    def _name(spec: TransformJobSpec, ids: TaskInstanceIds, attempt: int) -> str:
+        from airflow_tf_sm.sagemaker.names import task_job_name
+
+        return task_job_name(*ids, template_name=spec.job_name, attempt=attempt)
+
+    # ------------------------------------------------------------------ read, stop
+    def describe(self, job_name: str) -> dict[str, Any]:
+        """Return DescribeTransformJob for ``job_name`` (retried on throttling; raises for an unknown job)."""
+        return dict(self.hook.call(self.sagemaker, "describe_transform_job", TransformJobName=job_name))
+
+    def find(self, job_name: str) -> dict[str, Any] | None:
+        """Return DescribeTransformJob, or ``None`` when no job has that name."""
+        return self.hook.describe_or_none("describe_transform_job", TransformJobName=job_name)
+
+    def stop(self, job_name: str) -> bool:
+        """Ask SageMaker to stop a transform job; False when it had already ended or does not exist."""
+        try:
+            self.hook.call(self.sagemaker, "stop_transform_job", TransformJobName=job_name)
+        except Exception as exc:
+            if is_already_ended(exc) or is_not_found(exc):
+                self.log.info("Transform job %s not stopped: %s", job_name, exc)
+                return False
+            raise
+        self.log.info("Stop requested for transform job %s", job_name)
+        return True
+
+    # ------------------------------------------------------------------ wait
+    def log_reader(self, job_name: str) -> LogReader:
+        """Return a reader of the job's CloudWatch log streams (``/aws/sagemaker/TransformJobs``)."""
+        return LogReader(self.hook, TRANSFORM_JOB.log_group, job_name)
+
+    def wait(
+        self,
+        job_name: str,
+        *,
+        poll_interval: float = 30.0,
+        max_wait: float | None = None,
+        stream_logs: bool = True,
+        print_log: Callable[[int, str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job ends; stream its log and status changes into the task log.
+
+        Returns:
+            The final DescribeTransformJob response of a Completed job.
+
+        Raises:
+            TransformJobFailedError: the job ended Failed or Stopped.
+            TransformJobTimeoutError: ``max_wait`` passed; the job was stopped.
+        """
+        emit = print_log or (lambda level, line: self.log.log(level, "%s", line))
+        reader = self.log_reader(job_name)
+        try:
+            desc = wait_blocking(
+                Watch(TRANSFORM_JOB, job_name),
+                lambda: self.describe(job_name),
+                interval=self.hook.backoff(poll_interval),
+                timeout=max_wait,
+                emit=emit,
+                read_entries=reader.new_entries if stream_logs else None,
+            )
+        except WaitTimeoutError as exc:
+            self.stop(job_name)
+            raise TransformJobTimeoutError(f"{exc} (wait_timeout); stop requested") from None
+        return self.check_final(desc, None if stream_logs else reader, shown=stream_logs)
+
+    def check_final(
+        self, desc: Mapping[str, Any], reader: LogReader | None = None, *, shown: bool = False
+    ) -> dict[str, Any]:
+        """Return ``desc`` of a Completed job; raise :class:`TransformJobFailedError` for Failed/Stopped.
+
+        The error carries the log's last lines unless they were ``shown`` already (streamed).
+        """
+        status, name = desc["TransformJobStatus"], desc["TransformJobName"]
+        if status == "Completed":
+            return dict(desc)
+        tail = "" if shown else "\n".join((reader or self.log_reader(name)).tail(LOG_TAIL_LINES))
+        raise TransformJobFailedError(name, status, desc.get("FailureReason"), tail)
+
+    def result_from_event(self, event: Mapping[str, Any] | None, log: Any = None) -> dict[str, Any]:
+        """Turn a :class:`~airflow_tf_sm.transform.trigger.TransformJobTrigger` event into the task's result.
+
+        The job is described again, so a repeated or stale event cannot report a wrong state.
+
+        Raises:
+            TransformJobFailedError: the job ended Failed or Stopped.
+            TFSageMakerError: the trigger reported an error, or the event is missing or names no job.
+        """
+        logger = log or self.log
+        if not event or not event.get("transform_job_name"):
+            raise TFSageMakerError(f"Transform job trigger returned no usable event: {event!r}")
+        name = str(event["transform_job_name"])
+        if event.get("status") == "error":
+            raise TFSageMakerError(f"Waiting for transform job {name} failed: {event.get('message')}")
+        tail = [str(line) for line in event.get("log_tail") or []]
+        if tail:
+            logger.info("Last log lines of transform job %s:\n%s", name, "\n".join(tail))
+        desc = self.describe(name)
+        status = desc["TransformJobStatus"]
+        if status in ("Failed", "Stopped"):
+            raise TransformJobFailedError(name, status, desc.get("FailureReason"), "\n".join(tail))
+        if status != "Completed":
+            raise TFSageMakerError(f"Transform job {name} is {status} although its trigger reported it ended")
+        return self.result(desc)
+
+    # ------------------------------------------------------------------ result
+    def outputs(self, output_path: str) -> dict[str, Any]:
+        """Return ``{"count": n, "first": [<= 5 URIs]}`` of the ``.out`` objects under ``output_path``."""
+        from airflow_tf_sm.sagemaker.s3 import parse_s3_uri
+        from airflow_tf_sm.sagemaker.transform import OUTPUT_SUFFIX
+
+        bucket, key = parse_s3_uri(output_path)
+        prefix = key if not key or key.endswith("/") else key + "/"
+        count, first = 0, list[str]()
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        while True:
+            page = self.hook.call(self.hook.clients.s3, "list_objects_v2", **kwargs)
+            for item in page.get("Contents") or []:
+                if str(item["Key"]).endswith(OUTPUT_SUFFIX):
+                    count += 1
+                    if len(first) < FIRST_OUTPUTS:
+                        first.append(f"s3://{bucket}/{item['Key']}")
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return {"count": count, "first": first}
+            kwargs["ContinuationToken"] = token
+
+    def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn a DescribeTransformJob response into the small JSON value pushed to XCom.
+
+        Keys: ``transform_job_name``, ``transform_job_arn``, ``status``, ``model_name``, ``output_path``,
+        ``outputs`` (``{"count", "first"}`` once the job ended, else None), ``failure_reason``, ``region``,
+        ``backend``.
+        """
+        status = desc["TransformJobStatus"]
+        output_path = (desc.get("TransformOutput") or {}).get("S3OutputPath")
+        ended = status in JOB_TERMINAL_STATUSES
+        return {
+            "transform_job_name": desc["TransformJobName"],
+            "transform_job_arn": desc.get("TransformJobArn"),
+            "status": status,
+            "model_name": desc.get("ModelName"),
+            "output_path": output_path,
+            "outputs": self.outputs(output_path) if ended and output_path else None,
+            "failure_reason": desc.get("FailureReason"),
+            "region": self.hook.region,
+            "backend": self.hook.backend,
+        }
+
+
+def request_summary(request: Mapping[str, Any]) -> str:
+    """Return a one-line JSON summary of a CreateTransformJob request for the task log (no environment values)."""
+    source = request.get("TransformInput", {}).get("DataSource", {}).get("S3DataSource", {})
+    summary = {
+        "TransformJobName": request.get("TransformJobName"),
+        "ModelName": request.get("ModelName"),
+        "Input": source.get("S3Uri"),
+        "SplitType": request.get("TransformInput", {}).get("SplitType"),
+        "BatchStrategy": request.get("BatchStrategy"),
+        "Output": request.get("TransformOutput", {}).get("S3OutputPath"),
+        "TransformResources": request.get("TransformResources"),
+        "Environment": sorted(request.get("Environment") or {}),
+    }
+    return json.dumps(summary, sort_keys=True)
