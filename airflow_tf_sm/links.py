@@ -1,4 +1,4 @@
-"""Extra links of training tasks: the training job in the SageMaker console and its CloudWatch logs.
+"""Extra links: training jobs (console, CloudWatch logs), tuning jobs and endpoints in the SageMaker console.
 
 The task pushes a small XCom value (:func:`persist_training_job_link`) with the job name, region and
 backend; the links build their URLs from it, with the console host of the region's partition (``aws``,
@@ -178,3 +178,49 @@ class EndpointConsoleLink(BaseOperatorLink):
         if not isinstance(info, Mapping) or info.get("backend") == "local":
             return ""
         return endpoint_console_url(str(info.get("endpoint_name") or ""), str(info.get("region") or ""))
+
+
+#: XCom key of the value the tuning job link reads.
+TUNING_LINK_XCOM_KEY = "tf_sm_tuning_job_link"
+
+
+def resource_console_url(console_path: str, name: str, region: str) -> str:
+    """Return the SageMaker console page of a resource from its ``Resource.console_path`` ("" when none).
+
+    Example:
+        >>> resource_console_url("#/hyper-tuning-jobs/{name}", "tune-1", "us-east-1")
+        'https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/hyper-tuning-jobs/tune-1'
+    """
+    base = console_base(region)
+    if not base or not name or not console_path:
+        return ""
+    return f"{base}/sagemaker/home?region={quote(region)}{console_path.format(name=quote(name))}"
+
+
+def tuning_job_console_url(tuning_job_name: str, region: str) -> str:
+    """Return the SageMaker console page of a hyperparameter tuning job ("" when the region has no console)."""
+    from airflow_tf_sm.sagemaker.resources import TUNING_JOB
+
+    return resource_console_url(TUNING_JOB.console_path, tuning_job_name, region)
+
+
+def persist_tuning_job_link(context: Mapping[str, Any], tuning_job_name: str, region: str, backend: str) -> None:
+    """Push the small XCom value the tuning job link reads (local tuning jobs get no link)."""
+    context["ti"].xcom_push(
+        key=TUNING_LINK_XCOM_KEY, value={"tuning_job_name": tuning_job_name, "region": region, "backend": backend}
+    )
+
+
+class TuningJobConsoleLink(BaseOperatorLink):
+    """Extra link: the tuning job's page in the Amazon SageMaker console ("" for the local backend)."""
+
+    name = "SageMaker Tuning Job"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Return the console URL of the task instance's tuning job, or ""."""
+        from airflow.sdk.execution_time.xcom import XCom
+
+        info = XCom.get_value(ti_key=ti_key, key=TUNING_LINK_XCOM_KEY)
+        if not isinstance(info, Mapping) or info.get("backend") == "local":
+            return ""
+        return tuning_job_console_url(str(info.get("tuning_job_name") or ""), str(info.get("region") or ""))

@@ -22,24 +22,37 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "TensorFlow on SageMaker",
-                "python-modules": ["airflow_tf_sm.training.operator", "airflow_tf_sm.hosting.operator"],
+                "python-modules": [
+                    "airflow_tf_sm.training.operator",
+                    "airflow_tf_sm.tuning.operator",
+                    "airflow_tf_sm.hosting.operator",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "TensorFlow on SageMaker",
-                "python-modules": ["airflow_tf_sm.training.sensor", "airflow_tf_sm.hosting.sensor"],
+                "python-modules": [
+                    "airflow_tf_sm.training.sensor",
+                    "airflow_tf_sm.tuning.sensor",
+                    "airflow_tf_sm.hosting.sensor",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "TensorFlow on SageMaker",
-                "python-modules": ["airflow_tf_sm.training.trigger", "airflow_tf_sm.hosting.trigger"],
+                "python-modules": [
+                    "airflow_tf_sm.training.trigger",
+                    "airflow_tf_sm.tuning.trigger",
+                    "airflow_tf_sm.hosting.trigger",
+                ],
             }
         ],
         "extra-links": [
             "airflow_tf_sm.links.TrainingJobConsoleLink",
             "airflow_tf_sm.links.TrainingJobLogsLink",
+            "airflow_tf_sm.links.TuningJobConsoleLink",
             "airflow_tf_sm.links.EndpointConsoleLink",
         ],
         "config": {

@@ -49,8 +49,15 @@ from airflow_tf_sm.sagemaker.limits import (
 )
 from airflow_tf_sm.sagemaker.names import MAX_TUNING_NAME_LEN, is_valid_name, name_rule
 from airflow_tf_sm.training.spec import TrainingJobSpec
-from airflow_tf_sm.tuning.ranges import CategoricalParameter, ContinuousParameter, IntegerParameter, Range
-from airflow_tf_sm.tuning.ranges import grid_size, parse_ranges, ranges_request
+from airflow_tf_sm.tuning.ranges import (
+    CategoricalParameter,
+    ContinuousParameter,
+    IntegerParameter,
+    Range,
+    grid_size,
+    parse_ranges,
+    ranges_request,
+)
 
 __all__ = ["CategoricalParameter", "ContinuousParameter", "IntegerParameter", "TuningJobSpec"]
 
@@ -154,7 +161,9 @@ class TuningJobSpec:
         """
         what = "tuning job configuration"
         if not isinstance(mapping, Mapping):
-            raise ConfigValidationError([FieldError("config", mapping, "must be a mapping of setting names")], what=what)
+            raise ConfigValidationError(
+                [FieldError("config", mapping, "must be a mapping of setting names")], what=what
+            )
         known = cls.field_names()
         tuning_names = set(cls.tuning_fields())
         problems: list[FieldError] = []
@@ -330,7 +339,7 @@ class TuningJobSpec:
                 f"{', '.join(EPOCH_HYPERPARAMETERS)}"
             )
             problems.append(FieldError("hyperband.max_resource", None, rule))
-        elif fields.matches(low, int) and low > high:
+        elif isinstance(low, int) and not isinstance(low, bool) and low > high:
             problems.append(FieldError("hyperband.min_resource", low, f"must not be larger than max_resource ({high})"))
         return problems
 
@@ -423,7 +432,10 @@ class TuningJobSpec:
         }
         if self.random_seed is not None:
             config["RandomSeed"] = self.random_seed
-        config["HyperParameterTuningJobObjective"] = {"Type": self.objective_type, "MetricName": self.objective_metric_name}
+        config["HyperParameterTuningJobObjective"] = {
+            "Type": self.objective_type,
+            "MetricName": self.objective_metric_name,
+        }
         config["ParameterRanges"] = ranges_request(self.ranges())
         if self.hyperband:
             keys = {"min_resource": "MinResource", "max_resource": "MaxResource"}
@@ -479,7 +491,9 @@ class TuningJobSpec:
         if problems:
             raise ConfigValidationError(problems, what="tuning job configuration")
         estimator = dataclasses.replace(self.training, request_overrides={})
-        training = estimator.to_request(job_name, code_uri, region, role=role, image_uri=image_uri, extra_tags=extra_tags)
+        training = estimator.to_request(
+            job_name, code_uri, region, role=role, image_uri=image_uri, extra_tags=extra_tags
+        )
         algorithm = {
             key: training["AlgorithmSpecification"][key]
             for key in ("TrainingImage", "TrainingInputMode", "MetricDefinitions")
