@@ -1,4 +1,4 @@
-"""boto3-shaped clients of the local backend: SageMaker (training and hosting), S3, CloudWatch Logs, Runtime.
+"""boto3-shaped clients of the local backend: SageMaker (training, tuning, hosting), S3, CloudWatch Logs, Runtime.
 
 They take the same keyword arguments as boto3's clients, return the same response shapes and raise
 ``botocore.exceptions.ClientError`` with the real error codes, over the on-disk state of one root
@@ -26,6 +26,7 @@ from airflow_tf_sm.backends.local.runtime_client import LocalRuntimeClient
 from airflow_tf_sm.backends.local.s3_api import LocalS3Client
 from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordNotFoundError, StateStore
 from airflow_tf_sm.backends.local.training_api import TrainingAPI
+from airflow_tf_sm.backends.local.tuning_api import TuningAPI
 from airflow_tf_sm.backends.local.wire import client_error, metadata, paginate
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ __all__ = ["LocalLogsClient", "LocalRuntimeClient", "LocalS3Client", "LocalSageM
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/airflow-tf-sm-local"
 
 
-class LocalSageMakerClient(TrainingAPI, HostingAPI):
-    """The SageMaker API of the local backend: training jobs, hosting (models, configs, endpoints) and tags.
+class LocalSageMakerClient(TrainingAPI, TuningAPI, HostingAPI):
+    """The SageMaker API of the local backend: training jobs, tuning jobs, hosting (models, configs, endpoints), tags.
 
     Args:
         root: The local backend root directory.
@@ -68,6 +69,7 @@ class LocalSageMakerClient(TrainingAPI, HostingAPI):
         kind, _, wanted = rest.partition(":")[2].partition("/")  # "<account>:<kind>/<name>"
         stores = {
             "training-job": self.engine.store,
+            "hyper-parameter-tuning-job": self.tuning,
             **{k: self.hosting.stores[k] for k in (MODEL, ENDPOINT_CONFIG, ENDPOINT)},
         }
         if kind not in stores or not wanted:

@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from airflow_tf_sm.sagemaker.hyperparameters import RESERVED_PREFIX, decode_value
+from airflow_tf_sm.sagemaker.hyperparameters import RESERVED_PREFIX, TOOLKIT_HYPERPARAMETERS, decode_value
 
 FRAMEWORK_MODULE = "sagemaker_tensorflow_container.training:main"
 
@@ -24,13 +24,15 @@ FRAMEWORK_MODULE = "sagemaker_tensorflow_container.training:main"
 def decode_hyperparameters(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split request hyperparameters into (user, framework) ones, each value ``json.loads``-ed.
 
-    Values that are not valid JSON stay raw strings. Keys starting ``sagemaker_`` are framework
-    parameters; all others (``model_dir`` included) belong to the user.
+    Values that are not valid JSON stay raw strings. Keys starting ``sagemaker_`` and the toolkit's own
+    ones (``_tuning_objective_metric``, ...) are framework parameters, never script arguments; all others
+    (``model_dir`` included) belong to the user.
     """
     user: dict[str, Any] = {}
     framework: dict[str, Any] = {}
     for key, text in raw.items():
-        (framework if key.startswith(RESERVED_PREFIX) else user)[key] = decode_value(text)
+        own = key.startswith(RESERVED_PREFIX) or key in TOOLKIT_HYPERPARAMETERS
+        (framework if own else user)[key] = decode_value(text)
     return user, framework
 
 
