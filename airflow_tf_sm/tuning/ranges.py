@@ -163,7 +163,12 @@ class Range:
 
 
 def as_mapping(spec: Any) -> Any:
-    """Return a range object as its mapping; anything else unchanged."""
+    """Return a range object (or the JSON text of a range, from a template) as its mapping; anything else unchanged."""
+    if isinstance(spec, str) and spec.strip().startswith("{"):
+        try:
+            return json.loads(spec)
+        except ValueError:
+            return spec
     return spec.to_mapping() if isinstance(spec, ParameterRange) else spec
 
 
