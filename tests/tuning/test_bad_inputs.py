@@ -52,7 +52,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("unknown range type", {"hyperparameter_ranges": {"lr": {"type": "float"}}}, "hyperparameter_ranges.lr.type"),
     ("range not a mapping", {"hyperparameter_ranges": {"lr": 0.1}}, "hyperparameter_ranges.lr"),
     ("min above max", {"hyperparameter_ranges": {"lr": {**LR, "min_value": 1}}}, "hyperparameter_ranges.lr.min_value"),
-    ("missing max", {"hyperparameter_ranges": {"lr": {"type": "integer", "min_value": 1}}}, "hyperparameter_ranges.lr.max_value"),
+    (
+        "missing max",
+        {"hyperparameter_ranges": {"lr": {"type": "integer", "min_value": 1}}},
+        "hyperparameter_ranges.lr.max_value",
+    ),
     ("text bound", {"hyperparameter_ranges": {"lr": {**LR, "max_value": "big"}}}, "hyperparameter_ranges.lr.max_value"),
     (
         "logarithmic needs values > 0",
@@ -66,18 +70,34 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "reverse logarithmic is continuous only",
-        {"hyperparameter_ranges": {"u": {"type": "integer", "min_value": 1, "max_value": 5, "scaling_type": "ReverseLogarithmic"}}},
+        {
+            "hyperparameter_ranges": {
+                "u": {"type": "integer", "min_value": 1, "max_value": 5, "scaling_type": "ReverseLogarithmic"}
+            }
+        },
         "hyperparameter_ranges.u.scaling_type",
     ),
-    ("unknown scaling", {"hyperparameter_ranges": {"lr": {**LR, "scaling_type": "Log"}}}, "hyperparameter_ranges.lr.scaling_type"),
-    ("empty categorical", {"hyperparameter_ranges": {"act": {"type": "categorical", "values": []}}}, "hyperparameter_ranges.act.values"),
+    (
+        "unknown scaling",
+        {"hyperparameter_ranges": {"lr": {**LR, "scaling_type": "Log"}}},
+        "hyperparameter_ranges.lr.scaling_type",
+    ),
+    (
+        "empty categorical",
+        {"hyperparameter_ranges": {"act": {"type": "categorical", "values": []}}},
+        "hyperparameter_ranges.act.values",
+    ),
     (
         "31 categorical values",
         {"hyperparameter_ranges": {"act": {"type": "categorical", "values": list(range(31))}}},
         "at most 30 values",
     ),
     ("31 ranges", {"hyperparameter_ranges": {f"p{i}": LR for i in range(31)}}, "at most 30 ranges"),
-    ("reserved range name", {"hyperparameter_ranges": {"sagemaker_program": LR}}, "hyperparameter_ranges.sagemaker_program"),
+    (
+        "reserved range name",
+        {"hyperparameter_ranges": {"sagemaker_program": LR}},
+        "hyperparameter_ranges.sagemaker_program",
+    ),
     ("grid with a continuous range", {"strategy": "Grid"}, "Grid search takes categorical ranges only"),
     ("unknown strategy", {"strategy": "Genetic"}, "strategy"),
     ("unknown objective type", {"objective_type": "Maximise"}, "objective_type"),
@@ -95,7 +115,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         "completion_criteria.max_number_of_training_jobs_not_improving",
     ),
     ("unknown criterion", {"completion_criteria": {"patience": 3}}, "completion_criteria.patience"),
-    ("warm start without parents", {"warm_start_config": {"warm_start_type": "TransferLearning"}}, "warm_start_config.parents"),
+    (
+        "warm start without parents",
+        {"warm_start_config": {"warm_start_type": "TransferLearning"}},
+        "warm_start_config.parents",
+    ),
     (
         "warm start bad type",
         {"warm_start_config": {"warm_start_type": "Identical", "parents": ["tune-1"]}},

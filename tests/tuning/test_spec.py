@@ -135,7 +135,12 @@ def test_random_request_with_seed_runtime_and_completion_criteria(code: Path) ->
             hyperparameters={"epochs": 5},
             hyperparameter_ranges={
                 "dropout": {"type": "continuous", "min_value": 0.1, "max_value": 0.5, "scaling_type": "Linear"},
-                "momentum": {"type": "continuous", "min_value": "0.5", "max_value": "0.99", "scaling_type": "ReverseLogarithmic"},
+                "momentum": {
+                    "type": "continuous",
+                    "min_value": "0.5",
+                    "max_value": "0.99",
+                    "scaling_type": "ReverseLogarithmic",
+                },
             },
             objective_type="Minimize",
             strategy="Random",
@@ -150,7 +155,11 @@ def test_random_request_with_seed_runtime_and_completion_criteria(code: Path) ->
         "HyperParameterTuningJobName": "tune-2",
         "HyperParameterTuningJobConfig": {
             "Strategy": "Random",
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": 20, "MaxParallelTrainingJobs": 4, "MaxRuntimeInSeconds": 3600},
+            "ResourceLimits": {
+                "MaxNumberOfTrainingJobs": 20,
+                "MaxParallelTrainingJobs": 4,
+                "MaxRuntimeInSeconds": 3600,
+            },
             "TrainingJobEarlyStoppingType": "Off",
             "RandomSeed": 42,
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "val_accuracy"},
@@ -228,7 +237,9 @@ def test_hyperband_warm_start_and_default_max_jobs(code: Path) -> None:
 
 def test_range_objects_and_mappings_give_the_same_request(code: Path) -> None:
     objects = TuningJobSpec.from_mapping(
-        estimator(code, hyperparameter_ranges={"lr": ContinuousParameter(0.01, 0.2), "act": CategoricalParameter("relu")})
+        estimator(
+            code, hyperparameter_ranges={"lr": ContinuousParameter(0.01, 0.2), "act": CategoricalParameter("relu")}
+        )
     )
     mappings = TuningJobSpec.from_mapping(
         estimator(
@@ -279,9 +290,16 @@ def test_every_problem_is_reported_together(code: Path) -> None:
                 code,
                 instance_count=0,
                 objective_metric_name="loss",
-                hyperparameter_ranges={"lr": {"type": "continuous", "min_value": 0, "max_value": 1, "scaling_type": "Logarithmic"}},
+                hyperparameter_ranges={
+                    "lr": {"type": "continuous", "min_value": 0, "max_value": 1, "scaling_type": "Logarithmic"}
+                },
                 max_parallel_jobs=0,
             )
         )
     fields = {e.field for e in err.value.errors}
-    assert {"instance_count", "objective_metric_name", "hyperparameter_ranges.lr.min_value", "max_parallel_jobs"} <= fields
+    assert {
+        "instance_count",
+        "objective_metric_name",
+        "hyperparameter_ranges.lr.min_value",
+        "max_parallel_jobs",
+    } <= fields

@@ -19,7 +19,7 @@ from airflow_tf_sm.hook import TFSageMakerHook
 from airflow_tf_sm.sagemaker.names import TaskInstanceIds
 from airflow_tf_sm.tuning.spec import TuningJobSpec
 
-SCRIPT = '''
+SCRIPT = """
 import argparse, math, os, sys, time
 p = argparse.ArgumentParser()
 p.add_argument("--learning-rate", dest="lr", type=float, default=0.01)
@@ -38,7 +38,7 @@ for epoch in range(1, args.epochs + 1):
     print(f"epoch={epoch} score={final * (0.5 + 0.5 * epoch / args.epochs):.6f}", flush=True)
 open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write(str(final))
 print(f"process start={start:.4f} end={time.time():.4f}", flush=True)
-'''
+"""
 LR = {"type": "continuous", "min_value": 0.0001, "max_value": 1.0, "scaling_type": "Logarithmic"}
 
 
@@ -46,7 +46,9 @@ def known_score(hps: dict[str, str]) -> float:
     lr = float(hps.get("learning-rate", "0.01"))
     units = int(hps.get("units", '"20"').strip('"'))
     act = hps.get("act", '"relu"').strip('"')
-    return 1.0 - (math.log10(lr) + 2.0) ** 2 / 4.0 - (units - 20) ** 2 / 2000.0 + {"relu": 0.2, "tanh": 0.1}.get(act, 0.0)
+    return (
+        1.0 - (math.log10(lr) + 2.0) ** 2 / 4.0 - (units - 20) ** 2 / 2000.0 + {"relu": 0.2, "tanh": 0.1}.get(act, 0.0)
+    )
 
 
 @pytest.fixture
@@ -91,7 +93,9 @@ def process_times(hook: TFSageMakerHook, job_name: str) -> tuple[float, float]:
 
 
 def most_at_once(intervals: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals], key=lambda e: (e[0], e[1]))
+    events = sorted(
+        [(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals], key=lambda e: (e[0], e[1])
+    )
     running = peak = 0
     for _, step in events:
         running += step
@@ -124,15 +128,25 @@ def test_grid_runs_every_combination_once_and_picks_the_best(local_root: Path, c
     name = desc["HyperParameterTuningJobName"]
     assert all(re.fullmatch(rf"{name}-00[1-6]-[0-9a-f]{{8}}", j["TrainingJobName"]) for j in jobs)
     for j in jobs:
-        assert j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(known_score(j["TunedHyperParameters"]), abs=1e-5)
+        assert j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(
+            known_score(j["TunedHyperParameters"]), abs=1e-5
+        )
     assert desc["HyperParameterTuningJobStatus"] == "Completed"
     assert desc["TrainingJobStatusCounters"] == {
-        "Completed": 6, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0
+        "Completed": 6,
+        "InProgress": 0,
+        "RetryableError": 0,
+        "NonRetryableError": 0,
+        "Stopped": 0,
     }
     assert desc["ObjectiveStatusCounters"] == {"Succeeded": 6, "Pending": 0, "Failed": 0}
     best = desc["BestTrainingJob"]
     assert best["TunedHyperParameters"] == {"act": '"relu"', "units": '"20"'}
-    assert best["FinalHyperParameterTuningJobObjectiveMetric"] == {"Type": "Maximize", "MetricName": "score", "Value": pytest.approx(1.2, abs=1e-5)}
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"] == {
+        "Type": "Maximize",
+        "MetricName": "score",
+        "Value": pytest.approx(1.2, abs=1e-5),
+    }
     # the child jobs are real local training jobs, tagged with their tuning job and given the objective's name
     child = hook.training.describe(best["TrainingJobName"])
     assert child["TuningJobArn"] == desc["HyperParameterTuningJobArn"]
@@ -209,7 +223,9 @@ def test_jobs_unlikely_to_win_are_stopped(local_root: Path, code: Path, strategy
     best = max(completed, key=lambda j: j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
     assert desc["BestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
     for j in stopped:  # stopped before their last epoch: the log has fewer than 9 epochs
-        epochs = [line for line in hook.training.log_reader(j["TrainingJobName"]).tail(200) if line.startswith("epoch=")]
+        epochs = [
+            line for line in hook.training.log_reader(j["TrainingJobName"]).tail(200) if line.startswith("epoch=")
+        ]
         assert len(epochs) < 9
 
 
@@ -250,7 +266,9 @@ def test_stop_stops_every_running_training_job(local_root: Path, code: Path) -> 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         running = [j for j in hook.tuning.training_jobs(name) if j["TrainingJobStatus"] == "InProgress"]
-        if len(running) == 2 and all(hook.training.describe(j["TrainingJobName"])["SecondaryStatus"] == "Training" for j in running):
+        if len(running) == 2 and all(
+            hook.training.describe(j["TrainingJobName"])["SecondaryStatus"] == "Training" for j in running
+        ):
             break
         time.sleep(0.2)
     else:
@@ -260,7 +278,9 @@ def test_stop_stops_every_running_training_job(local_root: Path, code: Path) -> 
     while time.monotonic() - stopped_at < 10:
         desc = hook.tuning.describe(name)
         jobs = hook.tuning.training_jobs(name)
-        if desc["HyperParameterTuningJobStatus"] == "Stopped" and all(j["TrainingJobStatus"] == "Stopped" for j in jobs):
+        if desc["HyperParameterTuningJobStatus"] == "Stopped" and all(
+            j["TrainingJobStatus"] == "Stopped" for j in jobs
+        ):
             break
         time.sleep(0.2)
     else:
@@ -273,7 +293,9 @@ def test_trigger_waits_for_the_tuning_job_and_reports_the_best(local_root: Path,
     from airflow_tf_sm.tuning.trigger import TuningJobTrigger
 
     hook = TFSageMakerHook(backend="local", local_root=str(local_root))
-    job = spec(code, strategy="Grid", hyperparameter_ranges={"act": {"type": "categorical", "values": ["relu", "tanh"]}})
+    job = spec(
+        code, strategy="Grid", hyperparameter_ranges={"act": {"type": "categorical", "values": ["relu", "tanh"]}}
+    )
     name, _ = hook.tuning.start(job, TaskInstanceIds("tuning_tests", "trigger", "r1"))
     trigger = TuningJobTrigger(name, hook.trigger_params(), poll_interval=0.5)
     classpath, kwargs = trigger.serialize()
