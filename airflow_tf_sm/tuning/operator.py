@@ -38,8 +38,8 @@ class TFTuningOperator(SpecArguments, WaitingTask):
     job of an earlier try: running -> it attaches; Completed -> it reuses the result
     (``if_job_exists="retune"`` tunes again); Failed/Stopped -> it starts the next name. It waits in the
     worker or (``deferrable=True``) in the triggerer, logging the training job counters and the best
-    objective so far. The return value (XCom) is a small dict: ``tuning_job_name``, ``status``,
-    ``best_training_job_name``, ``best_objective`` (``{name, value, type}``), ``best_hyperparameters``,
+    objective so far. The return value (XCom) is a small dict, each entry also an XCom key of its own:
+    ``tuning_job_name``, ``status``, ``best_training_job_name``, ``best_objective`` (``{name, value, type}``), ``best_hyperparameters``,
     ``best_model_data``, ``training_job_counts``, ``objective_counts``, ``region``, ``backend``; deploy the
     best model with ``TFDeployOperator(training_job_name=tune.output["best_training_job_name"])``.
 
@@ -230,7 +230,7 @@ class TFTuningOperator(SpecArguments, WaitingTask):
         context["ti"].xcom_push(key="tuning_job_name", value=name)
         persist_tuning_job_link(context, name, self.hook.region, self.hook.backend)
         if not self.wait_for_completion:
-            return service.result(service.describe(name))
+            return self._push(context, service.result(service.describe(name)))
         if self.deferrable and (existing is None or TUNING_JOB.is_busy(existing["HyperParameterTuningJobStatus"])):
             from airflow_tf_sm.tuning.trigger import TuningJobTrigger
 
@@ -246,7 +246,7 @@ class TFTuningOperator(SpecArguments, WaitingTask):
             )
         desc = service.wait(name, poll_interval=self.poll_interval, max_wait=self.wait_timeout)
         self._tuning_job_in_flight = None
-        return self._finish(service.result(desc))
+        return self._finish(context, service.result(desc))
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, tuning_job_name: str | None = None
@@ -254,7 +254,7 @@ class TFTuningOperator(SpecArguments, WaitingTask):
         """Resume after the trigger fired: re-describe the tuning job and return the same value as the sync mode."""
         if event is not None and not event.get("tuning_job_name") and tuning_job_name:
             event = {**event, "tuning_job_name": tuning_job_name}
-        return self._finish(self.hook.tuning.result_from_event(event, self.log))
+        return self._finish(context, self.hook.tuning.result_from_event(event, self.log))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Stop the tuning job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
@@ -271,7 +271,15 @@ class TFTuningOperator(SpecArguments, WaitingTask):
                 f"Tuning job {name} did not finish within the task's time limit; stop requested"
             ) from None
 
-    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _push(context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """Push every entry of the result as its own XCom key too (``tune.output["best_training_job_name"]``)."""
+        for key, value in result.items():
+            context["ti"].xcom_push(key=key, value=value)
+        return result
+
+    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        self._push(context, result)
         self.log.info(
             "Tuning job %s Completed; best training job: %s (%s); hyperparameters: %s",
             result["tuning_job_name"],

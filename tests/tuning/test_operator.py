@@ -71,6 +71,7 @@ def test_a_retry_reattaches_to_the_running_tuning_job_then_reuses_it(local_root:
     assert set(result["best_hyperparameters"]) == {"learning-rate"}
     assert result["best_model_data"].endswith(f"/{result['best_training_job_name']}/output/model.tar.gz")
     assert first_ti.pushed["tf_sm_tuning_job_link"]["backend"] == "local"
+    assert first_ti.pushed["status"] == "InProgress"  # each result entry is an XCom key too
     # a later try of a task instance whose tuning job Completed reuses it; "retune" starts the next name
     again = operator(code, local_root, hyperparameters={"epochs": 8, "sleep": 0.2}).execute({"ti": FakeTI()})  # type: ignore[arg-type]
     assert again == result

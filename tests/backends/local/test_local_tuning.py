@@ -236,7 +236,7 @@ def test_a_failed_training_job_counts_and_the_tuning_goes_on(local_root: Path, c
         max_parallel_jobs=2,
         hyperparameter_ranges={"act": {"type": "categorical", "values": ["fail", "relu", "tanh"]}},
     )
-    hook, desc = run(local_root, job, "one-fails")
+    _, desc = run(local_root, job, "one-fails")
     counts = desc["TrainingJobStatusCounters"]
     assert (counts["Completed"], counts["NonRetryableError"]) == (2, 1)
     assert desc["ObjectiveStatusCounters"] == {"Succeeded": 2, "Pending": 0, "Failed": 1}
