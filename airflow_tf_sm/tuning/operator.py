@@ -39,9 +39,9 @@ class TFTuningOperator(SpecArguments, WaitingTask):
     (``if_job_exists="retune"`` tunes again); Failed/Stopped -> it starts the next name. It waits in the
     worker or (``deferrable=True``) in the triggerer, logging the training job counters and the best
     objective so far. The return value (XCom) is a small dict, each entry also an XCom key of its own:
-    ``tuning_job_name``, ``status``, ``best_training_job_name``, ``best_objective`` (``{name, value, type}``), ``best_hyperparameters``,
-    ``best_model_data``, ``training_job_counts``, ``objective_counts``, ``region``, ``backend``; deploy the
-    best model with ``TFDeployOperator(training_job_name=tune.output["best_training_job_name"])``.
+    ``tuning_job_name``, ``status``, ``best_training_job_name``, ``best_objective`` (``{name, value, type}``),
+    ``best_hyperparameters``, ``best_model_data``, ``training_job_counts``, ``objective_counts``, ``region``,
+    ``backend``; deploy the best model with ``TFDeployOperator(training_job_name=tune.output["best_training_job_name"])``.
 
     Args:
         config: Job settings as a dict or a template file name (rendered with the task context).
