@@ -41,7 +41,8 @@ class TFTuningOperator(SpecArguments, WaitingTask):
     objective so far. The return value (XCom) is a small dict, each entry also an XCom key of its own:
     ``tuning_job_name``, ``status``, ``best_training_job_name``, ``best_objective`` (``{name, value, type}``),
     ``best_hyperparameters``, ``best_model_data``, ``training_job_counts``, ``objective_counts``, ``region``,
-    ``backend``; deploy the best model with ``TFDeployOperator(training_job_name=tune.output["best_training_job_name"])``.
+    ``backend``. Deploy the best model with
+    ``TFDeployOperator(training_job_name=tune.output["best_training_job_name"])``.
 
     Args:
         config: Job settings as a dict or a template file name (rendered with the task context).
