@@ -20,6 +20,12 @@ _EXPORTS: dict[str, str] = {
     "TFTrainingOperator": "airflow_tf_sm.training.operator",
     "TrainingJobSensor": "airflow_tf_sm.training.sensor",
     "TrainingJobSpec": "airflow_tf_sm.training.spec",
+    "TFTuningOperator": "airflow_tf_sm.tuning.operator",
+    "TuningJobSensor": "airflow_tf_sm.tuning.sensor",
+    "TuningJobSpec": "airflow_tf_sm.tuning.spec",
+    "ContinuousParameter": "airflow_tf_sm.tuning.ranges",
+    "IntegerParameter": "airflow_tf_sm.tuning.ranges",
+    "CategoricalParameter": "airflow_tf_sm.tuning.ranges",
     "TFDeployOperator": "airflow_tf_sm.hosting.operator",
     "DeleteEndpointOperator": "airflow_tf_sm.hosting.operator",
     "EndpointSensor": "airflow_tf_sm.hosting.sensor",
@@ -43,6 +49,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from airflow_tf_sm.transform.operator import TFBatchTransformOperator as TFBatchTransformOperator
     from airflow_tf_sm.transform.sensor import TransformJobSensor as TransformJobSensor
     from airflow_tf_sm.transform.spec import TransformJobSpec as TransformJobSpec
+    from airflow_tf_sm.tuning.operator import TFTuningOperator as TFTuningOperator
+    from airflow_tf_sm.tuning.ranges import CategoricalParameter as CategoricalParameter
+    from airflow_tf_sm.tuning.ranges import ContinuousParameter as ContinuousParameter
+    from airflow_tf_sm.tuning.ranges import IntegerParameter as IntegerParameter
+    from airflow_tf_sm.tuning.sensor import TuningJobSensor as TuningJobSensor
+    from airflow_tf_sm.tuning.spec import TuningJobSpec as TuningJobSpec
 
 
 def __dir__() -> list[str]:

@@ -96,6 +96,25 @@ class TrainingJobFailedError(TFSageMakerError):
         super().__init__(msg)
 
 
+class TuningJobFailedError(TFSageMakerError):
+    """A hyperparameter tuning job ended Failed or Stopped, or Completed without a best training job.
+
+    Attributes:
+        tuning_job_name: The tuning job.
+        status: Its final status.
+        failure_reason: SageMaker's FailureReason, if any.
+    """
+
+    def __init__(self, tuning_job_name: str, status: str, failure_reason: str | None = None) -> None:
+        self.tuning_job_name = tuning_job_name
+        self.status = status
+        self.failure_reason = failure_reason
+        msg = f"Tuning job {tuning_job_name} ended {status}"
+        if failure_reason:
+            msg += f": {failure_reason}"
+        super().__init__(msg)
+
+
 class TrainingJobTimeoutError(TFSageMakerError):
     """Waiting for a training job took longer than allowed; the job was stopped."""
 

@@ -3,7 +3,8 @@
 The hook builds the boto3-shaped clients of one backend (``sagemaker`` on AWS, ``local`` on this machine)
 once, runs every client call through :meth:`TFSageMakerHook.call` (the package's one retry layer) and
 offers each resource family's operations as a service attribute: ``hook.training``
-(:class:`~airflow_tf_sm.training.service.TrainingService`), ``hook.hosting``
+(:class:`~airflow_tf_sm.training.service.TrainingService`), ``hook.tuning``
+(:class:`~airflow_tf_sm.tuning.service.TuningService`), ``hook.hosting``
 (:class:`~airflow_tf_sm.hosting.service.HostingService`) and ``hook.transform``
 (:class:`~airflow_tf_sm.transform.service.TransformService`). What differs between backends is data in the
 clients (:class:`~airflow_tf_sm.backends.Clients`), never a branch in the operations.
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from airflow_tf_sm.hosting.service import HostingService
     from airflow_tf_sm.training.service import TrainingService
     from airflow_tf_sm.transform.service import TransformService
+    from airflow_tf_sm.tuning.service import TuningService
     from airflow_tf_sm.waiting import Backoff
 
 #: Default number of tries of a throttled or 5xx call, and the longest wait between two.
@@ -135,6 +137,13 @@ class TFSageMakerHook(BaseHook):
         from airflow_tf_sm.training.service import TrainingService
 
         return TrainingService(self)
+
+    @cached_property
+    def tuning(self) -> TuningService:
+        """Hyperparameter tuning jobs: build and validate requests, create, attach, wait, stop."""
+        from airflow_tf_sm.tuning.service import TuningService
+
+        return TuningService(self)
 
     @cached_property
     def hosting(self) -> HostingService:

@@ -1,4 +1,4 @@
-"""Extra links: training jobs, endpoints and batch transform jobs in the SageMaker console; training logs.
+"""Extra links: training jobs (console, CloudWatch logs), tuning jobs, endpoints and transform jobs in the console.
 
 A task remembers the resource it started or waited for (``SageMakerTask.remember_link``); when it ends,
 Airflow asks each link for its URL and stores it as the ``_link_<class>`` XCom the UI shows. URLs use the
@@ -179,3 +179,25 @@ class TransformJobConsoleLink(ResourceLink):
     def url(self, resource_name: str, region: str) -> str:
         """Return the console URL of the transform job."""
         return transform_job_console_url(resource_name, region)
+
+
+def tuning_job_console_url(tuning_job_name: str, region: str) -> str:
+    """Return the SageMaker console page of a hyperparameter tuning job ("" when the region has no console).
+
+    Example:
+        >>> tuning_job_console_url("tune-1", "us-east-1")
+        'https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/hyper-tuning-jobs/tune-1'
+    """
+    from airflow_tf_sm.sagemaker.resources import TUNING_JOB
+
+    return resource_console_url(TUNING_JOB.console_path, tuning_job_name, region)
+
+
+class TuningJobConsoleLink(ResourceLink):
+    """Extra link: the tuning job's page in the Amazon SageMaker console."""
+
+    name = "SageMaker Tuning Job"
+
+    def url(self, resource_name: str, region: str) -> str:
+        """Return the console URL of the tuning job."""
+        return tuning_job_console_url(resource_name, region)

@@ -25,6 +25,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "TensorFlow on SageMaker",
                 "python-modules": [
                     "airflow_tf_sm.training.operator",
+                    "airflow_tf_sm.tuning.operator",
                     "airflow_tf_sm.hosting.operator",
                     "airflow_tf_sm.transform.operator",
                 ],
@@ -35,6 +36,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "TensorFlow on SageMaker",
                 "python-modules": [
                     "airflow_tf_sm.training.sensor",
+                    "airflow_tf_sm.tuning.sensor",
                     "airflow_tf_sm.hosting.sensor",
                     "airflow_tf_sm.transform.sensor",
                 ],
@@ -45,6 +47,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "TensorFlow on SageMaker",
                 "python-modules": [
                     "airflow_tf_sm.training.trigger",
+                    "airflow_tf_sm.tuning.trigger",
                     "airflow_tf_sm.hosting.trigger",
                     "airflow_tf_sm.transform.trigger",
                 ],
@@ -53,6 +56,7 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "airflow_tf_sm.links.TrainingJobConsoleLink",
             "airflow_tf_sm.links.TrainingJobLogsLink",
+            "airflow_tf_sm.links.TuningJobConsoleLink",
             "airflow_tf_sm.links.EndpointConsoleLink",
             "airflow_tf_sm.links.TransformJobConsoleLink",
         ],

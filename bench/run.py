@@ -16,7 +16,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from bench import batch_transform, code_staging, first_day, local_overhead, parse_cost, triggerer_scale, worker_slots
+from bench import (
+    batch_transform,
+    code_staging,
+    first_day,
+    local_overhead,
+    parse_cost,
+    triggerer_scale,
+    tuning,
+    worker_slots,
+)
 from bench.common import Figure
 
 FULL: dict[str, Callable[[], list[Figure]]] = {
@@ -27,6 +36,7 @@ FULL: dict[str, Callable[[], list[Figure]]] = {
     "local": lambda: local_overhead.measure(epochs=140, rounds=3),
     "first_day": lambda: first_day.measure(examples=True),
     "transform": lambda: batch_transform.measure(rows=200_000, rounds=3),
+    "tuning": lambda: tuning.measure(jobs=8, seconds=5.0, search_jobs=20, seeds=10),
 }
 QUICK: dict[str, Callable[[], list[Figure]]] = {
     "parse": lambda: parse_cost.measure(samples=3),
@@ -36,6 +46,7 @@ QUICK: dict[str, Callable[[], list[Figure]]] = {
     "local": lambda: local_overhead.measure(epochs=10, rounds=1),
     "first_day": lambda: first_day.measure(examples=False),
     "transform": lambda: batch_transform.measure(rows=20_000, rounds=1),
+    "tuning": lambda: tuning.measure(jobs=4, seconds=1.0, search_jobs=6, seeds=2),
 }
 
 

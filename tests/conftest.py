@@ -96,6 +96,9 @@ def local_root(tmp_path: Path) -> Iterator[Path]:
     from airflow_tf_sm.backends.local.hosting_api import stop_local_endpoints
 
     sagemaker = local_clients(root)[0]
+    for tuning in sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]:
+        if tuning["HyperParameterTuningJobStatus"] == "InProgress":  # no new training jobs after the test
+            sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning["HyperParameterTuningJobName"])
     for job in sagemaker.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]:
         try:
             sagemaker.stop_training_job(TrainingJobName=job["TrainingJobName"])

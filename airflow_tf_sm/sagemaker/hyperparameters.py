@@ -28,6 +28,14 @@ HP_DISTRIBUTION_INSTANCE_GROUPS = "sagemaker_distribution_instance_groups"
 #: Hyperparameter the tuning service adds to each training job it launches.
 HP_TUNING_OBJECTIVE = "_tuning_objective_metric"
 RESERVED_PREFIX = "sagemaker_"
+#: Static hyperparameters the SDK's HyperparameterTuner adds for a framework estimator (so that
+#: ``HyperparameterTuner.attach()`` knows the estimator class), and their values for TensorFlow.
+HP_ESTIMATOR_CLASS = "sagemaker_estimator_class_name"
+HP_ESTIMATOR_MODULE = "sagemaker_estimator_module"
+TF_ESTIMATOR_CLASS = "TensorFlow"
+TF_ESTIMATOR_MODULE = "sagemaker.tensorflow.estimator"
+#: Static hyperparameters Hyperband reads its MaxResource from when none is given (in this order).
+EPOCH_HYPERPARAMETERS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 #: model_dir when MPI is on: the container's own model directory.
 MPI_MODEL_DIR = "/opt/ml/model"
 #: The training toolkit's own hyperparameters (its SAGEMAKER_HYPERPARAMETERS): never user ones, never

@@ -43,3 +43,21 @@ INVOCATIONS_TIMEOUT_RANGE = (1, 3600)
 INVOCATIONS_MAX_RETRIES_RANGE = (0, 3)
 #: Batch transform: longest InputFilter / OutputFilter JSONPath expression.
 MAX_JSONPATH_LEN = 63
+#: Hyperparameter tuning (CreateHyperParameterTuningJob): ranges in all, values of one categorical range,
+#: static hyperparameters, training jobs at once and in all, parent jobs of a warm start.
+MAX_PARAMETER_RANGES = 30
+MAX_CATEGORICAL_VALUES = 30
+MAX_RANGE_TEXT_LEN = 256
+MAX_STATIC_HYPERPARAMETERS = 100
+MAX_WARM_START_PARENTS = 5
+#: ResourceLimits.MaxRuntimeInSeconds of a tuning job.
+MIN_TUNING_RUNTIME = 120
+MAX_TUNING_RUNTIME = 15768000
+#: BestObjectiveNotImproving.MaxNumberOfTrainingJobsNotImproving is at least this.
+MIN_JOBS_NOT_IMPROVING = 3
+#: Hyperband MaxResource is at most this (epochs).
+MAX_HYPERBAND_RESOURCE = 20000
+#: Environment variables of a tuning job's training job definition.
+MAX_TUNING_ENVIRONMENT = 48
+#: Training jobs a tuning job can launch are numbered with 3 digits.
+MAX_TUNING_TRAINING_JOBS = 999

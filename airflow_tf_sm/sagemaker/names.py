@@ -221,6 +221,27 @@ class TaskInstanceIds(NamedTuple):
     map_index: int = -1
 
 
+def tuning_training_job_name(tuning_job_name: str, index: int, identity: object) -> str:
+    """Return the name of the ``index``-th training job a tuning job launches: ``<tuning>-<NNN>-<8 hex>``.
+
+    SageMaker names them ``<tuning job name>-<3-digit index>-<8 hex characters>`` (``...-009-4c7a3059``);
+    the hex part here is a hash of ``identity`` (e.g. the tuning job and the hyperparameters), so the
+    same launch always gets the same name. At most 32 + 13 = 45 characters.
+
+    Args:
+        tuning_job_name: The tuning job (a valid name of at most 32 characters).
+        index: 1-based index of the training job within the tuning job (1-999).
+        identity: JSON-able value that the hex part is derived from.
+
+    Raises:
+        ValueError: for an index outside 1-999.
+    """
+    if not 1 <= index <= 999:
+        raise ValueError(f"index: {index!r} -- must be 1-999")
+    text = json.dumps([tuning_job_name, index, identity], sort_keys=True, separators=(",", ":"))
+    return f"{tuning_job_name}-{index:03d}-{short_hash(text)}"
+
+
 def hashed_name(base: str, identity: object, max_len: int = MAX_NAME_LEN) -> str:
     """Return ``<base>-<8 hex hash of identity>``, the base shortened to fit: same identity, same name.
 

@@ -55,11 +55,13 @@ _ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "CreateTrainingJob": ("RoleArn",),
     "CreateModel": ("ExecutionRoleArn",),
     "CreateEndpointConfig": ("ExecutionRoleArn",),
+    "CreateHyperParameterTuningJob": ("TrainingJobDefinition.RoleArn",),
 }
 _INSTANCE_TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "CreateTrainingJob": ("ResourceConfig.InstanceType",),
     "CreateEndpointConfig": ("ProductionVariants[].InstanceType",),
     "CreateTransformJob": ("TransformResources.InstanceType",),
+    "CreateHyperParameterTuningJob": ("TrainingJobDefinition.ResourceConfig.InstanceType",),
 }
 _S3_FIELDS: dict[str, tuple[str, ...]] = {
     "CreateTrainingJob": (
@@ -68,6 +70,11 @@ _S3_FIELDS: dict[str, tuple[str, ...]] = {
         "CheckpointConfig.S3Uri",
     ),
     "CreateTransformJob": ("TransformInput.DataSource.S3DataSource.S3Uri", "TransformOutput.S3OutputPath"),
+    "CreateHyperParameterTuningJob": (
+        "TrainingJobDefinition.InputDataConfig[].DataSource.S3DataSource.S3Uri",
+        "TrainingJobDefinition.OutputDataConfig.S3OutputPath",
+        "TrainingJobDefinition.CheckpointConfig.S3Uri",
+    ),
 }
 
 
@@ -148,13 +155,13 @@ def _s3_error(field: str, value: Any, *, need_key: bool = False) -> FieldError |
     return None
 
 
-def _hyperparameter_errors(hps: Any) -> Iterator[FieldError]:
+def _hyperparameter_errors(hps: Any, where: str = "HyperParameters") -> Iterator[FieldError]:
     if not isinstance(hps, Mapping):
         return
     if len(hps) > MAX_HYPERPARAMETERS:
-        yield FieldError("HyperParameters", f"{len(hps)} entries", f"at most {MAX_HYPERPARAMETERS} allowed")
+        yield FieldError(where, f"{len(hps)} entries", f"at most {MAX_HYPERPARAMETERS} allowed")
     for key, value in hps.items():
-        field = f"HyperParameters.{key}"
+        field = f"{where}.{key}"
         if isinstance(key, str) and len(key) > MAX_HYPERPARAMETER_KEY_LEN:
             yield FieldError(field, key, f"key must be at most {MAX_HYPERPARAMETER_KEY_LEN} characters")
         if not isinstance(value, str):
@@ -172,17 +179,17 @@ def _hyperparameter_errors(hps: Any) -> Iterator[FieldError]:
                 yield error
 
 
-def _spot_errors(request: Mapping[str, Any]) -> Iterator[FieldError]:
+def _spot_errors(request: Mapping[str, Any], prefix: str = "") -> Iterator[FieldError]:
     spot = request.get("EnableManagedSpotTraining") is True
     stopping = request.get("StoppingCondition")
     stopping = stopping if isinstance(stopping, Mapping) else {}
     max_wait = stopping.get("MaxWaitTimeInSeconds")
     max_run = stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME)
-    field = "StoppingCondition.MaxWaitTimeInSeconds"
+    field = f"{prefix}StoppingCondition.MaxWaitTimeInSeconds"
     if spot and max_wait is None:
         yield FieldError(field, None, "required when EnableManagedSpotTraining is true")
     elif spot and _is_int(max_wait) and _is_int(max_run) and max_wait < max_run:
-        yield FieldError(field, max_wait, f"must be >= StoppingCondition.MaxRuntimeInSeconds ({max_run})")
+        yield FieldError(field, max_wait, f"must be >= {prefix}StoppingCondition.MaxRuntimeInSeconds ({max_run})")
     elif not spot and max_wait is not None:
         yield FieldError(field, max_wait, "only allowed when EnableManagedSpotTraining is true")
 
@@ -232,6 +239,11 @@ def _project_errors(request: Mapping[str, Any], operation: str) -> Iterator[Fiel
         yield from _spot_errors(request)
         yield from _channel_errors(request)
         yield from _instance_count_errors(request)
+    if operation == "CreateHyperParameterTuningJob" and isinstance(request.get("TrainingJobDefinition"), Mapping):
+        definition = request["TrainingJobDefinition"]
+        where = "TrainingJobDefinition.StaticHyperParameters"
+        yield from _hyperparameter_errors(definition.get("StaticHyperParameters"), where)
+        yield from _spot_errors(definition, "TrainingJobDefinition.")
 
 
 def request_errors(request: Mapping[str, Any], operation: str = "CreateTrainingJob") -> list[FieldError]:
@@ -245,7 +257,9 @@ def request_errors(request: Mapping[str, Any], operation: str = "CreateTrainingJ
     256 and string values of at most 2500 characters; the S3 URIs of the channels, the output path,
     the checkpoint config and the ``sagemaker_submit_directory`` hyperparameter are ``s3://bucket/key``;
     spot training has ``MaxWaitTimeInSeconds >= MaxRuntimeInSeconds`` and ``MaxWaitTimeInSeconds`` is
-    only given with spot; channel names are unique and valid.
+    only given with spot; channel names are unique and valid. For ``CreateHyperParameterTuningJob`` the
+    same hyperparameter, S3, role, instance type and spot rules apply to its ``TrainingJobDefinition``
+    (``StaticHyperParameters``), and ``HyperParameterTuningJobName`` follows the 32-character rule.
 
     A botocore problem on a field that a project rule already reports is left out.
 

@@ -6,11 +6,11 @@ Amazon provider module at module level. The hook is built in ``execute()``, neve
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink
+from airflow_tf_sm.specargs import SpecArguments
 from airflow_tf_sm.tasks import SageMakerTask, WaitingTask, keyword_arguments
 
 if TYPE_CHECKING:
@@ -20,13 +20,11 @@ if TYPE_CHECKING:
 
 #: The operator's own keyword arguments; every other keyword of its ``__init__`` is a TrainingJobSpec field.
 OPERATOR_ARGUMENTS = ("config", "stream_logs", "if_job_exists", "stop_job_on_kill")
-#: Spec fields that name files on the machine that runs the task (relative paths: the DAG's folder).
-_LOCAL_PATH_FIELDS = ("source_dir", "entry_point")
 #: What a retry does with a Completed job of an earlier try.
 IF_JOB_EXISTS = ("reuse", "retrain")
 
 
-class TFTrainingOperator(WaitingTask):
+class TFTrainingOperator(SpecArguments, WaitingTask):
     """Train a TensorFlow script-mode model on SageMaker (or the local backend) and wait for it.
 
     Every field of :class:`~airflow_tf_sm.training.spec.TrainingJobSpec` is an explicit, templated argument,
@@ -210,58 +208,7 @@ class TFTrainingOperator(WaitingTask):
     SPEC_FIELDS: tuple[str, ...] = keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)
     template_fields: Sequence[str] = ("config", *SPEC_FIELDS, *SageMakerTask.template_fields)
 
-    # ------------------------------------------------------------- templating
-    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render templated arguments; the ``config`` is rendered once, by the package's sandboxed renderer.
-
-        Airflow renders every other templated argument. ``config`` is held back from Airflow's pass so
-        that it is rendered exactly once (values that come from ``params``/``conf`` are data, never
-        templates), natively and with ``StrictUndefined``; the rendered dict is what the UI shows.
-        """
-        config = self.config
-        self.config = None
-        try:
-            super().render_template_fields(context, jinja_env)
-        finally:
-            self.config = config
-        if config:
-            from airflow_tf_sm.templating import render_config
-
-            self.config = render_config(config, context, self._searchpath())
-
-    def _searchpath(self) -> list[str]:
-        paths: list[str] = []
-        dag = self.dag if self.has_dag() else None
-        if dag is not None:
-            fileloc = getattr(dag, "fileloc", None)
-            if fileloc:
-                paths.append(os.path.dirname(os.path.abspath(fileloc)))
-            extra = getattr(dag, "template_searchpath", None) or []
-            paths.extend([extra] if isinstance(extra, str) else list(extra))
-        return paths
-
     # -------------------------------------------------------------- execution
-    def spec_mapping(self) -> dict[str, Any]:
-        """Return the rendered job settings: the config, overridden by explicit arguments."""
-        mapping: dict[str, Any] = dict(self.config) if isinstance(self.config, Mapping) else {}
-        for name in self.SPEC_FIELDS:
-            value = getattr(self, name)
-            if value is not None and value != "":  # an empty rendered template means "not set"
-                mapping[name] = value
-        base = self._searchpath()[:1]
-        dependencies = mapping.get("dependencies")
-        if base and isinstance(dependencies, (list, tuple)):
-            mapping["dependencies"] = [
-                os.path.join(base[0], d) if isinstance(d, str) and not os.path.isabs(d) else d for d in dependencies
-            ]
-        for name in _LOCAL_PATH_FIELDS:
-            value = mapping.get(name)
-            if name == "entry_point" and mapping.get("source_dir"):
-                continue  # relative to source_dir
-            if isinstance(value, str) and base and not os.path.isabs(value) and "://" not in value:
-                mapping[name] = os.path.join(base[0], value)
-        return mapping
-
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (or re-attach to) the training job, wait for it, and return the result dict."""
         from airflow_tf_sm.redaction import register_with_masker, secret_values

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("boto3", "botocore", "tensorflow", "keras", "aiobotocore", "moto", "airflow.providers.amazon")
+HEAVY = ("boto3", "botocore", "tensorflow", "keras", "aiobotocore", "moto", "airflow.providers.amazon", "optuna")
 
 PROBE = """
 import json, sys

@@ -1,4 +1,4 @@
-"""boto3-shaped clients of the local backend: SageMaker (training, hosting, batch transform), S3, Logs, Runtime.
+"""boto3-shaped clients of the local backend: SageMaker (training, tuning, hosting, transform), S3, Logs, Runtime.
 
 They take the same keyword arguments as boto3's clients, return the same response shapes and raise
 ``botocore.exceptions.ClientError`` with the real error codes, over the on-disk state of one root
@@ -27,6 +27,7 @@ from airflow_tf_sm.backends.local.s3_api import LocalS3Client
 from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordNotFoundError, StateStore
 from airflow_tf_sm.backends.local.training_api import TrainingAPI
 from airflow_tf_sm.backends.local.transform_api import TransformAPI
+from airflow_tf_sm.backends.local.tuning_api import TuningAPI
 from airflow_tf_sm.backends.local.wire import client_error, metadata, paginate
 
 if TYPE_CHECKING:
@@ -40,8 +41,8 @@ LOCAL_POLL_INTERVAL = 1.0
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/airflow-tf-sm-local"
 
 
-class LocalSageMakerClient(TrainingAPI, HostingAPI, TransformAPI):
-    """The SageMaker API of the local backend: training, hosting (models, configs, endpoints), transform, tags.
+class LocalSageMakerClient(TrainingAPI, TuningAPI, HostingAPI, TransformAPI):
+    """The SageMaker API of the local backend: training, tuning, hosting (models, configs, endpoints), transform, tags.
 
     Args:
         root: The local backend root directory.
@@ -72,6 +73,7 @@ class LocalSageMakerClient(TrainingAPI, HostingAPI, TransformAPI):
         stores = {
             "training-job": self.engine.store,
             "transform-job": self.transforms.store,
+            "hyper-parameter-tuning-job": self.tuning,
             **{k: self.hosting.stores[k] for k in (MODEL, ENDPOINT_CONFIG, ENDPOINT)},
         }
         if kind not in stores or not wanted:

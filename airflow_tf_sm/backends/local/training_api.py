@@ -144,6 +144,10 @@ class TrainingAPI:
         resp: dict[str, Any] = {
             "TrainingJobName": state["name"],
             "TrainingJobArn": state["arn"],
+        }
+        if state.get("tuning_job_arn"):
+            resp["TuningJobArn"] = state["tuning_job_arn"]
+        resp |= {
             "TrainingJobStatus": state["status"],
             "SecondaryStatus": state["secondary_status"],
         }

@@ -1,0 +1,316 @@
+"""Hyperparameter tuning jobs through the hook: build and validate the request, attach or create, wait, stop.
+
+``hook.tuning`` is a :class:`TuningService`. Like ``hook.training`` it talks to the backend's clients only
+through ``hook.call`` (the one retry layer) and waits on the one wait state machine (``waiting.py``),
+with a status line that carries the training job counters and the best objective so far.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_tf_sm.exceptions import TFSageMakerError, TuningJobFailedError
+from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
+from airflow_tf_sm.sagemaker.resources import TUNING_JOB
+from airflow_tf_sm.service import FamilyService
+from airflow_tf_sm.waiting import WaitTimeoutError, Watch, wait_blocking
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.sagemaker.names import TaskInstanceIds
+    from airflow_tf_sm.tuning.spec import TuningJobSpec
+
+OPERATION = "CreateHyperParameterTuningJob"
+#: What a retry does with a Completed tuning job of an earlier try.
+IF_JOB_EXISTS = ("reuse", "retune")
+
+
+def best_summary(desc: Mapping[str, Any]) -> str:
+    """Return ``<job> <metric>=<value>`` of the best training job so far, or ``none yet``."""
+    best = desc.get("BestTrainingJob") or {}
+    metric = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+    if not best or "Value" not in metric:
+        return "none yet"
+    return f"{best.get('TrainingJobName')} {metric.get('MetricName')}={float(metric['Value']):.6g}"
+
+
+def status_line(watch: Watch, desc: Mapping[str, Any]) -> str:
+    """Return the status line of a tuning job: status, training job and objective counters, best so far."""
+    counts = desc.get("TrainingJobStatusCounters") or {}
+    failed = int(counts.get("RetryableError", 0)) + int(counts.get("NonRetryableError", 0))
+    objectives = desc.get("ObjectiveStatusCounters") or {}
+    return (
+        f"Tuning job {watch.name}: {desc.get('HyperParameterTuningJobStatus')}; training jobs: "
+        f"{counts.get('Completed', 0)} completed, {counts.get('InProgress', 0)} in progress, "
+        f"{counts.get('Stopped', 0)} stopped, {failed} failed; objectives: {objectives.get('Succeeded', 0)} "
+        f"succeeded, {objectives.get('Pending', 0)} pending, {objectives.get('Failed', 0)} failed; "
+        f"best so far: {best_summary(desc)}"
+    )
+
+
+def tuning_watch(name: str, **kwargs: Any) -> Watch:
+    """Return the wait state machine of one tuning job (its status line included)."""
+    return Watch(TUNING_JOB, name, status_line=status_line, **kwargs)
+
+
+class TuningService(FamilyService):
+    """The hyperparameter tuning operations of one hook (``hook.tuning``)."""
+
+    # ------------------------------------------------------------------ request
+    def request(
+        self,
+        spec: TuningJobSpec,
+        job_name: str,
+        code_uri: str,
+        *,
+        extra_tags: Mapping[str, str] | None = None,
+        validate: bool = True,
+    ) -> dict[str, Any]:
+        """Return the CreateHyperParameterTuningJob request for ``spec``, coerced to the service model's types.
+
+        With ``validate`` the whole request is checked (botocore's parameter validation plus the package's
+        rules), every problem reported together, before any call.
+
+        Raises:
+            ConfigValidationError: the request breaks a rule.
+        """
+        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
+
+        role = spec.training.role or self.hook.clients.default_role
+        request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
+        request = coerce_request(request, OPERATION)
+        if validate:
+            validate_request(request, OPERATION)
+        return request
+
+    def create(self, request: Mapping[str, Any]) -> str:
+        """Submit a validated request; return the tuning job ARN (a retried create never makes a second job)."""
+        name = request["HyperParameterTuningJobName"]
+        self.hook.create_once(
+            "create_hyper_parameter_tuning_job", request, lambda: self.find(name) is not None, only_on_retry=True
+        )
+        self.log.info("Created tuning job %s on %s (%s)", name, self.hook.backend, self.hook.region)
+        return str(self.describe(name)["HyperParameterTuningJobArn"])
+
+    def start(
+        self,
+        spec: TuningJobSpec,
+        ids: TaskInstanceIds,
+        *,
+        if_job_exists: str = "reuse",
+        poll_interval: float = 30.0,
+        on_name: Callable[[str], None] | None = None,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Start the tuning job of a task instance, or find the one an earlier try started.
+
+        Everything is checked before the first API call (spec, code package, whole request); then this
+        task instance's deterministic names (32-character rule) are looked up (:meth:`find_reusable_job`);
+        when a new job is needed the code is uploaded (once, content-addressed) and the job created.
+
+        Returns:
+            ``(tuning_job_name, description)``; the description of the earlier try's job, or None for a new one.
+        """
+        from airflow_tf_sm.sagemaker.names import MAX_TUNING_NAME_LEN, task_job_name
+        from airflow_tf_sm.sagemaker.tags import job_tags
+
+        def name_for(attempt: int) -> str:
+            return task_job_name(
+                *ids, template_name=spec.training.job_name, attempt=attempt, max_len=MAX_TUNING_NAME_LEN
+            )
+
+        training = self.hook.training
+        code, code_uri = training.package_code(spec.training)
+        tags = job_tags(*ids)
+        request = self.request(spec, name_for(1), code_uri, extra_tags=tags)
+        job_name, existing = self.find_reusable_job(
+            name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=ids.run_id
+        )
+        if existing is not None:
+            return job_name, existing
+        if job_name != request["HyperParameterTuningJobName"]:
+            request = self.request(spec, job_name, code_uri, extra_tags=tags, validate=False)
+        training.upload_code(code, code_uri)
+        self.log.info("CreateHyperParameterTuningJob %s", request_summary(request))
+        if on_name is not None:
+            on_name(job_name)
+        self.create(request)
+        return job_name, None
+
+    def find_reusable_job(
+        self,
+        name_for_attempt: Callable[[int], str],
+        *,
+        if_job_exists: str = "reuse",
+        max_attempts: int = 50,
+        poll_interval: float = 30.0,
+        run_id: str | None = None,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Find the tuning job a (re)try should attach to, reuse, or create (:meth:`find_reusable`).
+
+        Returns:
+            ``(tuning_job_name, description)`` where ``description`` is ``None`` when the name is free.
+        """
+        if if_job_exists not in IF_JOB_EXISTS:
+            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retune'")
+        return self.find_reusable(
+            TUNING_JOB,
+            name_for_attempt,
+            rerun=if_job_exists == "retune",
+            rerun_hint="if_job_exists='retune'",
+            max_attempts=max_attempts,
+            poll_interval=poll_interval,
+            run_id=run_id,
+        )
+
+    # ------------------------------------------------------------------ read, stop
+    def describe(self, tuning_job_name: str) -> dict[str, Any]:
+        """Return DescribeHyperParameterTuningJob (retried on throttling; raises for an unknown job)."""
+        return dict(
+            self.hook.call(
+                self.sagemaker, "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=tuning_job_name
+            )
+        )
+
+    def find(self, tuning_job_name: str) -> dict[str, Any] | None:
+        """Return DescribeHyperParameterTuningJob, or ``None`` when no tuning job has that name."""
+        return self.hook.describe_or_none(
+            "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=tuning_job_name
+        )
+
+    def stop(self, tuning_job_name: str) -> bool:
+        """Stop a tuning job and every training job it runs; False when it had already ended or does not exist."""
+        try:
+            self.hook.call(
+                self.sagemaker, "stop_hyper_parameter_tuning_job", HyperParameterTuningJobName=tuning_job_name
+            )
+        except Exception as exc:
+            if is_already_ended(exc) or is_not_found(exc):
+                self.log.info("Tuning job %s not stopped: %s", tuning_job_name, exc)
+                return False
+            raise
+        self.log.info("Stop requested for tuning job %s", tuning_job_name)
+        return True
+
+    def training_jobs(self, tuning_job_name: str, **filters: Any) -> list[dict[str, Any]]:
+        """Return every training job summary of a tuning job (all pages; ``SortBy``/``StatusEquals`` as filters)."""
+        summaries: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"HyperParameterTuningJobName": tuning_job_name, "MaxResults": 100, **filters}
+        while True:
+            page = self.hook.call(self.sagemaker, "list_training_jobs_for_hyper_parameter_tuning_job", **kwargs)
+            summaries.extend(page.get("TrainingJobSummaries", []))
+            if not page.get("NextToken"):
+                return summaries
+            kwargs["NextToken"] = page["NextToken"]
+
+    # ------------------------------------------------------------------ wait
+    def wait(
+        self,
+        tuning_job_name: str,
+        *,
+        poll_interval: float = 30.0,
+        max_wait: float | None = None,
+        print_log: Callable[[int, str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the tuning job ends, logging each new status line (counters, best so far).
+
+        Raises:
+            TuningJobFailedError: it ended Failed or Stopped, or without a best training job.
+            TFSageMakerError: ``max_wait`` passed (the tuning job was stopped).
+        """
+        emit = print_log or (lambda level, line: self.log.log(level, "%s", line))
+        try:
+            desc = wait_blocking(
+                tuning_watch(tuning_job_name),
+                lambda: self.describe(tuning_job_name),
+                interval=self.hook.backoff(poll_interval),
+                timeout=max_wait,
+                emit=emit,
+            )
+        except WaitTimeoutError as exc:
+            self.stop(tuning_job_name)
+            raise TFSageMakerError(f"{exc} (wait_timeout); stop requested") from None
+        return self.check_final(desc)
+
+    def check_final(self, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Return ``desc`` of a Completed tuning job with a best training job; raise otherwise."""
+        status = desc["HyperParameterTuningJobStatus"]
+        name = desc["HyperParameterTuningJobName"]
+        if status != "Completed":
+            raise TuningJobFailedError(name, status, desc.get("FailureReason"))
+        if not desc.get("BestTrainingJob"):
+            reason = "no training job completed with an objective value (see the training jobs' logs)"
+            raise TuningJobFailedError(name, status, desc.get("FailureReason") or reason)
+        return dict(desc)
+
+    def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn a DescribeHyperParameterTuningJob response into the small JSON value pushed to XCom."""
+        best = desc.get("BestTrainingJob") or {}
+        metric = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+        model_data = None
+        if best.get("TrainingJobName"):
+            job = self.hook.training.find(str(best["TrainingJobName"])) or {}
+            model_data = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        config = desc.get("HyperParameterTuningJobConfig") or {}
+        objective = config.get("HyperParameterTuningJobObjective") or {}
+        return {
+            "tuning_job_name": desc["HyperParameterTuningJobName"],
+            "tuning_job_arn": desc.get("HyperParameterTuningJobArn"),
+            "status": desc["HyperParameterTuningJobStatus"],
+            "best_training_job_name": best.get("TrainingJobName"),
+            "best_objective": {
+                "name": metric.get("MetricName", objective.get("MetricName")),
+                "value": metric.get("Value"),
+                "type": metric.get("Type", objective.get("Type")),
+            }
+            if best
+            else None,
+            "best_hyperparameters": dict(best.get("TunedHyperParameters") or {}),
+            "best_model_data": model_data,
+            "training_job_counts": dict(desc.get("TrainingJobStatusCounters") or {}),
+            "objective_counts": dict(desc.get("ObjectiveStatusCounters") or {}),
+            "region": self.hook.region,
+            "backend": self.hook.backend,
+        }
+
+    def result_from_event(self, event: Mapping[str, Any] | None, log: Any = None) -> dict[str, Any]:
+        """Turn a :class:`~airflow_tf_sm.tuning.trigger.TuningJobTrigger` event into the task's result.
+
+        The tuning job is described again, so a repeated or stale event cannot report a wrong state.
+
+        Raises:
+            TuningJobFailedError: it ended Failed or Stopped, or without a best training job.
+            TFSageMakerError: the trigger reported an error, or the event is missing or names no job.
+        """
+        if not event or not event.get("tuning_job_name"):
+            raise TFSageMakerError(f"Tuning job trigger returned no usable event: {event!r}")
+        name = str(event["tuning_job_name"])
+        if event.get("status") == "error":
+            raise TFSageMakerError(f"Waiting for tuning job {name} failed: {event.get('message')}")
+        desc = self.describe(name)
+        if TUNING_JOB.is_busy(desc["HyperParameterTuningJobStatus"]):
+            raise TFSageMakerError(
+                f"Tuning job {name} is {desc['HyperParameterTuningJobStatus']} although its trigger reported it ended"
+            )
+        (log or self.log).info("%s", status_line(tuning_watch(name), desc))
+        return self.result(self.check_final(desc))
+
+
+def request_summary(request: Mapping[str, Any]) -> str:
+    """Return a one-line, secret-free JSON summary of a CreateHyperParameterTuningJob request for the task log."""
+    from airflow_tf_sm.redaction import redact_mapping
+
+    config = request.get("HyperParameterTuningJobConfig", {})
+    definition = request.get("TrainingJobDefinition", {})
+    ranges = config.get("ParameterRanges", {})
+    summary = {
+        "HyperParameterTuningJobName": request.get("HyperParameterTuningJobName"),
+        "Strategy": config.get("Strategy"),
+        "Objective": config.get("HyperParameterTuningJobObjective"),
+        "ResourceLimits": config.get("ResourceLimits"),
+        "EarlyStopping": config.get("TrainingJobEarlyStoppingType"),
+        "Tuned": sorted(r["Name"] for kind in ranges.values() for r in kind),
+        "TrainingImage": definition.get("AlgorithmSpecification", {}).get("TrainingImage"),
+        "StaticHyperParameters": redact_mapping(definition.get("StaticHyperParameters", {})),
+    }
+    return json.dumps(summary, sort_keys=True)

@@ -1,0 +1,74 @@
+"""``TuningJobTrigger``: wait in Airflow's triggerer for a hyperparameter tuning job to end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_tf_sm.hook import TFSageMakerHook
+from airflow_tf_sm.polling import WaitTrigger
+from airflow_tf_sm.sagemaker.resources import TUNING_JOB
+from airflow_tf_sm.waiting import Watch
+
+
+class TuningJobTrigger(WaitTrigger):
+    """Wait in the triggerer for a tuning job to end, logging its progress (counters, best so far).
+
+    The one event it yields::
+
+        {"status": "success" | "failed" | "error", "tuning_job_name": ..., "tuning_job_status": ...,
+         "failure_reason": ..., "result": hook.tuning.result(desc)}
+
+    ``"error"`` events also carry ``error_code`` and ``message``. A killed task stops the tuning job (and
+    so every training job it runs) when ``stop_job_on_kill`` (Airflow 3.3+ calls :meth:`on_kill`).
+
+    Args:
+        tuning_job_name: The tuning job.
+        client_params: Backend and connection settings (``hook.trigger_params()``), plain JSON.
+        poll_interval: Seconds between polls.
+        stop_job_on_kill: Stop the tuning job when a user kills the deferred task.
+
+    Example:
+        >>> from airflow_tf_sm.backends import ClientParams
+        >>> trigger = TuningJobTrigger("tune-1", ClientParams(backend="local").to_dict(), poll_interval=10)
+        >>> trigger.serialize()[0]
+        'airflow_tf_sm.tuning.trigger.TuningJobTrigger'
+    """
+
+    hook_class = TFSageMakerHook
+    resource = TUNING_JOB
+    fields = ("tuning_job_name", "stop_job_on_kill")
+
+    def __init__(
+        self,
+        tuning_job_name: str,
+        client_params: Mapping[str, Any],
+        poll_interval: float = 30.0,
+        stop_job_on_kill: bool = True,
+    ) -> None:
+        super().__init__(client_params, poll_interval)
+        self.tuning_job_name = tuning_job_name
+        self.stop_job_on_kill = stop_job_on_kill
+
+    def watch(self) -> Watch:
+        """Return the state machine of this wait (with the tuning status line)."""
+        from airflow_tf_sm.tuning.service import tuning_watch
+
+        return tuning_watch(self.tuning_job_name, error_extra={"result": None})
+
+    def describe(self, hook: TFSageMakerHook) -> dict[str, Any]:
+        """Describe the tuning job (blocking)."""
+        return hook.tuning.describe(self.tuning_job_name)
+
+    def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
+        """Return the event of a tuning job that ended (blocking)."""
+        return watch.event(desc, result=self.hook.tuning.result(desc))
+
+    async def on_kill(self) -> None:
+        """Stop the tuning job when a user kills the deferred task (unless ``stop_job_on_kill=False``)."""
+        if not self.stop_job_on_kill:
+            self.log.info("Task killed: tuning job %s keeps running (stop_job_on_kill=False)", self.tuning_job_name)
+            return
+        self.log.info("Task killed: stopping tuning job %s", self.tuning_job_name)
+        await asyncio.to_thread(self.hook.tuning.stop, self.tuning_job_name)
