@@ -256,6 +256,7 @@ class TFTuningOperator(SpecArguments, WaitingTask):
         if self.deferrable and (existing is None or TUNING_JOB.is_busy(existing["HyperParameterTuningJobStatus"])):
             from airflow_tf_sm.tuning.trigger import TuningJobTrigger
 
+            self.warn_if_kill_cannot_stop(f"tuning job {name}")
             self.defer_to(
                 TuningJobTrigger(
                     tuning_job_name=name,
