@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_tf_sm.redaction import description_secrets, register_with_masker
+
 if TYPE_CHECKING:
     from airflow_tf_sm.hook import TFSageMakerHook
 
@@ -18,6 +20,20 @@ class FamilyService:
     def __init__(self, hook: TFSageMakerHook) -> None:
         self.hook = hook
         self.log = hook.log
+        self._masked: set[str] = set()
+
+    def mask_secrets(self, document: Any) -> list[str]:
+        """Register the secret values of a request or description with Airflow's masker; return them.
+
+        The secret-named ``HyperParameters`` / ``Environment`` entries (:mod:`airflow_tf_sm.redaction`),
+        each registered once per service, by value. Blocking: never call it from a trigger's event loop.
+        """
+        values = description_secrets(document)
+        new = [value for value in values if value not in self._masked]
+        if new:
+            self._masked.update(new)
+            register_with_masker(new)
+        return values
 
     @property
     def sagemaker(self) -> Any:

@@ -66,6 +66,22 @@ class SageMakerTask(BaseOperator):
         #: ``(resource name, region)`` the links point to, once the task knows its resource.
         self.link_target: tuple[str, str] | None = None
 
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render the templated arguments, then register their secret values with Airflow's masker.
+
+        Airflow stores the rendered fields (the UI's "Rendered Template") right after this, masking
+        what is registered: so ``hyperparameters={"db_pass": "{{ var.value.db_pass }}"}`` shows ``***``
+        there and in the task log, although Airflow's own list of sensitive names lacks ``pass``.
+        """
+        super().render_template_fields(context, jinja_env)
+        self.mask_rendered_secrets()
+
+    def mask_rendered_secrets(self) -> None:
+        """Register the secret values of the (rendered) ``hyperparameters`` / ``environment`` arguments."""
+        from airflow_tf_sm.redaction import description_secrets, register_with_masker
+
+        register_with_masker(description_secrets({name: getattr(self, name, None) for name in self.template_fields}))
+
     @property  # type: ignore[override]
     def operator_extra_links(self) -> tuple[BaseOperatorLink, ...]:
         """:attr:`resource_links`, or none when the task runs on the local backend (no console to link to)."""

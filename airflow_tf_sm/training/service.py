@@ -140,6 +140,7 @@ class TrainingService(FamilyService):
         code, code_uri = self.package_code(spec)
         tags = job_tags(*ids)
         request = self.request(spec, name_for(1), code_uri, extra_tags=tags)
+        self.mask_secrets(request)
         job_name, existing = self.find_reusable_job(name_for, if_job_exists=if_job_exists, poll_interval=poll_interval)
         if existing is not None:
             return job_name, existing
@@ -154,12 +155,20 @@ class TrainingService(FamilyService):
 
     # ------------------------------------------------------------------ read, stop
     def describe(self, job_name: str) -> dict[str, Any]:
-        """Return DescribeTrainingJob for ``job_name`` (retried on throttling; raises for an unknown job)."""
-        return dict(self.hook.call(self.sagemaker, "describe_training_job", TrainingJobName=job_name))
+        """Return DescribeTrainingJob for ``job_name`` (retried on throttling; raises for an unknown job).
+
+        Its secret values are registered with Airflow's masker (:meth:`mask_secrets`), so a task or
+        trigger that waits for a job started elsewhere masks them too.
+        """
+        desc = dict(self.hook.call(self.sagemaker, "describe_training_job", TrainingJobName=job_name))
+        self.mask_secrets(desc)
+        return desc
 
     def find(self, job_name: str) -> dict[str, Any] | None:
-        """Return DescribeTrainingJob, or ``None`` when no job has that name."""
-        return self.hook.describe_or_none("describe_training_job", TrainingJobName=job_name)
+        """Return DescribeTrainingJob, or ``None`` when no job has that name (secrets masked as by :meth:`describe`)."""
+        desc = self.hook.describe_or_none("describe_training_job", TrainingJobName=job_name)
+        self.mask_secrets(desc)
+        return desc
 
     def stop(self, job_name: str) -> bool:
         """Ask SageMaker to stop a job; return False when the job had already ended or does not exist."""
@@ -328,12 +337,16 @@ class TrainingService(FamilyService):
 
 
 def request_summary(request: Mapping[str, Any]) -> str:
-    """Return a one-line, secret-free JSON summary of a CreateTrainingJob request for the task log."""
+    """Return a one-line, secret-free JSON summary of a CreateTrainingJob request for the task log.
+
+    Secret-named hyperparameters and environment variables show ``***`` (:mod:`airflow_tf_sm.redaction`).
+    """
     summary = {
         "TrainingJobName": request.get("TrainingJobName"),
         "TrainingImage": request.get("AlgorithmSpecification", {}).get("TrainingImage"),
         "ResourceConfig": request.get("ResourceConfig"),
         "HyperParameters": redact_mapping(request.get("HyperParameters", {})),
+        "Environment": redact_mapping(request.get("Environment", {})),
         "Channels": [c.get("ChannelName") for c in request.get("InputDataConfig", [])],
         "OutputPath": request.get("OutputDataConfig", {}).get("S3OutputPath"),
     }
