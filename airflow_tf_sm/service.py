@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
 from airflow_tf_sm.redaction import description_secrets, register_with_masker
 
 if TYPE_CHECKING:
@@ -34,6 +35,21 @@ class FamilyService:
             self._masked.update(new)
             register_with_masker(new)
         return values
+
+    @staticmethod
+    def check_names(**names: Any) -> None:
+        """Refuse resource names that are not non-empty strings (``None``, numbers...), before any call.
+
+        Raises:
+            ConfigValidationError: naming each such argument.
+        """
+        problems = [
+            FieldError(argument, value, "must be a non-empty string: the resource's name")
+            for argument, value in names.items()
+            if not isinstance(value, str) or not value.strip()
+        ]
+        if problems:
+            raise ConfigValidationError(problems, what="arguments")
 
     @property
     def sagemaker(self) -> Any:

@@ -308,6 +308,11 @@ def render_config(
     """
     variables = dict(context)
     if isinstance(config, Mapping):
+        from airflow_tf_sm.sagemaker.fields import nesting_errors
+
+        too_deep = nesting_errors("config", config)
+        if too_deep:
+            raise ConfigValidationError(too_deep)
         return _as_dict(_render_value(config, variables, ""), "config")
     if not isinstance(config, str):
         raise _fail("config", config, "must be a mapping, a file path or JSON/YAML text")
@@ -322,5 +327,14 @@ def render_config(
         except (OSError, UnicodeDecodeError) as exc:
             raise _fail(config, path, f"cannot be read: {exc}") from exc
         rendered = _render_text(text, variables, config)
-        return _as_dict(_parse(rendered, _file_kind(path), config, path), config)
-    return _as_dict(_parse(config, "any", "config", config), "config")
+        return _checked(_parse(rendered, _file_kind(path), config, path), config)
+    return _checked(_parse(config, "any", "config", config), "config")
+
+
+def _checked(value: Any, field: str) -> dict[str, Any]:
+    from airflow_tf_sm.sagemaker.fields import nesting_errors
+
+    too_deep = nesting_errors(field, value)
+    if too_deep:
+        raise ConfigValidationError(too_deep)
+    return _as_dict(value, field)

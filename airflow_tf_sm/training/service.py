@@ -10,7 +10,13 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_tf_sm.exceptions import TFSageMakerError, TrainingJobFailedError, TrainingJobTimeoutError
+from airflow_tf_sm.exceptions import (
+    ConfigValidationError,
+    FieldError,
+    TFSageMakerError,
+    TrainingJobFailedError,
+    TrainingJobTimeoutError,
+)
 from airflow_tf_sm.redaction import redact_mapping
 from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB, final_metrics
@@ -88,12 +94,27 @@ class TrainingService(FamilyService):
         """
         from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
 
+        self._check_hosts(spec)
         role = spec.role or self.hook.clients.default_role
         request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
         request = coerce_request(request, "CreateTrainingJob")
         if validate:
             validate_request(request, "CreateTrainingJob")
         return request
+
+    def _check_hosts(self, spec: TrainingJobSpec) -> None:
+        """Refuse more instances than the backend allows (the local backend: ``local_max_hosts``)."""
+        from airflow_tf_sm.training.resources import total_instances
+
+        bound = self.hook.clients.max_hosts
+        hosts = total_instances(spec.instance_groups) if spec.instance_groups else spec.instance_count
+        if bound is not None and hosts > bound[0]:
+            field = "instance_groups" if spec.instance_groups else "instance_count"
+            rule = (
+                f"the {self.hook.backend} backend runs each instance as a process on this machine, with its own "
+                f"copy of the code and data: at most {bound[0]} here (the setting {bound[1]})"
+            )
+            raise ConfigValidationError([FieldError(field, hosts, rule)])
 
     def create(self, request: Mapping[str, Any]) -> str:
         """Submit a validated CreateTrainingJob request; return the job ARN.
@@ -160,18 +181,21 @@ class TrainingService(FamilyService):
         Its secret values are registered with Airflow's masker (:meth:`mask_secrets`), so a task or
         trigger that waits for a job started elsewhere masks them too.
         """
+        self.check_names(job_name=job_name)
         desc = dict(self.hook.call(self.sagemaker, "describe_training_job", TrainingJobName=job_name))
         self.mask_secrets(desc)
         return desc
 
     def find(self, job_name: str) -> dict[str, Any] | None:
         """Return DescribeTrainingJob, or ``None`` when no job has that name (secrets masked as by :meth:`describe`)."""
+        self.check_names(job_name=job_name)
         desc = self.hook.describe_or_none("describe_training_job", TrainingJobName=job_name)
         self.mask_secrets(desc)
         return desc
 
     def stop(self, job_name: str) -> bool:
         """Ask SageMaker to stop a job; return False when the job had already ended or does not exist."""
+        self.check_names(job_name=job_name)
         try:
             self.hook.call(self.sagemaker, "stop_training_job", TrainingJobName=job_name)
         except Exception as exc:
@@ -236,6 +260,7 @@ class TrainingService(FamilyService):
     # ------------------------------------------------------------------ wait
     def log_reader(self, job_name: str) -> LogReader:
         """Return a reader of the job's CloudWatch log streams."""
+        self.check_names(job_name=job_name)
         return LogReader(self.hook, TRAINING_JOB.log_group, job_name)
 
     def wait(
