@@ -23,6 +23,18 @@ DEFAULT_MAX_RUNTIME = 86400
 #: Metric definitions of one algorithm specification.
 MAX_METRIC_DEFINITIONS = 40
 
+#: Instances of one training job (``ResourceConfig.InstanceCount``, and all ``InstanceGroups`` together). The
+#: service model sets no maximum (only ``min: 0``); the real bound is the account's service quota, which AWS
+#: raises on request. This is the package's sanity bound: it catches a typo (``10**6``) before any call.
+MAX_INSTANCE_COUNT = 10_000
+
+#: ``Environment`` of a training job (botocore ``TrainingEnvironmentMap``/``Key``/``Value``): at most 100
+#: entries, names ``[a-zA-Z_][a-zA-Z0-9_]*`` up to 512 characters, values up to 512 characters. No value can
+#: hold a NUL character (no process environment can).
+MAX_ENVIRONMENT_ENTRIES = 100
+ENVIRONMENT_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]{0,511}$"
+MAX_ENVIRONMENT_VALUE_LEN = 512
+
 #: Instance groups of a heterogeneous cluster (``ResourceConfig.InstanceGroups``), and a group name's length.
 MAX_INSTANCE_GROUPS = 5
 MAX_INSTANCE_GROUP_NAME_LEN = 64

@@ -155,7 +155,7 @@ def local_backend(params: ClientParams) -> Clients:
     import dataclasses
 
     from airflow_tf_sm.backends import Clients
-    from airflow_tf_sm.settings import resolve_local_root
+    from airflow_tf_sm.settings import LOCAL_MAX_HOSTS_SETTING, local_max_hosts, resolve_local_root
 
     root = resolve_local_root(params.local_root)
     region = params.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -171,4 +171,5 @@ def local_backend(params: ClientParams) -> Clients:
         default_role=LOCAL_ROLE_ARN,
         invocation_url=invocation_url,
         max_poll_interval=LOCAL_POLL_INTERVAL,
+        max_hosts=(local_max_hosts(), LOCAL_MAX_HOSTS_SETTING),
     )

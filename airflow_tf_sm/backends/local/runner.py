@@ -63,6 +63,7 @@ from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
 from airflow_tf_sm.backends.local.processes import detach_and_record, free_ports, own_record, process_token
 from airflow_tf_sm.backends.local.requirements import RequirementsError, install_requirements
 from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, relative_key, split_s3_uri
+from airflow_tf_sm.redaction import redact_argv
 from airflow_tf_sm.sagemaker.booleans import is_true
 from airflow_tf_sm.sagemaker.images import processor_for
 from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP
@@ -594,7 +595,7 @@ class Runner:
         if sidecar:
             writer.write(f"Launching parameter server process: task {argv[-1]} of the ps job")
         else:
-            writer.write(f"Invoking script with the following command: {' '.join(argv)}")
+            writer.write(f"Invoking script with the following command: {' '.join(redact_argv(argv))}")
         popen = subprocess.Popen(
             argv,
             cwd=plan.base / "code",
@@ -640,7 +641,7 @@ class Runner:
             text = failure_file.read_text(errors="replace")
             if text.strip():
                 return text[:1024]
-        command = [Path(proc.plan.argv[0]).name, *proc.plan.argv[1:]]
+        command = redact_argv([Path(proc.plan.argv[0]).name, *proc.plan.argv[1:]])
         code = proc.popen.returncode if proc.popen.returncode is not None else -1
         return failure_reason_for_exit(code, command, list(proc.stderr_tail))[:1024]
 
