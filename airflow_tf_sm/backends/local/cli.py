@@ -81,7 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("stop", help="stop a running job").add_argument("name")
     args = parser.parse_args(argv)
 
-    sagemaker, s3, logs = local_clients(args.root, args.region)[:3]
+    from botocore.exceptions import ClientError
+
+    try:
+        return _run(args, *local_clients(args.root, args.region)[:3])
+    except ClientError as exc:  # an unknown or corrupt job: the message says which and why
+        print(f"error: {exc.response['Error']['Message']}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, sagemaker: Any, s3: Any, logs: Any) -> int:
     if args.command == "list":
         for job in sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]:
             created = f"{job['CreationTime']:%Y-%m-%d %H:%M:%S}"

@@ -26,7 +26,7 @@ from airflow_tf_sm.backends.local.runtime_client import LocalRuntimeClient
 from airflow_tf_sm.backends.local.s3_api import LocalS3Client
 from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordNotFoundError, StateStore
 from airflow_tf_sm.backends.local.training_api import TrainingAPI
-from airflow_tf_sm.backends.local.wire import client_error, metadata, paginate
+from airflow_tf_sm.backends.local.wire import client_error, corrupt_record_error, metadata, paginate
 
 if TYPE_CHECKING:
     from airflow_tf_sm.backends import ClientParams, Clients
@@ -108,6 +108,8 @@ class LocalSageMakerClient(TrainingAPI, HostingAPI):
             store.update(name, merge)
         except RecordNotFoundError:
             raise client_error("ValidationException", f"Resource {ResourceArn} not found.", op) from None
+        except CorruptRecordError as exc:
+            raise corrupt_record_error(exc, op) from None
         return {"Tags": list(Tags), "ResponseMetadata": metadata()}
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from airflow_tf_sm.backends.local.processes import kill_group, process_alive
 from airflow_tf_sm.backends.local.state import (
     CorruptRecordError,
+    Field,
     RecordExistsError,
     RecordNotFoundError,
     StateStore,
@@ -39,6 +40,45 @@ RUNNER_DIED_REASON = "local runner process died"
 JobExistsError = RecordExistsError
 JobNotFoundError = RecordNotFoundError
 __all__ = ["CorruptRecordError", "Engine", "JobExistsError", "JobNotFoundError"]
+
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
+_OPTIONAL_TEXT = (str, type(None))
+#: What every ``job.json`` holds, with the types the API, the engine and the runner read (else it is corrupt).
+JOB_SHAPE: dict[str, Field] = {
+    "name": Field(str),
+    "arn": Field(str),
+    "region": Field(str),
+    "request": Field(dict),
+    "status": Field(str),
+    "secondary_status": Field(str),
+    "creation_time": Field(_NUMBER),
+    "last_modified_time": Field(_NUMBER),
+    "transitions": Field(
+        list,
+        required=False,
+        items={
+            "Status": Field(str),
+            "StartTime": Field(_NUMBER),
+            "EndTime": Field(_OPTIONAL_NUMBER, required=False),
+            "StatusMessage": Field(str, required=False),
+        },
+    ),
+    "metrics": Field(
+        list, required=False, items={"MetricName": Field(str), "Value": Field(_NUMBER), "Timestamp": Field(_NUMBER)}
+    ),
+    "processes": Field((list, type(None)), required=False, items={"pid": Field(int)}),
+    "runner": Field((dict, type(None)), required=False, fields={"pid": Field(int)}),
+    "settings": Field(dict, required=False),
+    "tags": Field(list, required=False),
+    "log_streams": Field(list, required=False),
+    "model_artifacts": Field(_OPTIONAL_TEXT, required=False),
+    "failure_reason": Field(_OPTIONAL_TEXT, required=False),
+    "training_start_time": Field(_OPTIONAL_NUMBER, required=False),
+    "training_end_time": Field(_OPTIONAL_NUMBER, required=False),
+    "training_time_seconds": Field(_OPTIONAL_NUMBER, required=False),
+    "billable_time_seconds": Field(_OPTIONAL_NUMBER, required=False),
+}
 
 # SecondaryStatus -> StatusMessage, worded like SageMaker's
 STATUS_MESSAGES: dict[str, str] = {
@@ -106,7 +146,7 @@ class Engine:
     ) -> None:
         self.root = Path(root)
         self.jobs_dir = self.root / "jobs"
-        self.store = StateStore(self.jobs_dir, is_valid_name, kind="job")
+        self.store = StateStore(self.jobs_dir, is_valid_name, kind="job", shape=JOB_SHAPE)
         self.heartbeat_timeout = heartbeat_timeout
         self.stop_grace = stop_grace
 

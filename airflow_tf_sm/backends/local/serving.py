@@ -49,6 +49,7 @@ from typing import Any, Protocol
 
 from airflow_tf_sm.backends.local.hosting import (
     ENDPOINT_LOG_GROUP,
+    CorruptRecordError,
     EndpointNotFoundError,
     HostingStore,
 )
@@ -495,8 +496,8 @@ class ModelServer:
             try:
                 state = self.store.load_endpoint(self.endpoint)
                 wanted = self._wanted(state)
-            except (EndpointNotFoundError, OSError, ValueError):
-                wanted = False
+            except (EndpointNotFoundError, CorruptRecordError, OSError, ValueError):
+                wanted = False  # a record that says nothing about this server does not want it
             if not wanted:
                 self.log("the endpoint no longer uses this server: exiting")
                 break

@@ -66,6 +66,14 @@ def storage_error(exc: OSError, operation: str) -> Exception:
     return client_error(code, f"{message} (local object store: {cause})", operation, status)
 
 
+def corrupt_record_error(exc: Exception, operation: str, code: str = "ValidationException") -> Exception:
+    """Build the ``ClientError`` for a record of the local state that cannot be read (the message names its file).
+
+    Not a not-found error and not retryable: the hook surfaces it at once, and a wait ends with it.
+    """
+    return client_error(code, str(exc), operation)
+
+
 def to_datetime(epoch: float | None) -> datetime | None:
     """Return epoch seconds as the timezone-aware datetime boto3 hands out."""
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
