@@ -14,8 +14,6 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-from airflow_tf_sm.sagemaker.limits import CHANNEL_NAME_PATTERN
-
 MAX_NAME_LEN = 63
 #: Longest tuning job name.
 MAX_TUNING_NAME_LEN = 32
@@ -53,17 +51,6 @@ def is_valid_name(name: object, max_len: int = MAX_NAME_LEN) -> bool:
         True when it is a string of 1-``max_len`` characters matching :func:`name_pattern`.
     """
     return isinstance(name, str) and len(name) <= max_len and NAME_PATTERN.fullmatch(name) is not None
-
-
-#: Channel names: SageMaker's ``[A-Za-z0-9\.\-_]+`` of 1-64 characters; ``.`` and ``..`` are refused, since a
-#: channel is the directory ``input/data/<name>`` of the container and those two name no directory of its own.
-CHANNEL_NAME_RULE = "channel names are 1-64 letters, digits, '.', '-' or '_', and not '.' or '..'"
-_CHANNEL_NAME = re.compile(CHANNEL_NAME_PATTERN)
-
-
-def is_valid_channel_name(name: object) -> bool:
-    """Tell whether ``name`` is a valid channel name (:data:`CHANNEL_NAME_RULE`)."""
-    return isinstance(name, str) and _CHANNEL_NAME.fullmatch(name) is not None and name not in (".", "..")
 
 
 def short_hash(text: str, length: int = _HASH_LEN) -> str:

@@ -19,19 +19,14 @@ from typing import Any, TypeGuard
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
 from airflow_tf_sm.sagemaker.booleans import FALSE_WORDS, TRUE_WORDS
 from airflow_tf_sm.sagemaker.limits import (
+    CHANNEL_NAME_RULE,
     DEFAULT_MAX_RUNTIME,
     MAX_HYPERPARAMETER_KEY_LEN,
     MAX_HYPERPARAMETER_VALUE_LEN,
     MAX_HYPERPARAMETERS,
-)
-from airflow_tf_sm.sagemaker.names import (
-    CHANNEL_NAME_RULE,
-    MAX_NAME_LEN,
-    MAX_TUNING_NAME_LEN,
     is_valid_channel_name,
-    name_pattern,
-    name_rule,
 )
+from airflow_tf_sm.sagemaker.names import MAX_NAME_LEN, MAX_TUNING_NAME_LEN, name_pattern, name_rule
 from airflow_tf_sm.sagemaker.s3 import S3UriError, parse_s3_uri
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$")

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_tf_sm.exceptions import FieldError
 from airflow_tf_sm.sagemaker.fields import matches, s3_uri_errors, unknown_rule
-from airflow_tf_sm.sagemaker.names import CHANNEL_NAME_RULE, is_valid_channel_name
+from airflow_tf_sm.sagemaker.limits import CHANNEL_NAME_RULE, is_valid_channel_name
 
 #: Input modes of a channel (and of the job's default).
 INPUT_MODES = ("File", "Pipe", "FastFile")
