@@ -6,6 +6,8 @@ Layout under the root::
     jobs/<name>/job.lock      fcntl lock taken for every read-modify-write of job.json
     jobs/<name>/heartbeat     touched by the runner while it lives
     jobs/<name>/opt_ml/       algo-1's ``/opt/ml`` (other hosts: ``jobs/<name>/hosts/algo-<n>/opt_ml``)
+    jobs/<name>/.upload-*     archives being uploaded, locked by their runner (a killed runner's are
+                              removed when the ended job is next read)
 
 ``job.json`` is replaced atomically, so readers never take the lock; writers always do.
 This module imports only the standard library and the package's standard-library facts (the runner loads it).
@@ -29,6 +31,7 @@ from airflow_tf_sm.backends.local.state import (
     RecordNotFoundError,
     StateStore,
 )
+from airflow_tf_sm.backends.local.tempfiles import remove_abandoned
 from airflow_tf_sm.sagemaker.names import is_valid_name
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, LOCAL_ACCOUNT_ID, TRAINING_JOB
 
@@ -36,6 +39,8 @@ ACCOUNT_ID = LOCAL_ACCOUNT_ID
 TERMINAL_STATUSES = JOB_TERMINAL_STATUSES
 ACTIVE_STATUSES = TRAINING_JOB.busy
 RUNNER_DIED_REASON = "local runner process died"
+#: Prefix of the temp files a runner writes in its job directory (``tempfiles.locked_temp``).
+JOB_TEMP_PREFIX = ".upload-"
 #: Names of the job errors (the state store's, for jobs).
 JobExistsError = RecordExistsError
 JobNotFoundError = RecordNotFoundError
@@ -238,15 +243,17 @@ class Engine:
     def refresh(self, name: str) -> dict[str, Any]:
         """Load a job, marking it Failed when its runner is gone while the job is still active.
 
-        The scripts the dead runner left behind are killed, so nothing keeps training unseen.
+        The scripts the dead runner left behind are killed, so nothing keeps training unseen, and the temp
+        files it was writing are removed.
         """
         state = self.load(name)
-        if not self._runner_dead(state):
-            return state
-        with self.locked(name) as locked_state:
-            if self._runner_dead(locked_state):
-                for proc in locked_state.get("processes") or []:
-                    kill_group(int(proc["pid"]), proc.get("token"), signal.SIGKILL)
-                finish_job(locked_state, "Failed", "Failed", time.time(), RUNNER_DIED_REASON)
-            state = locked_state
+        if self._runner_dead(state):
+            with self.locked(name) as locked_state:
+                if self._runner_dead(locked_state):
+                    for proc in locked_state.get("processes") or []:
+                        kill_group(int(proc["pid"]), proc.get("token"), signal.SIGKILL)
+                    finish_job(locked_state, "Failed", "Failed", time.time(), RUNNER_DIED_REASON)
+                state = locked_state
+        if state["status"] not in ACTIVE_STATUSES:
+            remove_abandoned(self.job_dir(name), JOB_TEMP_PREFIX)  # what a killed runner was writing
         return state
