@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from bench import code_staging, local_overhead, parse_cost, triggerer_scale, worker_slots
+from bench import code_staging, job_isolation, local_overhead, parse_cost, triggerer_scale, worker_slots
 from bench.common import Figure
 
 FULL: dict[str, Callable[[], list[Figure]]] = {
@@ -25,6 +25,7 @@ FULL: dict[str, Callable[[], list[Figure]]] = {
     "triggerer": lambda: triggerer_scale.measure(jobs=1000, interval=10.0, latency=0.05, spread=40.0),
     "staging": lambda: code_staging.measure(megabytes=50, files=50),
     "local": lambda: local_overhead.measure(epochs=140, rounds=3),
+    "isolation": lambda: job_isolation.measure(megabytes=100, files=10, rounds=5),
 }
 QUICK: dict[str, Callable[[], list[Figure]]] = {
     "parse": lambda: parse_cost.measure(samples=3),
@@ -32,6 +33,7 @@ QUICK: dict[str, Callable[[], list[Figure]]] = {
     "triggerer": lambda: triggerer_scale.measure(jobs=200, interval=3.0, latency=0.05, spread=8.0),
     "staging": lambda: code_staging.measure(megabytes=10, files=10),
     "local": lambda: local_overhead.measure(epochs=10, rounds=1),
+    "isolation": lambda: job_isolation.measure(megabytes=10, files=5, rounds=1, lines=1000),
 }
 
 
