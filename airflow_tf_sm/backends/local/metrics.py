@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from airflow_tf_sm.backends.local.container import extract_metrics
@@ -59,8 +59,12 @@ def final_metrics(
     results: dict[int, list[dict[str, Any]]] = {}
     start = 0
     while start < len(definitions):
-        reached = _run_helper(payload, start, budget, results)
-        if reached < len(definitions):  # that definition ran out of time (or broke the helper)
+        reached, timed_out = _run_helper(payload, start, budget, results)
+        if reached < len(definitions) and not timed_out:
+            names = ", ".join(str(d.get("Name", "?")) for d in definitions[reached:])
+            warn(f"WARNING: the metric helper process failed: no value for {names}")
+            break
+        if reached < len(definitions):  # that definition ran out of time
             name = definitions[reached].get("Name", "?")
             warn(
                 f"WARNING: metric {name}: its Regex took longer than {budget:g} s on the log: no value "
@@ -71,8 +75,15 @@ def final_metrics(
     return [metric for index in sorted(results) for metric in results[index]]
 
 
-def _run_helper(payload: dict[str, Any], start: int, budget: float, results: dict[int, list[dict[str, Any]]]) -> int:
-    """Run the helper from definition ``start``; return the index of the first definition without a result."""
+def _run_helper(
+    payload: dict[str, Any], start: int, budget: float, results: dict[int, list[dict[str, Any]]]
+) -> tuple[int, bool]:
+    """Run the helper from definition ``start``.
+
+    Returns:
+        The index of the first definition without a result, and whether the helper ran out of time on it
+        (False: it ended or failed).
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "airflow_tf_sm.backends.local.metrics"],
         stdin=subprocess.PIPE,
@@ -83,8 +94,9 @@ def _run_helper(payload: dict[str, Any], start: int, budget: float, results: dic
     feeder = threading.Thread(target=_feed, args=(proc.stdin, {**payload, "start": start}), daemon=True)
     feeder.start()
     index = start
+    lines = _Lines(proc.stdout, budget)
     try:
-        for line in _lines(proc.stdout, budget):
+        for line in lines:
             item = json.loads(line)
             results[int(item["index"])] = list(item["metrics"])
             index = int(item["index"]) + 1
@@ -95,7 +107,7 @@ def _run_helper(payload: dict[str, Any], start: int, budget: float, results: dic
         proc.wait()
         proc.stdout.close()
         feeder.join(timeout=5)
-    return index
+    return index, lines.timed_out
 
 
 def _feed(stdin: IO[bytes], payload: dict[str, Any]) -> None:
@@ -104,27 +116,35 @@ def _feed(stdin: IO[bytes], payload: dict[str, Any]) -> None:
         stdin.close()
 
 
-def _lines(stream: IO[bytes], budget: float) -> Any:
-    """Yield the helper's output lines, each within ``budget`` seconds of the previous one; stop at EOF or timeout."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    buffer = b""
-    deadline = time.monotonic() + budget
-    try:
-        while True:
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                yield line
-                deadline = time.monotonic() + budget
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                return
-            chunk = stream.read1(65536)  # type: ignore[attr-defined]
-            if not chunk:
-                return
-            buffer += chunk
-    finally:
-        selector.close()
+class _Lines:
+    """The helper's output lines, each within ``budget`` seconds of the previous one, until EOF or a timeout."""
+
+    def __init__(self, stream: IO[bytes], budget: float) -> None:
+        self.stream = stream
+        self.budget = budget
+        self.timed_out = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        selector = selectors.DefaultSelector()
+        selector.register(self.stream, selectors.EVENT_READ)
+        buffer = b""
+        deadline = time.monotonic() + self.budget
+        try:
+            while True:
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    yield line
+                    deadline = time.monotonic() + self.budget
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    self.timed_out = True
+                    return
+                chunk = self.stream.read1(65536)  # type: ignore[attr-defined]
+                if not chunk:
+                    return
+                buffer += chunk
+        finally:
+            selector.close()
 
 
 def main() -> int:
