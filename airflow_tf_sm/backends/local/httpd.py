@@ -73,11 +73,22 @@ class _BadRequest(Exception):
         self.reply = reply
 
 
+class _Dropped(Exception):
+    pass
+
+
 class _Connection:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self.started = time.monotonic()
         self.reading = True  # while reading its request it may be dropped to make room
+        self.dropped = False
+
+    def drop(self) -> None:
+        """Close the connection at once; its reads end (the task is never cancelled: 3.11 logs that)."""
+        self.dropped = True
+        self.reading = False
+        self.writer.transport.abort()
 
 
 class BoundedHTTPServer:
@@ -154,15 +165,18 @@ class BoundedHTTPServer:
         self._stop = asyncio.Event()
         server = await asyncio.start_server(self._accept, sock=self.socket, limit=MAX_HEAD_BYTES)
         self._started.set()
-        async with server:
-            await self._stop.wait()
-            server.close()
-            reading = [task for task, conn in self._connections.items() if conn.reading]
-            for task in reading:
+        await self._stop.wait()
+        server.close()  # no new connections
+        for conn in list(self._connections.values()):
+            if conn.reading:  # still sending its request: dropped
+                conn.drop()
+        busy = [task for task, conn in self._connections.items() if not conn.reading]
+        if busy:  # being answered: they finish first, up to DRAIN_SECONDS
+            _, late = await asyncio.wait(busy, timeout=DRAIN_SECONDS)
+            for task in late:
                 task.cancel()
-            busy = [task for task, conn in self._connections.items() if not conn.reading]
-            if busy:
-                await asyncio.wait(busy, timeout=DRAIN_SECONDS)
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        await server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -173,7 +187,7 @@ class BoundedHTTPServer:
         conn = self._connections[task] = _Connection(writer)
         try:
             await self._one_request(reader, conn)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, _Dropped):
             pass
         finally:
             del self._connections[task]
@@ -188,9 +202,7 @@ class BoundedHTTPServer:
         if not candidates:
             return False
         _, oldest = min(candidates, key=lambda item: item[0])
-        oldest.cancel()
-        self._connections[oldest].reading = False  # counted out at once; its task ends soon
-        self._connections[oldest].writer.transport.abort()
+        self._connections[oldest].drop()  # counted out at once; its task ends soon
         return True
 
     async def _one_request(self, reader: asyncio.StreamReader, conn: _Connection) -> None:
@@ -203,6 +215,8 @@ class BoundedHTTPServer:
                 except asyncio.LimitOverrunError:
                     raise _BadRequest(json_reply(431, "the request line and headers must be under 64 KiB")) from None
                 except asyncio.IncompleteReadError as exc:
+                    if conn.dropped:
+                        raise _Dropped from None
                     if exc.partial.strip():
                         raise _BadRequest(json_reply(400, "the request ended before its headers did")) from None
                     return
