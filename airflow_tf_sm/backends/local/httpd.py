@@ -231,6 +231,7 @@ class BoundedHTTPServer:
                 body = await reader.readexactly(length) if length else b""  # read, so the answer is not lost
         except TimeoutError:
             await self._send(conn, json_reply(408, f"the request did not arrive within {self.read_timeout:g} s"))
+            self.log(f'{peer[0]} "{method} {path}" 408')
             return
         except _BadRequest as bad:
             await self._send(conn, bad.reply, method)
