@@ -7,7 +7,7 @@ Layout under the root::
     jobs/<name>/heartbeat     touched by the runner while it lives
     jobs/<name>/opt_ml/       algo-1's ``/opt/ml`` (other hosts: ``jobs/<name>/hosts/algo-<n>/opt_ml``)
     jobs/<name>/.upload-*     archives being uploaded, locked by their runner (a killed runner's are
-                              removed when the ended job is next read)
+                              removed by the read that finds the runner dead)
 
 ``job.json`` is replaced atomically, so readers never take the lock; writers always do.
 This module imports only the standard library and the package's standard-library facts (the runner loads it).
@@ -247,13 +247,13 @@ class Engine:
         files it was writing are removed.
         """
         state = self.load(name)
-        if self._runner_dead(state):
-            with self.locked(name) as locked_state:
-                if self._runner_dead(locked_state):
-                    for proc in locked_state.get("processes") or []:
-                        kill_group(int(proc["pid"]), proc.get("token"), signal.SIGKILL)
-                    finish_job(locked_state, "Failed", "Failed", time.time(), RUNNER_DIED_REASON)
-                state = locked_state
-        if state["status"] not in ACTIVE_STATUSES:
-            remove_abandoned(self.job_dir(name), JOB_TEMP_PREFIX)  # what a killed runner was writing
+        if not self._runner_dead(state):
+            return state
+        with self.locked(name) as locked_state:
+            if self._runner_dead(locked_state):
+                for proc in locked_state.get("processes") or []:
+                    kill_group(int(proc["pid"]), proc.get("token"), signal.SIGKILL)
+                finish_job(locked_state, "Failed", "Failed", time.time(), RUNNER_DIED_REASON)
+            state = locked_state
+        remove_abandoned(self.job_dir(name), JOB_TEMP_PREFIX)  # what the dead runner was writing
         return state
