@@ -28,7 +28,7 @@ from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordNotFoun
 from airflow_tf_sm.backends.local.training_api import TrainingAPI
 from airflow_tf_sm.backends.local.transform_api import TransformAPI
 from airflow_tf_sm.backends.local.tuning_api import TuningAPI
-from airflow_tf_sm.backends.local.wire import client_error, metadata, paginate
+from airflow_tf_sm.backends.local.wire import client_error, corrupt_record_error, metadata, paginate
 
 if TYPE_CHECKING:
     from airflow_tf_sm.backends import ClientParams, Clients
@@ -112,6 +112,8 @@ class LocalSageMakerClient(TrainingAPI, TuningAPI, HostingAPI, TransformAPI):
             store.update(name, merge)
         except RecordNotFoundError:
             raise client_error("ValidationException", f"Resource {ResourceArn} not found.", op) from None
+        except CorruptRecordError as exc:
+            raise corrupt_record_error(exc, op) from None
         return {"Tags": list(Tags), "ResponseMetadata": metadata()}
 
 

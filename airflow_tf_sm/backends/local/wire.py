@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
 import os
 import random
@@ -40,6 +41,37 @@ def client_error(code: str, message: str, operation: str, status: int = 400, **e
 
     response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata(status), **extra}
     return ClientError(response, operation)
+
+
+#: What S3 answers when the local disk refuses a write: errno -> (code, HTTP status, message).
+_STORAGE_ERRORS: dict[int, tuple[str, int, str]] = {
+    errno.ENOSPC: ("InternalError", 500, "We encountered an internal error. Please try again."),
+    errno.EDQUOT: ("InternalError", 500, "We encountered an internal error. Please try again."),
+    errno.EACCES: ("AccessDenied", 403, "Access Denied"),
+    errno.EPERM: ("AccessDenied", 403, "Access Denied"),
+    errno.EROFS: ("AccessDenied", 403, "Access Denied"),
+    errno.ENAMETOOLONG: ("KeyTooLongError", 400, "Your key is too long"),
+}
+
+
+def storage_error(exc: OSError, operation: str) -> Exception:
+    """Build the ``ClientError`` S3 gives for a write the local disk refused (a full disk: ``InternalError``, 500).
+
+    The message keeps the local cause (``No space left on device``), so the log says what to fix.
+    """
+    code, status, message = _STORAGE_ERRORS.get(
+        exc.errno or 0, ("InternalError", 500, "We encountered an internal error. Please try again.")
+    )
+    cause = exc.strerror or str(exc)
+    return client_error(code, f"{message} (local object store: {cause})", operation, status)
+
+
+def corrupt_record_error(exc: Exception, operation: str, code: str = "ValidationException") -> Exception:
+    """Build the ``ClientError`` for a record of the local state that cannot be read (the message names its file).
+
+    Not a not-found error and not retryable: the hook surfaces it at once, and a wait ends with it.
+    """
+    return client_error(code, str(exc), operation)
 
 
 def to_datetime(epoch: float | None) -> datetime | None:
