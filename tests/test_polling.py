@@ -44,7 +44,7 @@ def client_error(code: str, operation: str, status: int = 400) -> ClientError:
 
 
 def utc(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
 
 
 @dataclass
@@ -469,6 +469,24 @@ def test_a_trigger_running_twice_gets_the_event_twice() -> None:
 
     first, second, late = asyncio.run(scenario())
     assert first == second == late and first[0]["status"] == "success"
+
+
+def test_a_cancelled_waiter_ends_even_when_a_snapshot_arrives_at_the_same_time() -> None:
+    # the triggerer cancels a trigger just as the poller delivers: the cancellation must not be lost
+    # (asyncio.wait_for before Python 3.12 returns the result instead and the trigger would poll on forever)
+    async def scenario() -> tuple[bool, Snapshot | None]:
+        sub = Subscription("job", 1.0)
+        waiter = asyncio.create_task(sub.get(timeout=30))
+        while not sub._ready._waiters:  # the waiter is waiting on the event
+            await asyncio.sleep(0)
+        sub.push(Snapshot(desc={"TrainingJobStatus": "InProgress"}))
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        return waiter.cancelled(), sub._latest
+
+    cancelled, kept = asyncio.run(scenario())
+    assert cancelled is True
+    assert kept == Snapshot(desc={"TrainingJobStatus": "InProgress"})  # not taken by the cancelled waiter
 
 
 def test_subscription_keeps_only_the_newest_snapshot() -> None:

@@ -17,7 +17,7 @@ def test_conf_overrides_the_example_dags_params_in_the_training_job(cluster: Air
     dag_id = "tf_sm_example"  # the real example: TensorFlow trains a Keras model on the local backend
     conf = {"epochs": 2, "learning_rate": 0.05, "batch_size": 128, "instance_type": "ml.c5.xlarge"}
     # with a logical date, as the trigger form sends by default: the example's data are per {{ ds }}
-    now = datetime.datetime.now(datetime.UTC).isoformat()
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
     run_id = cluster.trigger(dag_id, conf, logical_date=now)
     run = cluster.wait_run(dag_id, run_id, timeout=480)
     assert run["state"] == "success"

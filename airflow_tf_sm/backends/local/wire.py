@@ -14,7 +14,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import IO, Any
 
 FAULTS_ENV = "AIRFLOW_TF_SM_LOCAL_FAULTS"
@@ -44,7 +44,7 @@ def client_error(code: str, message: str, operation: str, status: int = 400, **e
 
 def to_datetime(epoch: float | None) -> datetime | None:
     """Return epoch seconds as the timezone-aware datetime boto3 hands out."""
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
 def micros(epoch: float) -> int:
@@ -55,13 +55,15 @@ def micros(epoch: float) -> int:
 def epoch_of(value: Any, field: str, operation: str) -> float:
     """Accept what boto3 accepts for a timestamp parameter: datetime, epoch number or ISO text."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, str):
+    if isinstance(value, str):  # read as boto3 reads it (not datetime.fromisoformat: "Z" only from Python 3.11)
+        from botocore.utils import parse_to_aware_datetime
+
         try:
-            return epoch_of(datetime.fromisoformat(value), field, operation)
-        except ValueError:
+            return float(parse_to_aware_datetime(value).timestamp())
+        except (ValueError, OverflowError, RuntimeError):
             pass
     raise client_error("ValidationException", f"{field}: invalid timestamp {value!r}", operation)
 

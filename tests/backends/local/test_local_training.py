@@ -375,6 +375,9 @@ def test_list_training_jobs_filters_sorting_and_pagination(clients: tuple[Any, A
     ]
     recent = sm.list_training_jobs(CreationTimeAfter=before_last)["TrainingJobSummaries"]
     assert [s["TrainingJobName"] for s in recent] == ["list-bad"]
+    since_2000 = sm.list_training_jobs(CreationTimeAfter="2000-01-01T00:00:00Z")["TrainingJobSummaries"]  # ISO text
+    assert [s["TrainingJobName"] for s in since_2000] == ["list-bad", "list-ok-c", "list-ok-b", "list-ok-a"]
+    assert sm.list_training_jobs(LastModifiedTimeBefore="2000-01-01T00:00:00.5Z")["TrainingJobSummaries"] == []
 
     seen: list[str] = []
     token = None
