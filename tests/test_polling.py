@@ -305,7 +305,8 @@ def test_same_events_when_describes_are_throttled() -> None:
 def test_a_job_changing_between_two_list_pages_is_not_lost() -> None:
     plane = ControlPlane()
     for i in range(6):
-        plane.add(f"job-{i}", (0.1, "InProgress", "Training"), (5.0, "Completed", "Completed"))  # ends much later
+        # Training from the first describe on (so the poller knows it before the change), ends much later
+        plane.add(f"job-{i}", (0.0, "InProgress", "Training"), (5.0, "Completed", "Completed"))
     newest = max(plane.jobs, key=lambda n: plane.jobs[n].created)  # first row of page 1 (newest first)
     fired: list[float] = []
 

@@ -14,7 +14,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
 FAULTS_ENV = "AIRFLOW_TF_SM_LOCAL_FAULTS"
@@ -27,6 +27,9 @@ TIME_FILTERS = {
     "LastModifiedTimeAfter": ("last_modified_time", 1),
     "LastModifiedTimeBefore": ("last_modified_time", -1),
 }
+
+#: The zero of epoch seconds.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def metadata(status: int = 200) -> dict[str, Any]:
@@ -43,8 +46,12 @@ def client_error(code: str, message: str, operation: str, status: int = 400, **e
 
 
 def to_datetime(epoch: float | None) -> datetime | None:
-    """Return epoch seconds as the timezone-aware datetime boto3 hands out."""
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
+    """Return epoch seconds as the timezone-aware datetime boto3 hands out, at :func:`micros` precision.
+
+    Not ``datetime.fromtimestamp``: it rounds some epochs to the other microsecond, and a time a List* call is
+    given back (``CreationTimeAfter=<a job's CreationTime>``) must compare equal to the record it came from.
+    """
+    return None if epoch is None else _EPOCH + timedelta(microseconds=micros(epoch))
 
 
 def micros(epoch: float) -> int:
