@@ -45,7 +45,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -76,13 +76,27 @@ MAX_CONCURRENT_DESCRIBES = 8
 def _epoch(value: Any) -> float | None:
     """Return a timestamp (datetime, epoch number or ISO text) as epoch seconds; ``None`` if unreadable."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             return _epoch(datetime.fromisoformat(value))
     return None
+
+
+async def _wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``event``; return whether it is set.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation that arrives as the event is set,
+    and a trigger the triggerer cancels must end. Also no ``TimeoutError`` (not the builtin one before 3.11).
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return event.is_set()
 
 
 def server_time(response: Mapping[str, Any]) -> float | None:
@@ -136,11 +150,8 @@ class Subscription:
         """Wait for the next snapshot; return ``None`` when ``timeout`` seconds pass without one."""
         if timeout is None:
             await self._ready.wait()
-        else:
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return None
+        elif not await _wait_set(self._ready, timeout):
+            return None
         self._ready.clear()
         snapshot, self._latest = self._latest, None
         return snapshot
@@ -329,8 +340,7 @@ class TrainingJobPoller:
                 self._wake.clear()
                 timeout = next_tick - loop.time()
                 if timeout > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    await _wait_set(self._wake, timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not leave triggers waiting forever
@@ -374,7 +384,7 @@ class TrainingJobPoller:
         changed: set[str] = set()
         while True:
             kwargs: dict[str, Any] = {
-                "LastModifiedTimeAfter": datetime.fromtimestamp(listing.after, tz=UTC),
+                "LastModifiedTimeAfter": datetime.fromtimestamp(listing.after, tz=timezone.utc),
                 "MaxResults": self.page_size,
                 "SortBy": "CreationTime",
                 "SortOrder": "Descending",

@@ -151,7 +151,7 @@ def stubbed_hook(local_root: Path) -> tuple[TFSageMakerHook, Stubber]:
 
 
 def describe_response(name: str, status: str, **extra: Any) -> dict[str, Any]:
-    now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    now = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     return {
         "TrainingJobName": name,
         "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",

@@ -26,7 +26,7 @@ import resource
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from http import HTTPStatus
 from typing import NamedTuple
 
@@ -40,6 +40,34 @@ MAX_CONNECTIONS = 4096
 DRAIN_SECONDS = 60.0
 MAX_HEAD_BYTES = 64 * 1024
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@contextlib.asynccontextmanager
+async def deadline(seconds: float) -> AsyncIterator[None]:
+    """``asyncio.timeout(seconds)`` (Python 3.11+), or the same on 3.10: ``TimeoutError`` once it passes."""
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is not None:
+        async with timeout(seconds):
+            yield
+        return
+    task = asyncio.current_task()
+    fired = False
+
+    def cancel() -> None:
+        nonlocal fired
+        fired = True
+        if task is not None:
+            task.cancel()
+
+    handle = asyncio.get_running_loop().call_later(seconds, cancel)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if fired:
+            raise TimeoutError from None
+        raise
+    finally:
+        handle.cancel()
 
 
 class HTTPRequest(NamedTuple):
@@ -209,7 +237,7 @@ class BoundedHTTPServer:
         peer = conn.writer.get_extra_info("peername") or ("?", 0)
         method, path = "-", "-"
         try:
-            async with asyncio.timeout(self.read_timeout):
+            async with deadline(self.read_timeout):
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except asyncio.LimitOverrunError:
@@ -266,7 +294,7 @@ class BoundedHTTPServer:
         conn.reading = False
         conn.writer.write("\r\n".join(lines).encode("latin-1") + (b"" if method == "HEAD" else body))
         with contextlib.suppress(TimeoutError, ConnectionError):
-            async with asyncio.timeout(self.read_timeout):
+            async with deadline(self.read_timeout):
                 await conn.writer.drain()
 
 

@@ -28,9 +28,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_tf_sm.backends.local.container import relative_key
 from airflow_tf_sm.backends.local.engine import JOB_TEMP_PREFIX
-from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, split_s3_uri
+from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, relative_key, split_s3_uri
 from airflow_tf_sm.backends.local.tempfiles import locked_temp
 
 _COPY_CHUNK = 1 << 30
