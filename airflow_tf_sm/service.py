@@ -174,6 +174,44 @@ class JobService(FamilyService):
     failed_error: type[TFSageMakerError] = TFSageMakerError
     #: Raised when the wait's time limit passed (the job was stopped).
     timeout_error: type[TFSageMakerError] = TFSageMakerError
+    #: The client method that creates a job (``create_training_job``).
+    create_method: str = ""
+
+    @property
+    def create_operation(self) -> str:
+        """The API operation of :attr:`create_method` (``CreateTrainingJob``)."""
+        return "".join(word.capitalize() for word in self.create_method.split("_"))
+
+    def checked_request(self, request: Mapping[str, Any], *, validate: bool = True) -> dict[str, Any]:
+        """Return a create request coerced to the service model's types; with ``validate``, checked whole.
+
+        Raises:
+            ConfigValidationError: (``validate``) the request breaks a rule of botocore's parameter
+                validation or of the package; every problem together, before any call.
+        """
+        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
+
+        coerced = coerce_request(dict(request), self.create_operation)
+        if validate:
+            validate_request(coerced, self.create_operation)
+        return coerced
+
+    def create(self, request: Mapping[str, Any]) -> str:
+        """Submit a validated create request; return the job's ARN.
+
+        A create retried after a 5xx may find its own job already created: a "name in use" on a retry is
+        then taken as success (the job carries the same name), never as a second job.
+        """
+        name = request[self.resource.name_key]
+        self.hook.create_once(self.create_method, request, lambda: self.find(name) is not None, only_on_retry=True)
+        self.log.info(
+            "Created %s %s on %s (%s)", self.resource.title.lower(), name, self.hook.backend, self.hook.region
+        )
+        return str(self.describe(name)[self.resource.arn_key])
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        """Return the job's Describe* response, or ``None`` when no job has that name."""
+        raise NotImplementedError
 
     def describe(self, name: str) -> dict[str, Any]:
         """Return the job's Describe* response (retried on throttling; raises for an unknown job)."""

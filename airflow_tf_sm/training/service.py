@@ -35,6 +35,7 @@ class TrainingService(JobService):
     resource = TRAINING_JOB
     failed_error = TrainingJobFailedError
     timeout_error = TrainingJobTimeoutError
+    create_method = "create_training_job"
 
     # ------------------------------------------------------------------ code
     @staticmethod
@@ -93,15 +94,10 @@ class TrainingService(JobService):
         Raises:
             ConfigValidationError: the request breaks a rule.
         """
-        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
-
         self.check_hosts(spec)
         role = spec.role or self.hook.clients.default_role
         request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
-        request = coerce_request(request, "CreateTrainingJob")
-        if validate:
-            validate_request(request, "CreateTrainingJob")
-        return request
+        return self.checked_request(request, validate=validate)
 
     def check_hosts(self, spec: TrainingJobSpec) -> None:
         """Refuse more instances than the backend allows (the local backend: ``local_max_hosts``)."""
@@ -116,17 +112,6 @@ class TrainingService(JobService):
                 f"copy of the code and data: at most {bound[0]} here (the setting {bound[1]})"
             )
             raise ConfigValidationError([FieldError(field, hosts, rule)])
-
-    def create(self, request: Mapping[str, Any]) -> str:
-        """Submit a validated CreateTrainingJob request; return the job ARN.
-
-        A create retried after a 5xx may find its own job already created: a ``ResourceInUse`` on a retry
-        is then taken as success (the job carries the same name), never as a second job.
-        """
-        name = request["TrainingJobName"]
-        self.hook.create_once("create_training_job", request, lambda: self.find(name) is not None, only_on_retry=True)
-        self.log.info("Created training job %s on %s (%s)", name, self.hook.backend, self.hook.region)
-        return str(self.describe(name)["TrainingJobArn"])
 
     def start(
         self,

@@ -46,6 +46,7 @@ class TransformService(JobService):
     resource = TRANSFORM_JOB
     failed_error = TransformJobFailedError
     timeout_error = TransformJobTimeoutError
+    create_method = "create_transform_job"
 
     # ------------------------------------------------------------------ model
     def check_model_choice(
@@ -160,25 +161,8 @@ class TransformService(JobService):
         Raises:
             ConfigValidationError: the request breaks a rule.
         """
-        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
-
-        request = coerce_request(
-            spec.to_request(job_name=job_name, model_name=model_name, extra_tags=extra_tags), "CreateTransformJob"
-        )
-        if validate:
-            validate_request(request, "CreateTransformJob")
-        return request
-
-    def create(self, request: Mapping[str, Any]) -> str:
-        """Submit a validated CreateTransformJob request; return the job ARN.
-
-        A create retried after a 5xx may find its own job already created: a "name in use" on a retry is
-        then taken as success, never as a second job.
-        """
-        name = request["TransformJobName"]
-        self.hook.create_once("create_transform_job", request, lambda: self.find(name) is not None, only_on_retry=True)
-        self.log.info("Created transform job %s on %s (%s)", name, self.hook.backend, self.hook.region)
-        return str(self.describe(name)["TransformJobArn"])
+        request = spec.to_request(job_name=job_name, model_name=model_name, extra_tags=extra_tags)
+        return self.checked_request(request, validate=validate)
 
     def start(
         self,

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
     from airflow_tf_sm.tuning.spec import TuningJobSpec
 
-OPERATION = "CreateHyperParameterTuningJob"
 #: What a retry does with a Completed tuning job of an earlier try.
 IF_JOB_EXISTS = ("reuse", "retune")
 
@@ -59,6 +58,7 @@ class TuningService(JobService):
 
     resource = TUNING_JOB
     failed_error = TuningJobFailedError
+    create_method = "create_hyper_parameter_tuning_job"
 
     # ------------------------------------------------------------------ request
     def request(
@@ -78,23 +78,9 @@ class TuningService(JobService):
         Raises:
             ConfigValidationError: the request breaks a rule.
         """
-        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
-
         role = spec.training.role or self.hook.clients.default_role
         request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
-        request = coerce_request(request, OPERATION)
-        if validate:
-            validate_request(request, OPERATION)
-        return request
-
-    def create(self, request: Mapping[str, Any]) -> str:
-        """Submit a validated request; return the tuning job ARN (a retried create never makes a second job)."""
-        name = request["HyperParameterTuningJobName"]
-        self.hook.create_once(
-            "create_hyper_parameter_tuning_job", request, lambda: self.find(name) is not None, only_on_retry=True
-        )
-        self.log.info("Created tuning job %s on %s (%s)", name, self.hook.backend, self.hook.region)
-        return str(self.describe(name)["HyperParameterTuningJobArn"])
+        return self.checked_request(request, validate=validate)
 
     def start(
         self,
