@@ -45,13 +45,14 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_tf_sm.backends import CLIENT_ARGS
+from airflow_tf_sm.redaction import description_secrets, redact_text, redact_values
 from airflow_tf_sm.sagemaker.errors import error_code, is_retryable
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, Resource
 from airflow_tf_sm.waiting import Backoff, Watch, status_level, status_text, transient_warning, wait_async
@@ -75,13 +76,27 @@ MAX_CONCURRENT_DESCRIBES = 8
 def _epoch(value: Any) -> float | None:
     """Return a timestamp (datetime, epoch number or ISO text) as epoch seconds; ``None`` if unreadable."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             return _epoch(datetime.fromisoformat(value))
     return None
+
+
+async def _wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``event``; return whether it is set.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation that arrives as the event is set,
+    and a trigger the triggerer cancels must end. Also no ``TimeoutError`` (not the builtin one before 3.11).
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return event.is_set()
 
 
 def server_time(response: Mapping[str, Any]) -> float | None:
@@ -135,11 +150,8 @@ class Subscription:
         """Wait for the next snapshot; return ``None`` when ``timeout`` seconds pass without one."""
         if timeout is None:
             await self._ready.wait()
-        else:
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return None
+        elif not await _wait_set(self._ready, timeout):
+            return None
         self._ready.clear()
         snapshot, self._latest = self._latest, None
         return snapshot
@@ -328,8 +340,7 @@ class TrainingJobPoller:
                 self._wake.clear()
                 timeout = next_tick - loop.time()
                 if timeout > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    await _wait_set(self._wake, timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not leave triggers waiting forever
@@ -373,7 +384,7 @@ class TrainingJobPoller:
         changed: set[str] = set()
         while True:
             kwargs: dict[str, Any] = {
-                "LastModifiedTimeAfter": datetime.fromtimestamp(listing.after, tz=UTC),
+                "LastModifiedTimeAfter": datetime.fromtimestamp(listing.after, tz=timezone.utc),
                 "MaxResults": self.page_size,
                 "SortBy": "CreationTime",
                 "SortOrder": "Descending",
@@ -534,6 +545,12 @@ class WaitTrigger(BaseTrigger):
     exactly one event, computed from the resource's state, so running it twice (after a triggerer
     failover) is harmless. Transient errors never end the wait; other errors become an ``error`` event.
 
+    Secrets never travel in the kwargs: the trigger learns them from the descriptions it reads (the
+    secret-named ``HyperParameters`` / ``Environment`` values; the service registers them with Airflow's
+    masker as it describes) and replaces them with ``***`` in every log line it copies, every status line
+    and every event payload before yielding it (the event is stored in Airflow's database). Log lines are
+    read only once the resource was described.
+
     Args:
         client_params: Backend and connection settings (``hook.trigger_params()``), plain JSON.
         poll_interval: Seconds between polls.
@@ -556,6 +573,8 @@ class WaitTrigger(BaseTrigger):
         self.client_params: dict[str, Any] = dict(client_params)
         self.poll_interval = float(poll_interval)
         self._hook: TFSageMakerHook | None = None
+        self._secrets: list[str] = []
+        self._described = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the plain-JSON kwargs that rebuild this trigger."""
@@ -573,6 +592,23 @@ class WaitTrigger(BaseTrigger):
         if self._hook is None:
             self._hook = self.make_hook()
         return self._hook
+
+    # ------------------------------------------------------------ secrets
+    def seen(self, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Learn the secret values of a description; return it with every known secret value redacted."""
+        self._secrets.extend(v for v in description_secrets(desc) if v not in self._secrets)
+        self._described = True
+        return dict(redact_values(desc, self._secrets))
+
+    def redact(self, payload: Any) -> Any:
+        """Return ``payload`` with every secret value seen so far replaced by ``***``."""
+        return redact_values(payload, self._secrets)
+
+    def log_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
+        """Return :meth:`new_entries` redacted; none before the first description (secrets unknown yet)."""
+        if not self._described:
+            return []
+        return [(level, redact_text(line, self._secrets)) for level, line in self.new_entries(hook)]
 
     # ------------------------------------------------------------ to override
     def watch(self) -> Watch:
@@ -597,7 +633,7 @@ class WaitTrigger(BaseTrigger):
         hook = self.hook
 
         def poll(settled: bool) -> tuple[dict[str, Any], list[tuple[int, str]]]:
-            return ({} if settled else self.describe(hook)), self.new_entries(hook)
+            return ({} if settled else self.seen(self.describe(hook))), self.log_entries(hook)
 
         watch = self.watch()
         async for payload in wait_async(
@@ -607,7 +643,7 @@ class WaitTrigger(BaseTrigger):
             interval=hook.backoff(self.poll_interval),
             log=self.log,
         ):
-            yield WaitEvent(payload=payload)
+            yield WaitEvent(payload=self.redact(payload))
 
 
 async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
@@ -625,7 +661,7 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
         while True:
             snapshot = await sub.get(timeout=sub.poll_interval)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
-                for level, line in await asyncio.to_thread(trigger.new_entries, hook):
+                for level, line in await asyncio.to_thread(trigger.log_entries, hook):
                     trigger.log.log(level, "%s", line)
                 continue
             if snapshot.error is not None:
@@ -636,10 +672,10 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
                 trigger.log.error("Polling failed: %s", exc)
                 yield watch.error_event(exc)
                 return
-            step = watch.observe(snapshot.desc or {})
-            entries = await asyncio.to_thread(trigger.new_entries, hook)
+            step = watch.observe(trigger.seen(snapshot.desc or {}))
+            entries = await asyncio.to_thread(trigger.log_entries, hook)
             if step.done:  # the last lines can land after the status changed
-                entries += await asyncio.to_thread(trigger.new_entries, hook)
+                entries += await asyncio.to_thread(trigger.log_entries, hook)
             for level, line in entries:
                 trigger.log.log(level, "%s", line)
             if step.status_line:

@@ -79,6 +79,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "/var/lib/airflow_tf_sm",
                         "default": "",
                     },
+                    "local_max_hosts": {
+                        "description": "Most hosts (instance_count, or all instance_groups together) of one "
+                        "training job on the local backend, where each host is a process with its own copy of the "
+                        "code and data. Empty: the machine's CPU count.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "4",
+                        "default": "",
+                    },
                 },
             }
         },

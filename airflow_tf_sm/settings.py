@@ -1,7 +1,8 @@
 """Every setting the package reads, read when asked (never at import time).
 
 ``[airflow_tf_sm] backend`` and ``local_root`` choose the backend and the local backend's state root;
-``[operators] default_deferrable`` is Airflow's default of every ``deferrable`` argument.
+``local_max_hosts`` bounds the hosts of one local training job; ``[operators] default_deferrable`` is
+Airflow's default of every ``deferrable`` argument.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ SECTION = "airflow_tf_sm"
 BACKENDS = ("sagemaker", "local")
 BACKEND_ENV = "AIRFLOW__AIRFLOW_TF_SM__BACKEND"
 LOCAL_ROOT_ENV = "AIRFLOW__AIRFLOW_TF_SM__LOCAL_ROOT"
+LOCAL_MAX_HOSTS_ENV = "AIRFLOW__AIRFLOW_TF_SM__LOCAL_MAX_HOSTS"
+#: How the host limit of the local backend is named in messages.
+LOCAL_MAX_HOSTS_SETTING = f"[{SECTION}] local_max_hosts (environment variable {LOCAL_MAX_HOSTS_ENV})"
 
 
 def get(key: str, fallback: str | None = None, section: str = SECTION) -> str | None:
@@ -51,6 +55,27 @@ def resolve_local_root(local_root: str | os.PathLike[str] | None = None) -> Path
         return Path(configured).expanduser().resolve()
     home = os.environ.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
     return (Path(home) / "airflow_tf_sm").resolve()
+
+
+def local_max_hosts() -> int:
+    """Return ``[airflow_tf_sm] local_max_hosts``: the most hosts one local training job may have.
+
+    Each host of a local job is a process with its own copy of the code and data on this machine.
+    Default: the machine's CPU count.
+
+    Raises:
+        ValueError: the setting is not a whole number >= 1 (the message names the setting).
+    """
+    configured = get("local_max_hosts")
+    if configured is None:
+        return max(1, os.cpu_count() or 1)
+    try:
+        value = int(configured.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{LOCAL_MAX_HOSTS_SETTING}: {configured!r} -- must be a whole number >= 1")
+    return value
 
 
 def default_deferrable() -> bool:

@@ -47,6 +47,7 @@ class SpecArguments:
             from airflow_tf_sm.templating import render_config
 
             self.config = render_config(config, context, self._searchpath())
+            self.mask_rendered_secrets()  # type: ignore[attr-defined]
 
     def _searchpath(self) -> list[str]:
         paths: list[str] = []

@@ -78,6 +78,39 @@ class SageMakerTask(BaseOperator):
         #: ``(resource name, region)`` the links point to, once the task knows its resource.
         self.link_target: tuple[str, str] | None = None
 
+    def __setattr__(self, key: str, value: Any) -> None:
+        """Refuse a templated argument nested too deep, before Airflow walks it (recursively) for XComArgs."""
+        if isinstance(value, Mapping | list | tuple) and key in type(self).template_fields:
+            from airflow_tf_sm.exceptions import ConfigValidationError
+            from airflow_tf_sm.sagemaker.fields import nesting_errors
+
+            too_deep = nesting_errors(key, value)
+            if too_deep:
+                raise ConfigValidationError(too_deep)
+        super().__setattr__(key, value)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render the templated arguments (none nested too deep), then register their secret values.
+
+        Airflow stores the rendered fields (the UI's "Rendered Template") right after this, masking
+        what is registered: so ``hyperparameters={"db_pass": "{{ var.value.db_pass }}"}`` shows ``***``
+        there and in the task log, although Airflow's own list of sensitive names lacks ``pass``.
+        """
+        from airflow_tf_sm.exceptions import ConfigValidationError
+        from airflow_tf_sm.sagemaker.fields import nesting_errors
+
+        too_deep = [e for name in self.template_fields for e in nesting_errors(name, getattr(self, name, None))]
+        if too_deep:  # Airflow's rendering recurses: thousands of levels end in a RecursionError
+            raise ConfigValidationError(too_deep)
+        super().render_template_fields(context, jinja_env)
+        self.mask_rendered_secrets()
+
+    def mask_rendered_secrets(self) -> None:
+        """Register the secret values of the (rendered) ``hyperparameters`` / ``environment`` arguments."""
+        from airflow_tf_sm.redaction import description_secrets, register_with_masker
+
+        register_with_masker(description_secrets({name: getattr(self, name, None) for name in self.template_fields}))
+
     @property  # type: ignore[override]
     def operator_extra_links(self) -> tuple[BaseOperatorLink, ...]:
         """:attr:`resource_links`, or none when the task runs on the local backend (no console to link to)."""

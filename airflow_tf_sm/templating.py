@@ -4,14 +4,26 @@ Rendering uses a sandboxed Jinja environment with ``StrictUndefined``: a templat
 context (``params``, ``ds``, ``dag_run.conf``, ``macros``, ...) but cannot reach Python internals, and
 a misspelt variable is an error rather than an empty string. Values taken from the context are data:
 they are inserted once and never rendered again.
+
+What the sandbox refuses (each a :class:`~airflow_tf_sm.exceptions.ConfigValidationError` naming the
+field): attributes starting with ``_`` (``__globals__``, ``cycler.__init__``, ``''.__class__``); any
+attribute or item whose value is a module (``macros.uuid``, ``macros.json``: ``macros`` gives its
+functions and classes only); other template engines (Jinja environments and templates, an operator's
+``render_template*`` and ``get_template_env``); changing lists and dicts; ``range()`` over more than
+100,000 items, ``*`` building a string or list over :data:`MAX_SEQUENCE` items, ``**`` with an exponent
+over :data:`MAX_EXPONENT`; ``lipsum``. Templates cannot include, import or extend other templates (no
+loader), and a config *file* is read only from inside the DAG's folder or its ``template_searchpath``
+(``../secret.json``, an absolute path elsewhere or a symlink leading out are refused).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import operator
 import os
 import traceback
+import types
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,19 +35,64 @@ if TYPE_CHECKING:
 _JINJA_MARKERS = ("{{", "{%", "{#")
 _TEMPLATE_SUFFIX = ".j2"
 _FILE_SUFFIXES = (".json", ".yaml", ".yml", _TEMPLATE_SUFFIX)
+#: Longest string or list a template may build with ``*``.
+MAX_SEQUENCE = 1_000_000
+#: Largest exponent of ``**`` between integers.
+MAX_EXPONENT = 1_000
+#: Attribute names that lead to another (unguarded) template engine.
+_ENGINE_ATTRIBUTES = ("render_template", "get_template_env", "template_env")
 
 
 def _fail(field: str, value: Any, rule: str) -> ConfigValidationError:
     return ConfigValidationError([FieldError(field, value, rule)])
 
 
+def _multiply(left: Any, right: Any) -> Any:
+    for sequence, count in ((left, right), (right, left)):
+        if isinstance(sequence, str | bytes | list | tuple) and isinstance(count, int):
+            if len(sequence) * count > MAX_SEQUENCE:
+                raise OverflowError(f"the result would have over {MAX_SEQUENCE:,} items: refused in templates")
+    return operator.mul(left, right)
+
+
+def _power(left: Any, right: Any) -> Any:
+    if isinstance(left, int) and isinstance(right, int) and abs(right) > MAX_EXPONENT and abs(left) > 1:
+        raise OverflowError(f"exponent {right} is over {MAX_EXPONENT:,}: refused in templates")
+    return operator.pow(left, right)
+
+
 @functools.lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
     """Return the sandboxed environment used for every template (immutable builtins, strict undefined)."""
-    from jinja2 import StrictUndefined
+    from jinja2 import Environment, StrictUndefined, Template
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    class _Sandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+            if isinstance(value, types.ModuleType) or isinstance(obj, Environment | Template):
+                return False
+            if str(attr).startswith(_ENGINE_ATTRIBUTES):
+                return False
+            return bool(super().is_safe_attribute(obj, attr, value))
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            value = super().getitem(obj, argument)
+            return self.unsafe_undefined(obj, str(argument)) if isinstance(value, types.ModuleType) else value
+
+        def getattr(self, obj: Any, attribute: str) -> Any:  # ``d.m`` falls back to ``d["m"]``, unchecked
+            value = super().getattr(obj, attribute)
+            return self.unsafe_undefined(obj, attribute) if isinstance(value, types.ModuleType) else value
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            return (_multiply if operator == "*" else _power if operator == "**" else self.binop_table[operator])(
+                left, right
+            )
+
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals.pop("lipsum", None)  # lipsum(n=10**9) would write without end
+    return env
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -167,14 +224,31 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
+def _inside(path: str, directory: str) -> bool:
+    """Return True when ``path`` (symlinks resolved) lies inside ``directory`` (symlinks resolved)."""
+    real, root = os.path.realpath(path), os.path.realpath(directory)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def _find_file(name: str, searchpath: Sequence[str]) -> str | None:
-    """Absolute path of ``name``: itself when absolute, else the first match in ``searchpath``."""
-    if os.path.isabs(name):
-        return name if os.path.isfile(name) else None
-    for directory in searchpath:
-        candidate = os.path.join(directory, name)
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
+    """Absolute path of ``name``: itself when absolute, else the first match in ``searchpath``.
+
+    Raises:
+        ConfigValidationError: the file exists but lies outside every ``searchpath`` directory (``..``,
+            an absolute path elsewhere, a symlink leading out).
+    """
+    candidates = [name] if os.path.isabs(name) else [os.path.join(directory, name) for directory in searchpath]
+    for candidate in candidates:
+        if not os.path.isfile(candidate):
+            continue
+        if not any(_inside(candidate, directory) for directory in searchpath):
+            where = ", ".join(searchpath) or "(none: no DAG folder)"
+            raise _fail(
+                name,
+                name,
+                f"is outside the DAG folder and template_searchpath ({where}): config files are read only from there",
+            )
+        return os.path.abspath(candidate)
     return None
 
 
@@ -206,15 +280,16 @@ def render_config(
       ``{{ expression }}`` becomes the expression's value with its type (int, float, bool, list,
       dict, or a string exactly as given); any other templated text becomes a string.
     * the path of a ``.json``, ``.yaml``, ``.yml`` or ``.j2`` file (``x.yaml.j2``, ``x.json.j2``),
-      absolute or relative to the first ``searchpath`` directory holding it: the whole text is
-      rendered, then parsed as JSON or YAML according to the extension before ``.j2`` (a bare ``.j2``
-      is tried as JSON, then YAML). Dates in YAML stay strings.
+      absolute or relative to the first ``searchpath`` directory holding it, and inside one of them
+      (symlinks resolved): the whole text is rendered, then parsed as JSON or YAML according to the
+      extension before ``.j2`` (a bare ``.j2`` is tried as JSON, then YAML). Dates in YAML stay strings.
     * file content that was already rendered (a string that is not a file path): parsed as JSON,
       else YAML, and not rendered again.
 
     Templates see the keys of ``context`` as variables (``params``, ``ds``, ``ds_nodash``, ``run_id``,
     ``dag_run`` with ``dag_run.conf``, ``macros``, ``ti``, ``conf`` when present...). Rendering is
-    sandboxed and uses ``StrictUndefined``. Values from the context are inserted as data: a
+    sandboxed (see the module's docstring for what it refuses) and uses ``StrictUndefined``. Values from
+    the context are inserted as data: a
     ``dag_run.conf`` value containing ``{{ 7*7 }}`` stays that literal text. In file templates, quote
     or ``| tojson`` user text that may contain YAML/JSON syntax.
 
@@ -228,11 +303,16 @@ def render_config(
 
     Raises:
         ConfigValidationError: a template error (undefined variable, syntax, sandbox violation), a
-            missing file, unparsable content or a top level that is not a mapping; the field names the
-            offending key path or file.
+            missing file or one outside ``searchpath``, unparsable content or a top level that is not a
+            mapping; the field names the offending key path or file.
     """
     variables = dict(context)
     if isinstance(config, Mapping):
+        from airflow_tf_sm.sagemaker.fields import nesting_errors
+
+        too_deep = nesting_errors("config", config)
+        if too_deep:
+            raise ConfigValidationError(too_deep)
         return _as_dict(_render_value(config, variables, ""), "config")
     if not isinstance(config, str):
         raise _fail("config", config, "must be a mapping, a file path or JSON/YAML text")
@@ -247,5 +327,14 @@ def render_config(
         except (OSError, UnicodeDecodeError) as exc:
             raise _fail(config, path, f"cannot be read: {exc}") from exc
         rendered = _render_text(text, variables, config)
-        return _as_dict(_parse(rendered, _file_kind(path), config, path), config)
-    return _as_dict(_parse(config, "any", "config", config), "config")
+        return _checked(_parse(rendered, _file_kind(path), config, path), config)
+    return _checked(_parse(config, "any", "config", config), "config")
+
+
+def _checked(value: Any, field: str) -> dict[str, Any]:
+    from airflow_tf_sm.sagemaker.fields import nesting_errors
+
+    too_deep = nesting_errors(field, value)
+    if too_deep:
+        raise ConfigValidationError(too_deep)
+    return _as_dict(value, field)

@@ -20,6 +20,7 @@ from bench import (
     batch_transform,
     code_staging,
     first_day,
+    job_isolation,
     local_overhead,
     parse_cost,
     triggerer_scale,
@@ -37,6 +38,7 @@ FULL: dict[str, Callable[[], list[Figure]]] = {
     "first_day": lambda: first_day.measure(examples=True),
     "transform": lambda: batch_transform.measure(rows=200_000, rounds=3),
     "tuning": lambda: tuning.measure(jobs=8, seconds=5.0, search_jobs=20, seeds=10),
+    "isolation": lambda: job_isolation.measure(megabytes=100, files=10, rounds=5),
 }
 QUICK: dict[str, Callable[[], list[Figure]]] = {
     "parse": lambda: parse_cost.measure(samples=3),
@@ -47,6 +49,7 @@ QUICK: dict[str, Callable[[], list[Figure]]] = {
     "first_day": lambda: first_day.measure(examples=False),
     "transform": lambda: batch_transform.measure(rows=20_000, rounds=1),
     "tuning": lambda: tuning.measure(jobs=4, seconds=1.0, search_jobs=6, seeds=2),
+    "isolation": lambda: job_isolation.measure(megabytes=10, files=5, rounds=1, lines=1000),
 }
 
 

@@ -79,8 +79,8 @@ class Plane:
             "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:000000000000:training-job/{TrainingJobName}",
             "TrainingJobStatus": status,
             "SecondaryStatus": secondary,
-            "CreationTime": dt.datetime.fromtimestamp(job["created"], tz=dt.UTC),
-            "LastModifiedTime": dt.datetime.fromtimestamp(modified, tz=dt.UTC),
+            "CreationTime": dt.datetime.fromtimestamp(job["created"], tz=dt.timezone.utc),
+            "LastModifiedTime": dt.datetime.fromtimestamp(modified, tz=dt.timezone.utc),
             "AlgorithmSpecification": {"TrainingImage": "bench", "TrainingInputMode": "File"},
         }
         if status == "Completed":
@@ -105,8 +105,8 @@ class Plane:
             "TrainingJobSummaries": [
                 {
                     "TrainingJobName": name,
-                    "CreationTime": dt.datetime.fromtimestamp(created, tz=dt.UTC),
-                    "LastModifiedTime": dt.datetime.fromtimestamp(modified, tz=dt.UTC),
+                    "CreationTime": dt.datetime.fromtimestamp(created, tz=dt.timezone.utc),
+                    "LastModifiedTime": dt.datetime.fromtimestamp(modified, tz=dt.timezone.utc),
                     "TrainingJobStatus": status,
                     "SecondaryStatus": secondary,
                 }

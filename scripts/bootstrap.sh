@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with everything the demo and the tests need (uv + pinned constraints.txt).
-# Needs only a Python >= 3.10 on PATH (override with PYTHON=...). Safe to run again: it only tops up.
+# Needs only a Python >= 3.11 on PATH (constraints.txt is the 3.11 lock; override with PYTHON=...).
+# Safe to run again: it only tops up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

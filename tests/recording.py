@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,11 @@ def recording_hook(backend: str, root: Path | None = None) -> tuple[TFSageMakerH
         for client in made.values():
             Stubber(client).activate()
         real = Clients(region="us-east-1", backend="sagemaker", **made)
-    hook.__dict__["clients"] = Clients(
+    hook.__dict__["clients"] = dataclasses.replace(
+        real,
         sagemaker=Recorder("sagemaker", real.sagemaker, calls),
         s3=Recorder("s3", real.s3, calls),
         logs=Recorder("logs", real.logs, calls),
         runtime=Recorder("runtime", real.runtime, calls) if real.runtime is not None else None,
-        region=real.region,
-        backend=real.backend,
-        params=real.params,
-        default_role=real.default_role,
-        invocation_url=real.invocation_url,
     )
     return hook, calls

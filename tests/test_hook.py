@@ -151,7 +151,7 @@ def stubbed_hook(local_root: Path) -> tuple[TFSageMakerHook, Stubber]:
 
 
 def describe_response(name: str, status: str, **extra: Any) -> dict[str, Any]:
-    now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    now = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     return {
         "TrainingJobName": name,
         "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
@@ -280,3 +280,16 @@ def test_upload_refuses_code_that_changed_after_it_was_addressed(hook: TFSageMak
     with pytest.raises(TFSageMakerError, match="changed while it was being staged"):
         hook.training.upload_code(code, uri)
     assert not hook.object_exists(uri)
+
+
+def test_no_region_names_the_backend_setting_and_the_local_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a new user without AWS settings and without [airflow_tf_sm] backend: the default backend is sagemaker
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AIRFLOW__AIRFLOW_TF_SM__BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    hook = TFSageMakerHook(aws_conn_id=None)
+    with pytest.raises(ValueError) as info:
+        hook.clients  # noqa: B018 - building the clients needs the region
+    message = str(info.value)
+    assert message.startswith("region_name: None -- no AWS region")
+    assert "backend='local'" in message and "AIRFLOW__AIRFLOW_TF_SM__BACKEND=local" in message

@@ -44,7 +44,7 @@ def client_error(code: str, operation: str, status: int = 400) -> ClientError:
 
 
 def utc(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
 
 
 @dataclass
@@ -305,7 +305,8 @@ def test_same_events_when_describes_are_throttled() -> None:
 def test_a_job_changing_between_two_list_pages_is_not_lost() -> None:
     plane = ControlPlane()
     for i in range(6):
-        plane.add(f"job-{i}", (0.1, "InProgress", "Training"), (5.0, "Completed", "Completed"))  # ends much later
+        # Training from the first describe on (so the poller knows it before the change), ends much later
+        plane.add(f"job-{i}", (0.0, "InProgress", "Training"), (5.0, "Completed", "Completed"))
     newest = max(plane.jobs, key=lambda n: plane.jobs[n].created)  # first row of page 1 (newest first)
     fired: list[float] = []
 
@@ -469,6 +470,24 @@ def test_a_trigger_running_twice_gets_the_event_twice() -> None:
 
     first, second, late = asyncio.run(scenario())
     assert first == second == late and first[0]["status"] == "success"
+
+
+def test_a_cancelled_waiter_ends_even_when_a_snapshot_arrives_at_the_same_time() -> None:
+    # the triggerer cancels a trigger just as the poller delivers: the cancellation must not be lost
+    # (asyncio.wait_for before Python 3.12 returns the result instead and the trigger would poll on forever)
+    async def scenario() -> tuple[bool, Snapshot | None]:
+        sub = Subscription("job", 1.0)
+        waiter = asyncio.create_task(sub.get(timeout=30))
+        while not sub._ready._waiters:  # the waiter is waiting on the event
+            await asyncio.sleep(0)
+        sub.push(Snapshot(desc={"TrainingJobStatus": "InProgress"}))
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        return waiter.cancelled(), sub._latest
+
+    cancelled, kept = asyncio.run(scenario())
+    assert cancelled is True
+    assert kept == Snapshot(desc={"TrainingJobStatus": "InProgress"})  # not taken by the cancelled waiter
 
 
 def test_subscription_keeps_only_the_newest_snapshot() -> None:

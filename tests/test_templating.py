@@ -245,7 +245,7 @@ def test_absolute_path_and_subdirectory(tmp_path: Path, context: dict[str, Any])
     (tmp_path / "configs").mkdir()
     path = tmp_path / "configs" / "job.yaml"
     path.write_text("day: '{{ ds }}'\n")
-    assert render_config(str(path), context) == {"day": "2025-01-01"}
+    assert render_config(str(path), context, [str(tmp_path)]) == {"day": "2025-01-01"}
     assert render_config("configs/job.yaml", context, [str(tmp_path)]) == {"day": "2025-01-01"}
 
 
@@ -388,3 +388,109 @@ def test_coerce_request_float_and_other_operations() -> None:
     assert coerce_request(
         {"ProductionVariants": [{"InitialVariantWeight": "nan"}]}, operation="CreateEndpointConfig"
     ) == {"ProductionVariants": [{"InitialVariantWeight": "nan"}]}
+
+
+# ---------------------------------------------------------------- the sandbox's walls
+
+
+@pytest.fixture
+def airflow_context(tmp_path: Path) -> dict[str, Any]:
+    """The pieces of a real Airflow task context a config template sees: macros, and a loaded Jinja env."""
+    from airflow.sdk.execution_time.context import MacrosAccessor
+    from jinja2 import Environment
+
+    dag = SimpleNamespace(get_template_env=Environment, fileloc=str(tmp_path / "dag.py"))
+    return {"macros": MacrosAccessor(), "ds": "2025-01-01", "dag": dag, "holder": {"mod": json}}
+
+
+@pytest.mark.parametrize(
+    ("template", "rule"),
+    [
+        # module attributes reached through macros: the shell command of the issue
+        (
+            "{{ macros.uuid.os.system('touch pwned') }}",
+            "access to attribute 'uuid' of 'MacrosAccessor' object is unsafe",
+        ),
+        ("{{ macros['uuid'].os }}", "access to attribute 'uuid' of 'MacrosAccessor' object is unsafe"),
+        ("{{ macros.json.dumps(1) }}", "access to attribute 'json' of 'MacrosAccessor' object is unsafe"),
+        ("{{ macros.dateutil }}", "access to attribute 'dateutil' of 'MacrosAccessor' object is unsafe"),
+        ("{{ holder.mod.loads('1') }}", "access to attribute 'mod' of 'dict' object is unsafe"),
+        ("{{ holder['mod'] }}", "access to attribute 'mod' of 'dict' object is unsafe"),
+        # function and class internals
+        ("{{ macros.ds_add.__globals__ }}", "access to attribute '__globals__' of 'function' object is unsafe"),
+        ("{{ macros.ds_add|attr('__globals__') }}", "access to attribute '__globals__' of 'function' object is unsafe"),
+        ("{{ cycler.__init__.__globals__.os.popen('id').read() }}", "access to attribute '__init__' of 'type'"),
+        ("{{ joiner.__init__.__globals__ }}", "access to attribute '__init__' of 'type'"),
+        # another template engine with no such walls
+        ("{{ dag.get_template_env().from_string('x').render() }}", "access to attribute 'get_template_env'"),
+        # work without end
+        ("{{ range(10**9)|list|length }}", "Range too big"),
+        ("{{ 'a' * 10**9 }}", "over 1,000,000 items"),
+        ("{{ [0] * 10**9 }}", "over 1,000,000 items"),
+        ("{{ 2 ** 100000000 }}", "exponent 100000000 is over 1,000"),
+        ("{{ lipsum(n=10**9) }}", "'lipsum' is undefined"),
+        # reading files
+        ("{% include '/etc/hostname' %}", "no loader for this environment"),
+        ("{% import '/etc/hostname' as h %}", "no loader for this environment"),
+    ],
+)
+def test_sandbox_escapes_are_refused_with_a_clear_error(
+    tmp_path: Path, airflow_context: dict[str, Any], template: str, rule: str
+) -> None:
+    (tmp_path / "job.yaml.j2").write_text(f'value: "{template}"\n'.replace('"{{', "{{").replace('}}"', "}}"))
+    for config, searchpath in (({"value": template}, []), ("job.yaml.j2", [str(tmp_path)])):
+        with pytest.raises(ConfigValidationError) as info:
+            render_config(config, airflow_context, searchpath)
+        field, got = _problem(info)
+        assert field in ("value", "job.yaml.j2")
+        assert got.startswith("template rendering failed")
+        assert rule in got
+    assert not (tmp_path / "pwned").exists()
+    assert not Path("pwned").exists()
+
+
+def test_what_templates_can_reach(airflow_context: dict[str, Any]) -> None:
+    config = {
+        "tomorrow": "{{ macros.ds_add(ds, 1) }}",
+        "year": "{{ macros.datetime(2024, 2, 3).year }}",
+        "week": "{{ (macros.datetime(2024, 1, 8) - macros.timedelta(days=7)).day }}",
+        "small": "{{ 'ab' * 3 }}",
+        "power": "{{ 2 ** 10 }}",
+        "items": "{{ range(3)|list }}",
+    }
+    assert render_config(config, airflow_context) == {
+        "tomorrow": "2025-01-02",
+        "year": 2024,
+        "week": 1,
+        "small": "ababab",
+        "power": 1024,
+        "items": [0, 1, 2],
+    }
+
+
+def test_config_files_outside_the_dag_folder_are_refused(tmp_path: Path, context: dict[str, Any]) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (tmp_path / "secret.json").write_text('{"token": "s3cr3t"}')
+    (dags / "inside.json").write_text('{"ok": 1}')
+    (dags / "link.json").symlink_to(tmp_path / "secret.json")
+    assert render_config("inside.json", context, [str(dags)]) == {"ok": 1}
+    for name in ("../secret.json", str(tmp_path / "secret.json"), "link.json", f"{dags}/../secret.json"):
+        with pytest.raises(ConfigValidationError) as info:
+            render_config(name, context, [str(dags)])
+        field, rule = _problem(info)
+        assert field == name
+        assert "is outside the DAG folder and template_searchpath" in rule
+        assert str(dags) in rule
+        assert "s3cr3t" not in str(info.value)
+    with pytest.raises(ConfigValidationError, match="outside the DAG folder"):
+        render_config(str(tmp_path / "secret.json"), context)  # no DAG folder at all: no file
+
+
+def test_template_searchpath_directories_are_inside(tmp_path: Path, context: dict[str, Any]) -> None:
+    dags, shared = tmp_path / "dags", tmp_path / "shared"
+    dags.mkdir()
+    shared.mkdir()
+    (shared / "job.json").write_text('{"from": "shared"}')
+    assert render_config("job.json", context, [str(dags), str(shared)]) == {"from": "shared"}
+    assert render_config(str(shared / "job.json"), context, [str(dags), str(shared)]) == {"from": "shared"}

@@ -75,6 +75,8 @@ class Clients:
         max_poll_interval: The longest useful poll interval of this backend (None: the configured one).
             Polling the local backend reads a file, so it caps waits at a second and a local job is seen
             ending within a second.
+        max_hosts: The most instances one training job may have on this backend, and the setting that
+            says so (None: no bound but the API's; the local backend runs each host as a process here).
     """
 
     sagemaker: Any
@@ -88,3 +90,4 @@ class Clients:
     invocation_url: Callable[[str, Mapping[str, Any]], str] = lambda name, desc: ""
     client_retries: bool = False
     max_poll_interval: float | None = None
+    max_hosts: tuple[int, str] | None = None

@@ -37,6 +37,8 @@ class HostingService(FamilyService):
         """
         from airflow_tf_sm.hosting.spec import check_deployable
 
+        if job_name != "":
+            self.check_names(training_job_name=job_name)
         if not job_name:
             raise ModelNotDeployableError("training_job_name: empty -- the name of a Completed training job is needed")
         try:
@@ -53,18 +55,22 @@ class HostingService(FamilyService):
 
     def describe_model(self, model_name: str) -> dict[str, Any] | None:
         """Return DescribeModel, or ``None`` when the model does not exist."""
+        self.check_names(model_name=model_name)
         return self.hook.describe_or_none("describe_model", ModelName=model_name)
 
     def describe_endpoint_config(self, config_name: str) -> dict[str, Any] | None:
         """Return DescribeEndpointConfig, or ``None`` when the endpoint config does not exist."""
+        self.check_names(config_name=config_name)
         return self.hook.describe_or_none("describe_endpoint_config", EndpointConfigName=config_name)
 
     def find_endpoint(self, endpoint_name: str) -> dict[str, Any] | None:
         """Return DescribeEndpoint, or ``None`` when the endpoint does not exist."""
+        self.check_names(endpoint_name=endpoint_name)
         return self.hook.describe_or_none("describe_endpoint", EndpointName=endpoint_name)
 
     def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
         """Return DescribeEndpoint for ``endpoint_name`` (retried on throttling; raises when it does not exist)."""
+        self.check_names(endpoint_name=endpoint_name)
         return dict(self.hook.call(self.sagemaker, "describe_endpoint", EndpointName=endpoint_name))
 
     def ensure_model(self, request: Mapping[str, Any]) -> bool:
@@ -289,6 +295,7 @@ class HostingService(FamilyService):
         Keys: ``endpoint_name``, ``endpoint_arn``, ``endpoint_config_name``, ``model_name``, ``model_data``,
         ``status``, ``url``, ``region``, ``backend``.
         """
+        self.check_names(endpoint_name=endpoint_name)
         desc = desc or self.describe_endpoint(endpoint_name)
         config_name = desc.get("EndpointConfigName")
         config = self.describe_endpoint_config(config_name) if config_name else None
@@ -387,6 +394,7 @@ class HostingService(FamilyService):
         Raises:
             TFSageMakerError: the backend has no runtime client, or the answer is not JSON.
         """
+        self.check_names(endpoint_name=endpoint_name)
         runtime = self.hook.clients.runtime
         if runtime is None:
             raise TFSageMakerError(f"The {self.hook.backend} backend offers no endpoint runtime (invoke_endpoint)")

@@ -25,6 +25,39 @@ from airflow_tf_sm.sagemaker.s3 import S3UriError, parse_s3_uri
 _INT_TEXT_RE = re.compile(r"^[+-]?\d+$")
 _NO_VALUE = object()
 SpecT = TypeVar("SpecT")
+#: Deepest nesting of lists and mappings a setting may have: deeper values are refused before any copy,
+#: encoding or rendering (which recurse, and would fail with a RecursionError thousands of levels down).
+MAX_NESTING = 32
+
+
+def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
+    """Return how many levels of lists and mappings nest in ``value``, stopping once past ``limit``.
+
+    Iterative, so any depth (or a structure that contains itself) is measured without recursion.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def nesting_errors(field: str, value: Any, limit: int = MAX_NESTING) -> list[FieldError]:
+    """Return the problem of a value nested deeper than ``limit`` levels (empty when it is not)."""
+    if nesting_depth(value, limit) <= limit:
+        return []
+    shown = f"<{type(value).__name__} nested over {limit} levels deep>"
+    return [FieldError(field, shown, f"lists and mappings may nest at most {limit} levels deep")]
 
 
 def field_hints(cls: type) -> dict[str, Any]:
@@ -123,7 +156,7 @@ def _from_text(text: str, alternatives: Sequence[Any]) -> Any:
     if word.startswith(("{", "[")) and any(_container_kind(option) for option in alternatives):
         try:
             loaded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _NO_VALUE
         if any(matches(loaded, option) for option in alternatives):
             return loaded
@@ -213,8 +246,12 @@ def build(
         alternatives = options(hints[key])
         if raw is None and type(None) not in alternatives:
             continue  # the default (or, for a required field, "required" from the rules)
-        value, rule = coerce(raw, alternatives)
-        if rule:
+        too_deep = nesting_errors(str(key), raw)
+        value, rule = (raw, None) if too_deep else coerce(raw, alternatives)
+        too_deep = too_deep or nesting_errors(str(key), value)  # JSON text that decodes deep
+        if too_deep:
+            problems.extend(too_deep)
+        elif rule:
             problems.append(FieldError(key, raw, rule))
         else:
             values[key] = value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 #: Hyperparameters per training job (user and framework ones together).
 MAX_HYPERPARAMETERS = 100
 #: Characters of a hyperparameter name.
@@ -12,9 +14,13 @@ MAX_HYPERPARAMETER_VALUE_LEN = 2500
 MAX_TAGS = 50
 MAX_TAG_KEY_LEN = 128
 MAX_TAG_VALUE_LEN = 256
-#: Input channels of a training job, and the channel name rule.
+#: Input channels of a training job, and the channel name rule: SageMaker's ``[A-Za-z0-9\.\-_]+`` of 1-64
+#: characters; ``.`` and ``..`` are refused too, since a channel is the container's directory
+#: ``input/data/<name>`` and those two name no directory of its own.
 MAX_CHANNELS = 20
 CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9.\-_]{1,64}$"
+CHANNEL_NAME_RULE = "channel names are 1-64 letters, digits, '.', '-' or '_', and not '.' or '..'"
+_CHANNEL_NAME = re.compile(CHANNEL_NAME_PATTERN)
 #: SageMaker-side retries of a training job.
 MAX_RETRY_ATTEMPTS = 30
 #: Default MaxRuntimeInSeconds.
@@ -22,6 +28,18 @@ DEFAULT_MAX_RUNTIME = 86400
 
 #: Metric definitions of one algorithm specification.
 MAX_METRIC_DEFINITIONS = 40
+
+#: Instances of one training job (``ResourceConfig.InstanceCount``, and all ``InstanceGroups`` together). The
+#: service model sets no maximum (only ``min: 0``); the real bound is the account's service quota, which AWS
+#: raises on request. This is the package's sanity bound: it catches a typo (``10**6``) before any call.
+MAX_INSTANCE_COUNT = 10_000
+
+#: ``Environment`` of a training job (botocore ``TrainingEnvironmentMap``/``Key``/``Value``): at most 100
+#: entries, names ``[a-zA-Z_][a-zA-Z0-9_]*`` up to 512 characters, values up to 512 characters. No value can
+#: hold a NUL character (no process environment can).
+MAX_ENVIRONMENT_ENTRIES = 100
+ENVIRONMENT_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]{0,511}$"
+MAX_ENVIRONMENT_VALUE_LEN = 512
 
 #: Instance groups of a heterogeneous cluster (``ResourceConfig.InstanceGroups``), and a group name's length.
 MAX_INSTANCE_GROUPS = 5
@@ -61,3 +79,8 @@ MAX_HYPERBAND_RESOURCE = 20000
 MAX_TUNING_ENVIRONMENT = 48
 #: Training jobs a tuning job can launch are numbered with 3 digits.
 MAX_TUNING_TRAINING_JOBS = 999
+
+
+def is_valid_channel_name(name: object) -> bool:
+    """Tell whether ``name`` is a valid channel name (:data:`CHANNEL_NAME_RULE`)."""
+    return isinstance(name, str) and _CHANNEL_NAME.fullmatch(name) is not None and name not in (".", "..")

@@ -19,16 +19,16 @@ from typing import Any, TypeGuard
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
 from airflow_tf_sm.sagemaker.booleans import FALSE_WORDS, TRUE_WORDS
 from airflow_tf_sm.sagemaker.limits import (
-    CHANNEL_NAME_PATTERN,
+    CHANNEL_NAME_RULE,
     DEFAULT_MAX_RUNTIME,
     MAX_HYPERPARAMETER_KEY_LEN,
     MAX_HYPERPARAMETER_VALUE_LEN,
     MAX_HYPERPARAMETERS,
+    is_valid_channel_name,
 )
 from airflow_tf_sm.sagemaker.names import MAX_NAME_LEN, MAX_TUNING_NAME_LEN, name_pattern, name_rule
 from airflow_tf_sm.sagemaker.s3 import S3UriError, parse_s3_uri
 
-_CHANNEL_NAME = re.compile(CHANNEL_NAME_PATTERN)
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$")
 _BOTO_TYPE = re.compile(r"<class '([^']+)'>")
 
@@ -208,8 +208,8 @@ def _channel_errors(request: Mapping[str, Any]) -> Iterator[FieldError]:
     for field, name in _values_at(request, "InputDataConfig[].ChannelName"):
         if not isinstance(name, str):
             continue
-        if not _CHANNEL_NAME.match(name):
-            yield FieldError(field, name, "must be 1-64 characters: letters, digits, '.', '-' or '_'")
+        if not is_valid_channel_name(name):
+            yield FieldError(field, name, CHANNEL_NAME_RULE)
         elif name in seen:
             yield FieldError(field, name, "channel names must be unique")
         seen.add(name)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_tf_sm.exceptions import FieldError
 from airflow_tf_sm.sagemaker.fields import matches, s3_uri_errors, unknown_rule
-from airflow_tf_sm.sagemaker.limits import CHANNEL_NAME_PATTERN
+from airflow_tf_sm.sagemaker.limits import CHANNEL_NAME_RULE, is_valid_channel_name
 
 #: Input modes of a channel (and of the job's default).
 INPUT_MODES = ("File", "Pipe", "FastFile")
-CHANNEL_NAME = re.compile(CHANNEL_NAME_PATTERN)
 
 #: Channel settings (the SDK's ``TrainingInput`` arguments) and the values each accepts
 #: (None: any value of the right type, checked separately).
@@ -43,8 +41,8 @@ def channel_errors(name: Any, source: Any) -> list[FieldError]:
     """Return the problems of one channel: its name, and its URI or settings."""
     where = f"inputs.{name}"
     problems = []
-    if not isinstance(name, str) or not CHANNEL_NAME.match(name):
-        problems.append(FieldError(where, name, "channel names are 1-64 letters, digits, '.', '-' or '_'"))
+    if not is_valid_channel_name(name):
+        problems.append(FieldError(where, name, CHANNEL_NAME_RULE))
     if isinstance(source, str):
         return problems + s3_uri_errors(where, source)
     if not isinstance(source, Mapping):
@@ -118,10 +116,8 @@ def model_channel_errors(model_uri: Any, model_channel_name: Any, inputs: Any) -
         return []
     problems = s3_uri_errors("model_uri", model_uri)
     name = model_channel_name or DEFAULT_MODEL_CHANNEL
-    if not CHANNEL_NAME.match(name):
-        problems.append(
-            FieldError("model_channel_name", name, "channel names are 1-64 letters, digits, '.', '-' or '_'")
-        )
+    if not is_valid_channel_name(name):
+        problems.append(FieldError("model_channel_name", name, CHANNEL_NAME_RULE))
     names = ["training"] if isinstance(inputs, str) else list(inputs) if isinstance(inputs, Mapping) else []
     if name in names:
         rule = f"the model channel {name!r} is also an inputs channel: choose another model_channel_name"

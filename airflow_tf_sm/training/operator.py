@@ -211,13 +211,11 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
     # -------------------------------------------------------------- execution
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (or re-attach to) the training job, wait for it, and return the result dict."""
-        from airflow_tf_sm.redaction import register_with_masker, secret_values
         from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
         from airflow_tf_sm.training.spec import TrainingJobSpec
 
         service = self.hook.training
         spec = TrainingJobSpec.from_mapping(self.spec_mapping())
-        register_with_masker(secret_values(spec.hyperparameters))
 
         def in_flight(name: str) -> None:
             self._job_name_in_flight = name  # a kill during the create call still stops the job

@@ -14,7 +14,12 @@ from typing import Any
 
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
 from airflow_tf_sm.sagemaker.fields import matches, unknown_rule
-from airflow_tf_sm.sagemaker.limits import MAX_INSTANCE_GROUP_NAME_LEN, MAX_INSTANCE_GROUPS, MAX_KEEP_ALIVE_SECONDS
+from airflow_tf_sm.sagemaker.limits import (
+    MAX_INSTANCE_COUNT,
+    MAX_INSTANCE_GROUP_NAME_LEN,
+    MAX_INSTANCE_GROUPS,
+    MAX_KEEP_ALIVE_SECONDS,
+)
 
 #: The keys of one instance group (the SDK's ``InstanceGroup`` arguments) and their API names.
 INSTANCE_GROUP_KEYS = {
@@ -84,7 +89,17 @@ def instance_group_errors(groups: Sequence[Any] | None, explicit: Mapping[str, A
         count = group.get("instance_count")
         if "instance_count" in group and not (isinstance(count, int) and matches(count, int) and count >= 1):
             problems.append(FieldError(f"{where}.instance_count", count, "must be an integer >= 1"))
+    total = total_instances(groups)
+    if total > MAX_INSTANCE_COUNT:
+        rule = f"at most {MAX_INSTANCE_COUNT:,} instances in all groups together (instances of one training job)"
+        problems.append(FieldError("instance_groups", total, rule))
     return problems
+
+
+def total_instances(groups: Sequence[Any] | None) -> int:
+    """Return the instances of all well-formed groups together."""
+    counts = [g.get("instance_count") for g in groups or [] if isinstance(g, Mapping)]
+    return sum(c for c in counts if isinstance(c, int) and matches(c, int) and c > 0)
 
 
 def group_names(groups: Sequence[Any] | None) -> list[str]:

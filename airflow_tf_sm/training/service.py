@@ -10,7 +10,13 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_tf_sm.exceptions import TFSageMakerError, TrainingJobFailedError, TrainingJobTimeoutError
+from airflow_tf_sm.exceptions import (
+    ConfigValidationError,
+    FieldError,
+    TFSageMakerError,
+    TrainingJobFailedError,
+    TrainingJobTimeoutError,
+)
 from airflow_tf_sm.redaction import redact_mapping
 from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB, final_metrics
@@ -85,12 +91,27 @@ class TrainingService(FamilyService):
         """
         from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
 
+        self.check_hosts(spec)
         role = spec.role or self.hook.clients.default_role
         request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
         request = coerce_request(request, "CreateTrainingJob")
         if validate:
             validate_request(request, "CreateTrainingJob")
         return request
+
+    def check_hosts(self, spec: TrainingJobSpec) -> None:
+        """Refuse more instances than the backend allows (the local backend: ``local_max_hosts``)."""
+        from airflow_tf_sm.training.resources import total_instances
+
+        bound = self.hook.clients.max_hosts
+        hosts = total_instances(spec.instance_groups) if spec.instance_groups else spec.instance_count
+        if bound is not None and hosts > bound[0]:
+            field = "instance_groups" if spec.instance_groups else "instance_count"
+            rule = (
+                f"the {self.hook.backend} backend runs each instance as a process on this machine, with its own "
+                f"copy of the code and data: at most {bound[0]} here (the setting {bound[1]})"
+            )
+            raise ConfigValidationError([FieldError(field, hosts, rule)])
 
     def create(self, request: Mapping[str, Any]) -> str:
         """Submit a validated CreateTrainingJob request; return the job ARN.
@@ -137,6 +158,7 @@ class TrainingService(FamilyService):
         code, code_uri = self.package_code(spec)
         tags = job_tags(*ids)
         request = self.request(spec, name_for(1), code_uri, extra_tags=tags)
+        self.mask_secrets(request)
         job_name, existing = self.find_reusable_job(
             name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=ids.run_id
         )
@@ -159,15 +181,26 @@ class TrainingService(FamilyService):
 
     # ------------------------------------------------------------------ read, stop
     def describe(self, job_name: str) -> dict[str, Any]:
-        """Return DescribeTrainingJob for ``job_name`` (retried on throttling; raises for an unknown job)."""
-        return dict(self.hook.call(self.sagemaker, "describe_training_job", TrainingJobName=job_name))
+        """Return DescribeTrainingJob for ``job_name`` (retried on throttling; raises for an unknown job).
+
+        Its secret values are registered with Airflow's masker (:meth:`mask_secrets`), so a task or
+        trigger that waits for a job started elsewhere masks them too.
+        """
+        self.check_names(job_name=job_name)
+        desc = dict(self.hook.call(self.sagemaker, "describe_training_job", TrainingJobName=job_name))
+        self.mask_secrets(desc)
+        return desc
 
     def find(self, job_name: str) -> dict[str, Any] | None:
-        """Return DescribeTrainingJob, or ``None`` when no job has that name."""
-        return self.hook.describe_or_none("describe_training_job", TrainingJobName=job_name)
+        """Return DescribeTrainingJob, or ``None`` when no job has that name (secrets masked as by :meth:`describe`)."""
+        self.check_names(job_name=job_name)
+        desc = self.hook.describe_or_none("describe_training_job", TrainingJobName=job_name)
+        self.mask_secrets(desc)
+        return desc
 
     def stop(self, job_name: str) -> bool:
         """Ask SageMaker to stop a job; return False when the job had already ended or does not exist."""
+        self.check_names(job_name=job_name)
         try:
             self.hook.call(self.sagemaker, "stop_training_job", TrainingJobName=job_name)
         except Exception as exc:
@@ -214,6 +247,7 @@ class TrainingService(FamilyService):
     # ------------------------------------------------------------------ wait
     def log_reader(self, job_name: str) -> LogReader:
         """Return a reader of the job's CloudWatch log streams."""
+        self.check_names(job_name=job_name)
         return LogReader(self.hook, TRAINING_JOB.log_group, job_name)
 
     def wait(
@@ -315,12 +349,16 @@ class TrainingService(FamilyService):
 
 
 def request_summary(request: Mapping[str, Any]) -> str:
-    """Return a one-line, secret-free JSON summary of a CreateTrainingJob request for the task log."""
+    """Return a one-line, secret-free JSON summary of a CreateTrainingJob request for the task log.
+
+    Secret-named hyperparameters and environment variables show ``***`` (:mod:`airflow_tf_sm.redaction`).
+    """
     summary = {
         "TrainingJobName": request.get("TrainingJobName"),
         "TrainingImage": request.get("AlgorithmSpecification", {}).get("TrainingImage"),
         "ResourceConfig": request.get("ResourceConfig"),
         "HyperParameters": redact_mapping(request.get("HyperParameters", {})),
+        "Environment": redact_mapping(request.get("Environment", {})),
         "Channels": [c.get("ChannelName") for c in request.get("InputDataConfig", [])],
         "OutputPath": request.get("OutputDataConfig", {}).get("S3OutputPath"),
     }

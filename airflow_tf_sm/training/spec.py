@@ -37,10 +37,14 @@ from airflow_tf_sm.sagemaker.hyperparameters import (
     json_encode_hyperparameters,
 )
 from airflow_tf_sm.sagemaker.limits import (
+    ENVIRONMENT_NAME_PATTERN,
     MAX_CHANNELS,
+    MAX_ENVIRONMENT_ENTRIES,
+    MAX_ENVIRONMENT_VALUE_LEN,
     MAX_HYPERPARAMETER_KEY_LEN,
     MAX_HYPERPARAMETER_VALUE_LEN,
     MAX_HYPERPARAMETERS,
+    MAX_INSTANCE_COUNT,
     MAX_RETRY_ATTEMPTS,
     MAX_TAGS,
 )
@@ -314,6 +318,9 @@ class TrainingJobSpec:
             for name in ("instance_count", "volume_size", "max_run")
             if getattr(self, name) < 1
         ]
+        if self.instance_count > MAX_INSTANCE_COUNT:
+            rule = f"must be at most {MAX_INSTANCE_COUNT:,} (instances of one training job)"
+            problems.append(FieldError("instance_count", self.instance_count, rule))
         retries = self.max_retry_attempts
         if retries is not None and not 1 <= retries <= MAX_RETRY_ATTEMPTS:
             problems.append(FieldError("max_retry_attempts", retries, f"must be 1-{MAX_RETRY_ATTEMPTS}"))
@@ -420,11 +427,7 @@ class TrainingJobSpec:
         return problems
 
     def _environment_errors(self) -> list[FieldError]:
-        return [
-            FieldError(f"environment.{key}", value, "names and values must be strings (quote numbers and booleans)")
-            for key, value in self.environment.items()
-            if not isinstance(key, str) or not isinstance(value, str)
-        ]
+        return environment_errors(self.environment)
 
     def _tag_errors(self) -> list[FieldError]:
         return tag_errors(self.tags)
@@ -639,3 +642,22 @@ class TrainingJobSpec:
 def typed_groups(spec: TrainingJobSpec) -> bool:
     """Return whether ``spec.instance_groups`` is a list (its own rules report the rest)."""
     return spec.instance_groups is None or isinstance(spec.instance_groups, (list, tuple))
+
+
+def environment_errors(environment: Mapping[Any, Any], field: str = "environment") -> list[FieldError]:
+    """Return the problems of a training job's ``Environment`` (the API's rules, and no NUL character)."""
+    problems = []
+    if len(environment) > MAX_ENVIRONMENT_ENTRIES:
+        problems.append(FieldError(field, len(environment), f"at most {MAX_ENVIRONMENT_ENTRIES} variables"))
+    for key, value in environment.items():
+        where = f"{field}.{key}"
+        if not isinstance(key, str) or not isinstance(value, str):
+            problems.append(FieldError(where, value, "names and values must be strings (quote numbers and booleans)"))
+        elif not re.match(ENVIRONMENT_NAME_PATTERN, key):
+            rule = "names are 1-512 letters, digits and '_', not starting with a digit (no '=', spaces or NUL)"
+            problems.append(FieldError(field, key, rule))
+        elif "\x00" in value:
+            problems.append(FieldError(where, value, "values cannot contain a NUL character"))
+        elif len(value) > MAX_ENVIRONMENT_VALUE_LEN:
+            problems.append(FieldError(where, value, f"values are at most {MAX_ENVIRONMENT_VALUE_LEN} characters"))
+    return problems

@@ -71,7 +71,7 @@ class TrainingJobTrigger(WaitTrigger):
                 yield event
             return
         async for payload in watch_shared(self):
-            yield WaitEvent(payload=payload)
+            yield WaitEvent(payload=self.redact(payload))
 
     def watch(self) -> Watch:
         """Return the state machine of this wait."""

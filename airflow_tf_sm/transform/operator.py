@@ -223,6 +223,7 @@ class TFBatchTransformOperator(WaitingTask):
         if self.deferrable and (existing is None or TRANSFORM_JOB.is_busy(existing["TransformJobStatus"])):
             from airflow_tf_sm.transform.trigger import TransformJobTrigger
 
+            self.warn_if_kill_cannot_stop(f"transform job {job_name}")
             self.defer_to(
                 TransformJobTrigger(
                     transform_job_name=job_name,

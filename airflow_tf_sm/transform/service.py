@@ -262,6 +262,7 @@ class TransformService(FamilyService):
             chosen = str(model_name)
             self.existing_model(chosen)
         request = self.request(spec, job_name, chosen, extra_tags=job_tags(*ids), validate=False)
+        self.mask_secrets(request)
         self.log.info("CreateTransformJob %s", request_summary(request))
         if on_name is not None:
             on_name(job_name)
@@ -276,12 +277,21 @@ class TransformService(FamilyService):
 
     # ------------------------------------------------------------------ read, stop
     def describe(self, job_name: str) -> dict[str, Any]:
-        """Return DescribeTransformJob for ``job_name`` (retried on throttling; raises for an unknown job)."""
-        return dict(self.hook.call(self.sagemaker, "describe_transform_job", TransformJobName=job_name))
+        """Return DescribeTransformJob for ``job_name`` (retried on throttling; raises for an unknown job).
+
+        Its secret ``Environment`` values are registered with Airflow's masker.
+        """
+        self.check_names(job_name=job_name)
+        desc = dict(self.hook.call(self.sagemaker, "describe_transform_job", TransformJobName=job_name))
+        self.mask_secrets(desc)
+        return desc
 
     def find(self, job_name: str) -> dict[str, Any] | None:
         """Return DescribeTransformJob, or ``None`` when no job has that name."""
-        return self.hook.describe_or_none("describe_transform_job", TransformJobName=job_name)
+        self.check_names(job_name=job_name)
+        desc = self.hook.describe_or_none("describe_transform_job", TransformJobName=job_name)
+        self.mask_secrets(desc)
+        return desc
 
     def stop(self, job_name: str) -> bool:
         """Ask SageMaker to stop a transform job; False when it had already ended or does not exist."""

@@ -230,13 +230,11 @@ class TFTuningOperator(SpecArguments, WaitingTask):
     # -------------------------------------------------------------- execution
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (or re-attach to) the tuning job, wait for it, and return the result dict."""
-        from airflow_tf_sm.redaction import register_with_masker, secret_values
         from airflow_tf_sm.sagemaker.resources import TUNING_JOB
         from airflow_tf_sm.tuning.spec import TuningJobSpec
 
         service = self.hook.tuning
         spec = TuningJobSpec.from_mapping(self.spec_mapping())
-        register_with_masker(secret_values(spec.training.hyperparameters))
 
         def in_flight(name: str) -> None:
             self._tuning_job_in_flight = name  # a kill during the create call still stops the tuning job
@@ -256,6 +254,7 @@ class TFTuningOperator(SpecArguments, WaitingTask):
         if self.deferrable and (existing is None or TUNING_JOB.is_busy(existing["HyperParameterTuningJobStatus"])):
             from airflow_tf_sm.tuning.trigger import TuningJobTrigger
 
+            self.warn_if_kill_cannot_stop(f"tuning job {name}")
             self.defer_to(
                 TuningJobTrigger(
                     tuning_job_name=name,

@@ -120,9 +120,11 @@ class TuningService(FamilyService):
             )
 
         training = self.hook.training
+        training.check_hosts(spec.training)  # each training job of the tuning job runs on as many hosts
         code, code_uri = training.package_code(spec.training)
         tags = job_tags(*ids)
         request = self.request(spec, name_for(1), code_uri, extra_tags=tags)
+        self.mask_secrets(request)
         job_name, existing = self.find_reusable_job(
             name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=ids.run_id
         )
@@ -165,18 +167,27 @@ class TuningService(FamilyService):
 
     # ------------------------------------------------------------------ read, stop
     def describe(self, tuning_job_name: str) -> dict[str, Any]:
-        """Return DescribeHyperParameterTuningJob (retried on throttling; raises for an unknown job)."""
-        return dict(
+        """Return DescribeHyperParameterTuningJob (retried on throttling; raises for an unknown job).
+
+        Its secret static hyperparameters and environment values are registered with Airflow's masker.
+        """
+        self.check_names(tuning_job_name=tuning_job_name)
+        desc = dict(
             self.hook.call(
                 self.sagemaker, "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=tuning_job_name
             )
         )
+        self.mask_secrets(desc)
+        return desc
 
     def find(self, tuning_job_name: str) -> dict[str, Any] | None:
         """Return DescribeHyperParameterTuningJob, or ``None`` when no tuning job has that name."""
-        return self.hook.describe_or_none(
+        self.check_names(tuning_job_name=tuning_job_name)
+        desc = self.hook.describe_or_none(
             "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=tuning_job_name
         )
+        self.mask_secrets(desc)
+        return desc
 
     def stop(self, tuning_job_name: str) -> bool:
         """Stop a tuning job and every training job it runs; False when it had already ended or does not exist."""

@@ -1,4 +1,4 @@
-"""The Airflow UI in headless Chromium: the trigger form shows the example's Params; training tasks show their links.
+"""The Airflow UI in headless Chromium: the trigger form's Params, the training log once, links only where useful.
 
 Drives Debian's ``chromium`` through ``chromedriver`` with selenium. Screenshots are saved next to the
 cluster's logs (``<basetemp>/e2e0/logs/ui-*.png``).
@@ -96,17 +96,35 @@ def test_trigger_form_shows_the_example_dags_params_and_triggers_with_them(
         WebDriverWait(browser, 30).until(
             ec.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Trigger']"))
         ).click()
-        text = wait_text(browser, ["epochs", "learning_rate", "batch_size", "instance_type", "bucket", "role_arn"])
-        assert "Training epochs" in text  # the Param's description
+        # every Param has a title and a description on the form
+        titles = ["Epochs", "Learning rate", "Batch size", "Instance type", "Bucket", "Execution role ARN"]
+        text = wait_text(browser, [*titles, "Quality gate"])
+        for description in (
+            "Passes over the training data (1-200)",
+            "Adam's learning rate (0.0001-1)",
+            "Rows per step (1-4096)",
+            "SageMaker training instance type",
+            "s3://bucket for the data and the models",
+            "The SageMaker execution role",
+            "Metric -> rule checked against the job's final metrics before deploying",
+        ):
+            assert description in text, description
 
         def field(name: str) -> Any:
             return browser.find_element(By.XPATH, f"//*[@id='element_{name}' or @name='element_{name}']")
 
+        def replace(name: str, value: str) -> None:
+            field(name).send_keys(Keys.CONTROL, "a")  # the modifier stays down until the call ends
+            field(name).send_keys(Keys.DELETE)
+            field(name).send_keys(value)
+
         assert field("epochs").get_attribute("value") == "10"  # the Param's default
-        assert field("instance_type").get_attribute("value") == "ml.m5.large"
-        field("epochs").send_keys(Keys.CONTROL, "a")  # the modifier stays down until the call ends
-        field("epochs").send_keys(Keys.DELETE)
-        field("epochs").send_keys("1")
+        assert "ml.m5.large" in field("instance_type").text  # a drop-down of the allowed instance types
+        # an out-of-range value is refused by the form itself (the number field holds the Param's range)
+        replace("epochs", "0")
+        field("batch_size").click()  # leave the field
+        assert field("epochs").get_attribute("value") != "0", "the form kept epochs=0 (minimum 1)"
+        replace("epochs", "1")
         field("role_arn").send_keys("arn:aws:iam::123456789012:role/SageMakerRole")
         screenshot(browser, cluster, "trigger-form")
         WebDriverWait(browser, 30).until(
@@ -126,6 +144,11 @@ def test_trigger_form_shows_the_example_dags_params_and_triggers_with_them(
     [job] = cluster.jobs_of(dag_id, run["dag_run_id"])
     assert job["HyperParameters"]["epochs"] == "1"
 
+    # each training-log line once in the task's log; the trigger's event as a one-line summary, never its payload
+    log = cluster.task_log(dag_id, run["dag_run_id"], 1)
+    assert log.count("epoch=1 loss=") == 1 and log.count("final val_accuracy=") == 1, log[-3000:]
+    assert "TriggerEvent<{" not in log and "log_tail" not in log and "Last log lines" not in log
+
     # a local task has no links (there is no console): no empty "Extra Links", no link XComs
     quoted = urllib.parse.quote(run["dag_run_id"], safe="")
     links = cluster.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/train/links")["extra_links"]
@@ -136,6 +159,10 @@ def test_trigger_form_shows_the_example_dags_params_and_triggers_with_them(
     text = wait_text(browser, ["TFTrainingOperator"])
     screenshot(browser, cluster, "local-links")
     assert "Extra Links" not in text and "SageMaker Training Job" not in text
+    browser.get(f"{cluster.base_url}/dags/{dag_id}/runs/{quoted}/tasks/train?try_number=1")
+    text = wait_text(browser, ["epoch=1 loss="], timeout=90)
+    screenshot(browser, cluster, "train-log")
+    assert "TriggerEvent<{" not in text and "log_tail" not in text
 
 
 def test_training_task_shows_its_extra_links(cluster: AirflowCluster, browser: Any, moto_server: str) -> None:

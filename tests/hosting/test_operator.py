@@ -38,7 +38,7 @@ from airflow_tf_sm.training.spec import TrainingJobSpec
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 TRAINING_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.19.0-cpu-py312"
 INFERENCE_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.19.0-cpu"
-NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+NOW = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
 
 # ------------------------------------------------------------------ helpers

@@ -174,6 +174,9 @@ BROKEN: list[tuple[str, Mutation, str]] = [
         _set("InputDataConfig.0.ChannelName", "train data"),
         "InputDataConfig[0].ChannelName",
     ),
+    ("channel name dot", _set("InputDataConfig.0.ChannelName", "."), "InputDataConfig[0].ChannelName"),
+    ("channel name dot dot", _set("InputDataConfig.0.ChannelName", ".."), "InputDataConfig[0].ChannelName"),
+    ("channel name too long", _set("InputDataConfig.0.ChannelName", "c" * 65), "InputDataConfig[0].ChannelName"),
     ("channels not a list", _set("InputDataConfig", {"training": "s3://my-bucket/x"}), "InputDataConfig"),
     ("tag without value", _set("Tags", [{"Key": "k"}]), "Tags[0].Value"),
 ]

@@ -213,9 +213,13 @@ print("HOST", env["SM_CURRENT_HOST"], env["SM_CURRENT_INSTANCE_GROUP"], env["SM_
 """
 
 
-def test_a_heterogeneous_job_runs_locally_with_its_dependencies_and_model(local_root: Path, tmp_path: Path) -> None:
+def test_a_heterogeneous_job_runs_locally_with_its_dependencies_and_model(
+    local_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Through the hook: one process per host of each group, the group variables, the dependency, the model channel."""
     from airflow_tf_sm.hook import TFSageMakerHook
+
+    monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__LOCAL_MAX_HOSTS", "3")  # three hosts, whatever this machine's CPUs
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
 
     code = tmp_path / "code"

@@ -32,7 +32,7 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 # ------------------------------------------------------------------ helpers
 def describe_response(name: str, status: str, secondary: str, **extra: Any) -> dict[str, Any]:
-    now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    now = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     return {
         "TrainingJobName": name,
         "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
@@ -106,7 +106,7 @@ class FakeSageMaker:
         self.lists += 1
         self.threads.append(threading.get_ident())
         names = {step["TrainingJobName"] for step in self.script if isinstance(step, dict)} or {"job-1"}
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.now(dt.timezone.utc)
         return {"TrainingJobSummaries": [{"TrainingJobName": n, "LastModifiedTime": now} for n in sorted(names)]}
 
     def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:

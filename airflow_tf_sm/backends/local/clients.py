@@ -28,7 +28,7 @@ from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordNotFoun
 from airflow_tf_sm.backends.local.training_api import TrainingAPI
 from airflow_tf_sm.backends.local.transform_api import TransformAPI
 from airflow_tf_sm.backends.local.tuning_api import TuningAPI
-from airflow_tf_sm.backends.local.wire import client_error, metadata, paginate
+from airflow_tf_sm.backends.local.wire import client_error, corrupt_record_error, metadata, paginate
 
 if TYPE_CHECKING:
     from airflow_tf_sm.backends import ClientParams, Clients
@@ -112,6 +112,8 @@ class LocalSageMakerClient(TrainingAPI, TuningAPI, HostingAPI, TransformAPI):
             store.update(name, merge)
         except RecordNotFoundError:
             raise client_error("ValidationException", f"Resource {ResourceArn} not found.", op) from None
+        except CorruptRecordError as exc:
+            raise corrupt_record_error(exc, op) from None
         return {"Tags": list(Tags), "ResponseMetadata": metadata()}
 
 
@@ -155,7 +157,7 @@ def local_backend(params: ClientParams) -> Clients:
     import dataclasses
 
     from airflow_tf_sm.backends import Clients
-    from airflow_tf_sm.settings import resolve_local_root
+    from airflow_tf_sm.settings import LOCAL_MAX_HOSTS_SETTING, local_max_hosts, resolve_local_root
 
     root = resolve_local_root(params.local_root)
     region = params.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -171,4 +173,5 @@ def local_backend(params: ClientParams) -> Clients:
         default_role=LOCAL_ROLE_ARN,
         invocation_url=invocation_url,
         max_poll_interval=LOCAL_POLL_INTERVAL,
+        max_hosts=(local_max_hosts(), LOCAL_MAX_HOSTS_SETTING),
     )

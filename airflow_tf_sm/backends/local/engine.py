@@ -6,6 +6,8 @@ Layout under the root::
     jobs/<name>/job.lock      fcntl lock taken for every read-modify-write of job.json
     jobs/<name>/heartbeat     touched by the runner while it lives
     jobs/<name>/opt_ml/       algo-1's ``/opt/ml`` (other hosts: ``jobs/<name>/hosts/algo-<n>/opt_ml``)
+    jobs/<name>/.upload-*     archives being uploaded, locked by their runner (a killed runner's are
+                              removed by the read that finds the runner dead)
 
 ``job.json`` is replaced atomically, so readers never take the lock; writers always do.
 This module imports only the standard library and the package's standard-library facts (the runner loads it).
@@ -24,10 +26,12 @@ from typing import Any
 from airflow_tf_sm.backends.local.processes import kill_group, process_alive
 from airflow_tf_sm.backends.local.state import (
     CorruptRecordError,
+    Field,
     RecordExistsError,
     RecordNotFoundError,
     StateStore,
 )
+from airflow_tf_sm.backends.local.tempfiles import remove_abandoned
 from airflow_tf_sm.sagemaker.names import is_valid_name
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, LOCAL_ACCOUNT_ID, TRAINING_JOB
 
@@ -35,10 +39,51 @@ ACCOUNT_ID = LOCAL_ACCOUNT_ID
 TERMINAL_STATUSES = JOB_TERMINAL_STATUSES
 ACTIVE_STATUSES = TRAINING_JOB.busy
 RUNNER_DIED_REASON = "local runner process died"
+#: Prefix of the temp files a runner writes in its job directory (``tempfiles.locked_temp``).
+JOB_TEMP_PREFIX = ".upload-"
 #: Names of the job errors (the state store's, for jobs).
 JobExistsError = RecordExistsError
 JobNotFoundError = RecordNotFoundError
 __all__ = ["CorruptRecordError", "Engine", "JobExistsError", "JobNotFoundError"]
+
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
+_OPTIONAL_TEXT = (str, type(None))
+#: What every ``job.json`` holds, with the types the API, the engine and the runner read (else it is corrupt).
+JOB_SHAPE: dict[str, Field] = {
+    "name": Field(str),
+    "arn": Field(str),
+    "region": Field(str),
+    "request": Field(dict),
+    "status": Field(str),
+    "secondary_status": Field(str),
+    "creation_time": Field(_NUMBER),
+    "last_modified_time": Field(_NUMBER),
+    "transitions": Field(
+        list,
+        required=False,
+        items={
+            "Status": Field(str),
+            "StartTime": Field(_NUMBER),
+            "EndTime": Field(_OPTIONAL_NUMBER, required=False),
+            "StatusMessage": Field(str, required=False),
+        },
+    ),
+    "metrics": Field(
+        list, required=False, items={"MetricName": Field(str), "Value": Field(_NUMBER), "Timestamp": Field(_NUMBER)}
+    ),
+    "processes": Field((list, type(None)), required=False, items={"pid": Field(int)}),
+    "runner": Field((dict, type(None)), required=False, fields={"pid": Field(int)}),
+    "settings": Field(dict, required=False),
+    "tags": Field(list, required=False),
+    "log_streams": Field(list, required=False),
+    "model_artifacts": Field(_OPTIONAL_TEXT, required=False),
+    "failure_reason": Field(_OPTIONAL_TEXT, required=False),
+    "training_start_time": Field(_OPTIONAL_NUMBER, required=False),
+    "training_end_time": Field(_OPTIONAL_NUMBER, required=False),
+    "training_time_seconds": Field(_OPTIONAL_NUMBER, required=False),
+    "billable_time_seconds": Field(_OPTIONAL_NUMBER, required=False),
+}
 
 # SecondaryStatus -> StatusMessage, worded like SageMaker's
 STATUS_MESSAGES: dict[str, str] = {
@@ -106,7 +151,7 @@ class Engine:
     ) -> None:
         self.root = Path(root)
         self.jobs_dir = self.root / "jobs"
-        self.store = StateStore(self.jobs_dir, is_valid_name, kind="job")
+        self.store = StateStore(self.jobs_dir, is_valid_name, kind="job", shape=JOB_SHAPE)
         self.heartbeat_timeout = heartbeat_timeout
         self.stop_grace = stop_grace
 
@@ -198,7 +243,8 @@ class Engine:
     def refresh(self, name: str) -> dict[str, Any]:
         """Load a job, marking it Failed when its runner is gone while the job is still active.
 
-        The scripts the dead runner left behind are killed, so nothing keeps training unseen.
+        The scripts the dead runner left behind are killed, so nothing keeps training unseen, and the temp
+        files it was writing are removed.
         """
         state = self.load(name)
         if not self._runner_dead(state):
@@ -209,4 +255,5 @@ class Engine:
                     kill_group(int(proc["pid"]), proc.get("token"), signal.SIGKILL)
                 finish_job(locked_state, "Failed", "Failed", time.time(), RUNNER_DIED_REASON)
             state = locked_state
+        remove_abandoned(self.job_dir(name), JOB_TEMP_PREFIX)  # what the dead runner was writing
         return state

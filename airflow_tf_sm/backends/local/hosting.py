@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from airflow_tf_sm.backends.local.processes import process_alive
-from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordExistsError, RecordNotFoundError, StateStore
+from airflow_tf_sm.backends.local.state import (
+    CorruptRecordError,
+    Field,
+    RecordExistsError,
+    RecordNotFoundError,
+    StateStore,
+)
 from airflow_tf_sm.sagemaker.names import is_valid_name
 from airflow_tf_sm.sagemaker.resources import ENDPOINT as ENDPOINT_RESOURCE
 from airflow_tf_sm.sagemaker.resources import ENDPOINT_CONFIG as ENDPOINT_CONFIG_RESOURCE
@@ -43,6 +49,45 @@ IN_PROGRESS_STATUSES = frozenset({"Creating", "Updating", "Deleting"})
 SERVER_DIED_REASON = "local model server process died"
 _RESOURCES = {MODEL: MODEL_RESOURCE, ENDPOINT_CONFIG: ENDPOINT_CONFIG_RESOURCE, ENDPOINT: ENDPOINT_RESOURCE}
 _KIND_DIRS = {MODEL: "models", ENDPOINT_CONFIG: "endpoint-configs", ENDPOINT: "endpoints"}
+_NUMBER = (int, float)
+_OPTIONAL_TEXT = (str, type(None))
+_OPTIONAL_INT = (int, type(None))
+_RECORD = {"name": Field(str), "arn": Field(str), "creation_time": Field(_NUMBER), "tags": Field(list, required=False)}
+_VARIANT = {"ModelName": Field(str), "VariantName": Field(str)}
+#: What every record of each kind holds, with the types the hosting API, the runtime and the servers read.
+SHAPES: dict[str, dict[str, Field]] = {
+    MODEL: {**_RECORD, "request": Field(dict, fields={"PrimaryContainer": Field(dict, required=False)})},
+    ENDPOINT_CONFIG: {**_RECORD, "request": Field(dict, fields={"ProductionVariants": Field(list, items=_VARIANT)})},
+    ENDPOINT: {
+        **_RECORD,
+        "status": Field(str),
+        "config_name": Field(str),
+        "last_modified_time": Field(_NUMBER),
+        "current": Field(_OPTIONAL_TEXT, required=False),
+        "pending": Field(_OPTIONAL_TEXT, required=False),
+        "failure_reason": Field(_OPTIONAL_TEXT, required=False),
+        "servers": Field(
+            dict,
+            items={
+                "config_name": Field(str),
+                "variant": Field(
+                    dict,
+                    fields={
+                        **_VARIANT,
+                        "Image": Field(str),
+                        "ModelDataUrl": Field(_OPTIONAL_TEXT, required=False),
+                        "Environment": Field(dict, required=False),
+                    },
+                ),
+                "pid": Field(_OPTIONAL_INT, required=False),
+                "token": Field(_OPTIONAL_TEXT, required=False),
+                "port": Field(_OPTIONAL_INT, required=False),
+                "ready": Field(bool, required=False),
+                "started": Field(_NUMBER, required=False),
+            },
+        ),
+    },
+}
 __all__ = ["ENDPOINT_LOG_GROUP", "CorruptRecordError", "EndpointNotFoundError", "HostingStore"]
 
 #: No endpoint of that name (or it was deleted meanwhile).
@@ -86,7 +131,10 @@ class HostingStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.base = self.root / "hosting"
-        self.stores = {kind: StateStore(self.base / folder, is_valid_name, kind) for kind, folder in _KIND_DIRS.items()}
+        self.stores = {
+            kind: StateStore(self.base / folder, is_valid_name, kind, SHAPES[kind])
+            for kind, folder in _KIND_DIRS.items()
+        }
         self.endpoints = self.stores[ENDPOINT]
 
     # -- models and endpoint configs -----------------------------------------------------------

@@ -29,6 +29,7 @@ from airflow_tf_sm.backends.local.hosting import (
     ENDPOINT_CONFIG,
     IN_PROGRESS_STATUSES,
     MODEL,
+    CorruptRecordError,
     EndpointNotFoundError,
     HostingStore,
     resource_arn,
@@ -37,6 +38,7 @@ from airflow_tf_sm.backends.local.hosting import (
 from airflow_tf_sm.backends.local.processes import helper_env, kill_group, launch_detached, wait_gone
 from airflow_tf_sm.backends.local.wire import (
     client_error,
+    corrupt_record_error,
     list_records,
     maybe_throttle,
     metadata,
@@ -83,7 +85,7 @@ def stop_local_endpoints(root: str | os.PathLike[str], grace: float = 5.0) -> li
     for name in store.endpoint_names():
         try:
             state, _ = store.update_endpoint(name, lambda s: s.__setitem__("status", "Deleting"))
-        except EndpointNotFoundError:
+        except (EndpointNotFoundError, CorruptRecordError):  # a corrupt record names no server it could stop
             continue
         stop_servers(state, grace)
         store.remove_endpoint(name)
@@ -124,7 +126,10 @@ class HostingAPI:
             raise client_error("ValidationException", str(exc), op) from None
 
     def _record(self, kind: str, name: str, op: str) -> dict[str, Any]:
-        record = self.hosting.load_record(kind, name)
+        try:
+            record = self.hosting.load_record(kind, name)
+        except CorruptRecordError as exc:
+            raise corrupt_record_error(exc, op) from None
         if record is None:
             raise self._not_found(kind, name, op)
         return record
@@ -139,6 +144,7 @@ class HostingAPI:
             "tags": list(request.get("Tags") or []),
         }
         if not self.hosting.create_record(kind, name, record):
+            self._record(kind, name, op)  # a corrupt one is reported as such
             raise client_error(
                 "ValidationException", f'Cannot create already existing {_KIND_WORDS[kind]} "{arn}".', op
             )
@@ -146,6 +152,7 @@ class HostingAPI:
 
     def _delete_record(self, kind: str, name: str, op: str) -> dict[str, Any]:
         maybe_throttle(op)
+        self._record(kind, name, op)  # not found, or corrupt: reported before anything is removed
         if not self.hosting.delete_record(kind, name):
             raise self._not_found(kind, name, op)
         return {"ResponseMetadata": metadata()}
@@ -155,6 +162,16 @@ class HostingAPI:
             return self.hosting.refresh_endpoint(name)
         except EndpointNotFoundError:
             raise self._not_found(ENDPOINT, name, op) from None
+        except CorruptRecordError as exc:
+            raise corrupt_record_error(exc, op) from None
+
+    def _update_endpoint(self, name: str, mutate: Callable[[dict[str, Any]], Any], op: str) -> tuple[Any, Any]:
+        try:
+            return self.hosting.update_endpoint(name, mutate)
+        except EndpointNotFoundError:
+            raise self._not_found(ENDPOINT, name, op) from None
+        except CorruptRecordError as exc:
+            raise corrupt_record_error(exc, op) from None
 
     def _list(
         self,
@@ -434,7 +451,7 @@ class HostingAPI:
 
         try:
             self.hosting.update_endpoint(name, fail)
-        except EndpointNotFoundError:
+        except (EndpointNotFoundError, CorruptRecordError):
             pass
 
     def create_endpoint(
@@ -475,6 +492,7 @@ class HostingAPI:
             "servers": {server_id: spec},
         }
         if not self.hosting.create_endpoint(EndpointName, state):
+            self._endpoint(EndpointName, op)  # a corrupt one is reported as such
             raise client_error("ValidationException", f'Cannot create already existing endpoint "{arn}".', op)
         self._start_server(EndpointName, server_id, spec["variant"]["Environment"])
         return {"EndpointArn": arn, "ResponseMetadata": metadata()}
@@ -522,10 +540,7 @@ class HostingAPI:
             state["last_modified_time"] = time.time()
             return None
 
-        try:
-            _, problem = self.hosting.update_endpoint(EndpointName, mutate)
-        except EndpointNotFoundError:
-            raise self._not_found(ENDPOINT, EndpointName, op) from None
+        _, problem = self._update_endpoint(EndpointName, mutate, op)
         if problem:
             raise client_error("ValidationException", problem, op)
         self._start_server(EndpointName, server_id, spec["variant"]["Environment"])
@@ -597,10 +612,7 @@ class HostingAPI:
             state["last_modified_time"] = time.time()
             return None
 
-        try:
-            state, problem = self.hosting.update_endpoint(EndpointName, mutate)
-        except EndpointNotFoundError:
-            raise self._not_found(ENDPOINT, EndpointName, op) from None
+        state, problem = self._update_endpoint(EndpointName, mutate, op)
         if problem:
             raise client_error("ValidationException", problem, op)
         stop_servers(state, self.engine.stop_grace)

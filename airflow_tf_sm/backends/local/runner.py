@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
 import traceback
@@ -38,7 +37,6 @@ from airflow_tf_sm.backends.local.container import (
     PS_WORKER_PORT,
     container_environment,
     decode_hyperparameters,
-    extract_metrics,
     failure_reason_for_exit,
     framework_tf_config,
     image_tf_version,
@@ -59,10 +57,19 @@ from airflow_tf_sm.backends.local.engine import (
     add_transition,
     finish_job,
 )
+from airflow_tf_sm.backends.local.jobfiles import (
+    JobError,
+    place_channels,
+    restore_checkpoints,
+    upload_tar,
+    upload_tree,
+)
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
+from airflow_tf_sm.backends.local.metrics import final_metrics, metric_budget
 from airflow_tf_sm.backends.local.processes import detach_and_record, free_ports, own_record, process_token
 from airflow_tf_sm.backends.local.requirements import RequirementsError, install_requirements
-from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, relative_key, split_s3_uri
+from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore
+from airflow_tf_sm.redaction import redact_argv
 from airflow_tf_sm.sagemaker.booleans import is_true
 from airflow_tf_sm.sagemaker.images import processor_for
 from airflow_tf_sm.sagemaker.resources import TRAINING_LOG_GROUP as LOG_GROUP
@@ -91,14 +98,6 @@ _KEPT_ENV = (
     "SSL_CERT_DIR",
     "CUDA_VISIBLE_DEVICES",
 )
-
-
-class JobError(Exception):
-    """Ends the job Failed with ``reason`` as its FailureReason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -449,39 +448,8 @@ class Runner:
         return gpus
 
     def _place_channels(self, base: Path, host_index: int) -> None:
-        for channel in self.request.get("InputDataConfig") or []:
-            name = channel["ChannelName"]
-            target = base / "input" / "data" / name
-            target.mkdir(parents=True, exist_ok=True)
-            source = channel.get("DataSource", {}).get("S3DataSource")
-            if source is None:
-                raise JobError(f"ClientError: channel {name}: the local backend supports S3DataSource only")
-            if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-                raise JobError(
-                    f"ClientError: channel {name}: S3DataType {source.get('S3DataType')} is not supported locally"
-                )
-            uri = source["S3Uri"]
-            try:
-                bucket, prefix = split_s3_uri(uri)
-                objects = list(self.store.iter_objects(bucket, prefix))
-            except InvalidKeyError as exc:
-                raise JobError(f"ClientError: channel {name}: {exc}") from None
-            if not objects:
-                raise JobError(
-                    f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
-                    "Please ensure that the bucket exists and that objects exist under that S3 prefix."
-                )
-            if source.get("S3DataDistributionType") == "ShardedByS3Key":
-                objects = objects[host_index :: len(self.hosts)]
-            for obj in objects:
-                rel = relative_key(obj.key, prefix)
-                dest = target / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.unlink(missing_ok=True)
-                try:
-                    os.link(obj.path, dest)
-                except OSError:
-                    shutil.copy2(obj.path, dest)
+        channels = self.request.get("InputDataConfig") or []
+        place_channels(self.store, channels, base / "input" / "data", host_index, len(self.hosts))
 
     def _unpack_code(self, code_dir: Path, submit: Any) -> None:
         if not submit:
@@ -528,32 +496,16 @@ class Runner:
         uri = self._checkpoint_uri()
         if not uri:
             return
-        bucket, prefix = split_s3_uri(uri)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        objects = list(self.store.iter_objects(bucket, prefix))
-        for plan in plans:
-            target = plan.base / "checkpoints"
-            target.mkdir(parents=True, exist_ok=True)
-            for obj in objects:
-                dest = target / obj.key[len(prefix) :]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(obj.path, dest)
-        if objects:
-            self.log(f"Restored {len(objects)} checkpoint file(s) from {uri}")
+        count = restore_checkpoints(self.store, uri, [plan.base / "checkpoints" for plan in plans])
+        if count:
+            self.log(f"Restored {count} checkpoint file(s) from {uri}")
 
     def _sync_checkpoints(self, plans: list[HostPlan]) -> None:
         """Copy algo-1's checkpoint directory to CheckpointConfig.S3Uri."""
         uri = self._checkpoint_uri()
         if not uri or not plans:
             return
-        bucket, prefix = split_s3_uri(uri)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        source = plans[0].base / "checkpoints"
-        count = 0
-        for path in sorted(source.rglob("*")):
-            if path.is_file():
-                self.store.put_file(bucket, prefix + path.relative_to(source).as_posix(), path)
-                count += 1
+        count = upload_tree(self.store, plans[0].base / "checkpoints", uri, self.engine.job_dir(self.name), self.log)
         self.log(f"Uploaded {count} checkpoint file(s) to {uri}")
 
     def _artifact_uri(self, filename: str) -> str:
@@ -562,17 +514,7 @@ class Runner:
 
     def _upload_tar(self, directory: Path, filename: str) -> str:
         uri = self._artifact_uri(filename)
-        bucket, key = split_s3_uri(uri)
-        fd, tmp = tempfile.mkstemp(dir=self.engine.job_dir(self.name), suffix=".tar.gz")
-        os.close(fd)
-        try:
-            with tarfile.open(tmp, "w:gz") as tar:
-                if directory.is_dir():
-                    for entry in sorted(directory.iterdir()):
-                        tar.add(entry, arcname=entry.name)
-            self.store.put_file(bucket, key, tmp)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        upload_tar(self.store, directory, uri, self.engine.job_dir(self.name), self.log)
         self.log(f"Uploaded {uri}")
         return uri
 
@@ -586,7 +528,7 @@ class Runner:
             if path.is_file():
                 events.extend(self.logs.read_events(path, 0, 10**9)[0])
         events.sort(key=lambda e: e.get("timestamp", 0))
-        return extract_metrics(definitions, events)
+        return final_metrics(definitions, events, metric_budget(self.request.get("Environment")), self.log)
 
     def _spawn(self, plan: HostPlan, sidecar: list[str] | None = None) -> _Proc:
         writer = self._stream(plan.host)
@@ -594,7 +536,7 @@ class Runner:
         if sidecar:
             writer.write(f"Launching parameter server process: task {argv[-1]} of the ps job")
         else:
-            writer.write(f"Invoking script with the following command: {' '.join(argv)}")
+            writer.write(f"Invoking script with the following command: {' '.join(redact_argv(argv))}")
         popen = subprocess.Popen(
             argv,
             cwd=plan.base / "code",
@@ -640,7 +582,7 @@ class Runner:
             text = failure_file.read_text(errors="replace")
             if text.strip():
                 return text[:1024]
-        command = [Path(proc.plan.argv[0]).name, *proc.plan.argv[1:]]
+        command = redact_argv([Path(proc.plan.argv[0]).name, *proc.plan.argv[1:]])
         code = proc.popen.returncode if proc.popen.returncode is not None else -1
         return failure_reason_for_exit(code, command, list(proc.stderr_tail))[:1024]
 

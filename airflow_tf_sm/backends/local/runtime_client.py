@@ -16,8 +16,19 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
-from airflow_tf_sm.backends.local.hosting import ENDPOINT_LOG_GROUP, EndpointNotFoundError, HostingStore
-from airflow_tf_sm.backends.local.wire import StreamingBody, client_error, maybe_throttle, metadata
+from airflow_tf_sm.backends.local.hosting import (
+    ENDPOINT_LOG_GROUP,
+    CorruptRecordError,
+    EndpointNotFoundError,
+    HostingStore,
+)
+from airflow_tf_sm.backends.local.wire import (
+    StreamingBody,
+    client_error,
+    corrupt_record_error,
+    maybe_throttle,
+    metadata,
+)
 from airflow_tf_sm.sagemaker.resources import LOCAL_ACCOUNT_ID as ACCOUNT_ID
 
 INVOCATION_TIMEOUT = 60.0  # SageMaker's real-time invocation timeout
@@ -71,6 +82,8 @@ class LocalRuntimeClient:
             state = self.hosting.refresh_endpoint(name)
         except EndpointNotFoundError:
             raise not_found from None
+        except CorruptRecordError as exc:
+            raise corrupt_record_error(exc, "InvokeEndpoint", "ValidationError") from None
         server = (state.get("servers") or {}).get(state.get("current")) or {}
         if state["status"] not in ("InService", "Updating") or not server.get("ready") or not server.get("port"):
             raise not_found

@@ -9,13 +9,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
-from airflow_tf_sm.backends.local.store import InvalidKeyError, LocalObjectStore, file_etag
+from airflow_tf_sm.backends.local.store import DiskWriteError, InvalidKeyError, LocalObjectStore, fd_etag
 from airflow_tf_sm.backends.local.wire import (
     StreamingBody,
     client_error,
     decode_token,
     encode_token,
     metadata,
+    storage_error,
     to_datetime,
 )
 
@@ -70,22 +71,32 @@ class LocalS3Client:
         self._path(Bucket, Key, op)
         if isinstance(Body, str):
             Body = Body.encode("utf-8")
-        path = (
-            self.store.put_bytes(Bucket, Key, Body)
-            if isinstance(Body, bytes | bytearray)
-            else (self.store.put_stream(Bucket, Key, Body))
-        )
-        return {"ETag": file_etag(path), "ResponseMetadata": metadata()}
+        try:
+            stored = (
+                self.store.put_bytes(Bucket, Key, bytes(Body))
+                if isinstance(Body, bytes | bytearray)
+                else self.store.put_stream(Bucket, Key, Body)
+            )
+        except DiskWriteError as exc:
+            raise storage_error(exc, op) from None
+        return {"ETag": stored.etag, "ResponseMetadata": metadata()}
+
+    def _open(self, bucket: str, key: str, op: str, *, head: bool = False) -> tuple[IO[bytes], os.stat_result]:
+        """Open an object once: its size, time and ETag all come from the bytes this handle reads."""
+        path = self._existing(bucket, key, op, head=head)
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:  # deleted meanwhile
+            return self._open(bucket, key, op, head=head)
+        return fh, os.fstat(fh.fileno())
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         """Return ``{"Body", "ContentLength", "ETag", "LastModified", ...}``; NoSuchKey when missing."""
-        path = self._existing(Bucket, Key, "GetObject")
-        fh = open(path, "rb")
-        st = os.fstat(fh.fileno())
+        fh, st = self._open(Bucket, Key, "GetObject")
         return {
             "Body": StreamingBody(fh, st.st_size),
             "ContentLength": st.st_size,
-            "ETag": file_etag(path),
+            "ETag": fd_etag(fh.fileno()),
             "LastModified": to_datetime(st.st_mtime),
             "ContentType": "binary/octet-stream",
             "ResponseMetadata": metadata(),
@@ -93,11 +104,12 @@ class LocalS3Client:
 
     def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         """Return the object's metadata; ClientError code ``404`` (HTTP 404) when missing, like boto3."""
-        path = self._existing(Bucket, Key, "HeadObject", head=True)
-        st = path.stat()
+        fh, st = self._open(Bucket, Key, "HeadObject", head=True)
+        with fh:
+            etag = fd_etag(fh.fileno())
         return {
             "ContentLength": st.st_size,
-            "ETag": file_etag(path),
+            "ETag": etag,
             "LastModified": to_datetime(st.st_mtime),
             "ContentType": "binary/octet-stream",
             "ResponseMetadata": metadata(),
@@ -151,12 +163,17 @@ class LocalS3Client:
             if entry_prefix is not None:
                 prefixes.append(entry_prefix)
             else:
+                try:
+                    with open(info.path, "rb") as fh:  # size, time and ETag of one version of the object
+                        st, etag = os.fstat(fh.fileno()), fd_etag(fh.fileno())
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
                 contents.append(
                     {
                         "Key": info.key,
-                        "LastModified": to_datetime(info.mtime),
-                        "ETag": file_etag(info.path),
-                        "Size": info.size,
+                        "LastModified": to_datetime(st.st_mtime),
+                        "ETag": etag,
+                        "Size": st.st_size,
                         "StorageClass": "STANDARD",
                     }
                 )
@@ -191,7 +208,11 @@ class LocalS3Client:
     ) -> None:
         """Copy a local file into the store (atomic)."""
         self._path(Bucket, Key, "PutObject")
-        self.store.put_file(Bucket, Key, Filename)
+        with open(Filename, "rb") as source:  # a missing local file is boto3's OSError too
+            try:
+                self.store.put_stream(Bucket, Key, source)
+            except DiskWriteError as exc:
+                raise storage_error(exc, "PutObject") from None
 
     def download_file(
         self,

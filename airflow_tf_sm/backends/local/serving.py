@@ -8,12 +8,18 @@ It binds ``127.0.0.1`` on a free port, records the port, extracts ``model.tar.gz
 store, loads the SavedModel of the highest numeric version directory (signature ``serving_default``) and
 answers:
 
-* ``GET /ping``: 200 once the model is loaded (503 while loading);
+* ``GET /ping``: 200 once the model is loaded (503 while loading), answered even while every worker is busy;
 * ``POST /invocations``: TF Serving's predict body, ``{"instances": [...]}`` -> ``{"predictions": [...]}``
   (row format) or ``{"inputs": ...}`` -> ``{"outputs": ...}`` (columnar format); ``text/csv`` rows and JSON
   Lines are read as instances (:func:`parse_body`); bad input gets 400 with ``{"error": "..."}``.
 
 The batch transform worker (``batch.py``) loads and calls models with the same functions.
+
+Every error answer has a JSON body: 404 for other paths, 405 (with ``Allow``) for other methods, 400 for a
+malformed request or ``Content-Length``, 408 for a request that does not arrive within the read timeout
+(30 s, or the model Environment's ``AIRFLOW_TF_SM_LOCAL_READ_TIMEOUT``). The HTTP server (``httpd.py``)
+answers from a fixed pool of worker threads and keeps answering ``/ping`` under a flood of half-open
+connections.
 
 When loaded it moves the endpoint to InService, or, for an update, switches the endpoint to itself and
 stops the server it replaces; when loading fails it reports the failure (endpoint Failed, or an update
@@ -43,14 +49,21 @@ import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
 from airflow_tf_sm.backends.local.hosting import (
     ENDPOINT_LOG_GROUP,
+    CorruptRecordError,
     EndpointNotFoundError,
     HostingStore,
+)
+from airflow_tf_sm.backends.local.httpd import (
+    READ_TIMEOUT_SECONDS,
+    BoundedHTTPServer,
+    HTTPRequest,
+    Reply,
+    json_reply,
 )
 from airflow_tf_sm.backends.local.logstore import LogStore, StreamWriter
 from airflow_tf_sm.backends.local.processes import detach_and_record, kill_group, own_record, process_alive
@@ -78,6 +91,7 @@ __all__ = [
 ]
 
 LOADER_ENV = "AIRFLOW_TF_SM_LOCAL_MODEL_LOADER"
+READ_TIMEOUT_ENV = "AIRFLOW_TF_SM_LOCAL_READ_TIMEOUT"
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # SageMaker's real-time invocation payload limit
 WATCHDOG_SECONDS = 2.0
 DEFAULT_STARTUP_TIMEOUT = 600.0
@@ -254,59 +268,50 @@ class ServingApp:
             return 200, _json(to_response(outputs, row_format))
         except InvalidInputError as exc:
             return 400, _json({"error": str(exc)})
+        except RecursionError:
+            return 400, _json({"error": "the request body is nested too deeply"})
         except Exception as exc:
             self.log(f"invocation failed: {traceback.format_exc()}")
             return 500, _json({"error": f"{type(exc).__name__}: {exc}"})
+
+    def answer_early(self, method: str, path: str) -> Reply | None:
+        """Answer what needs no body and no worker: ``/ping``, unknown paths (404), other methods (405)."""
+        route = path.split("?")[0]
+        if route == "/ping":
+            if method not in ("GET", "HEAD"):
+                return json_reply(405, f"{method} is not allowed on /ping", {"Allow": "GET, HEAD"})
+            return (*self.ping(), {})
+        if route == "/invocations":
+            return None if method == "POST" else json_reply(405, f"{method} is not allowed on /invocations", _POST)
+        return json_reply(404, f"no such path: {path}")
+
+    def answer(self, request: HTTPRequest) -> Reply:
+        """Answer ``POST /invocations`` (in a worker thread)."""
+        return (*self.invoke(request.body, request.headers.get("content-type")), {})
+
+
+_POST = {"Allow": "POST"}
 
 
 def _json(data: Any) -> bytes:
     return json.dumps(data).encode("utf-8")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] == "/ping":
-            self._send(*self.server.app.ping())
-        else:
-            self._send(404, _json({"error": f"no such path: {self.path}"}))
-
-    def do_POST(self) -> None:
-        if self.path.split("?")[0] != "/invocations":
-            self._send(404, _json({"error": f"no such path: {self.path}"}))
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_PAYLOAD_BYTES:
-            self._send(413, _json({"error": f"the payload must be at most {MAX_PAYLOAD_BYTES} bytes"}))
-            return
-        body = self.rfile.read(length)
-        self._send(*self.server.app.invoke(body, self.headers.get("Content-Type")))
-
-    def log_message(self, format: str, *args: Any) -> None:
-        self.server.app.log(f"{self.address_string()} {format % args}")
+def read_timeout() -> float:
+    """Seconds a connection has to send its request: ``AIRFLOW_TF_SM_LOCAL_READ_TIMEOUT`` of the model's Environment."""
+    try:
+        value = float(os.environ.get(READ_TIMEOUT_ENV, READ_TIMEOUT_SECONDS))
+    except ValueError:
+        return READ_TIMEOUT_SECONDS
+    return value if value > 0 else READ_TIMEOUT_SECONDS
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() waits for requests in flight: a replaced server drains first
-    app: ServingApp
+def make_http_server(app: ServingApp, port: int = 0, **options: Any) -> BoundedHTTPServer:
+    """Bind the HTTP server of ``app`` on ``127.0.0.1`` (port 0: a free one); ``options`` go to the server.
 
-
-def make_http_server(app: ServingApp, port: int = 0) -> ThreadingHTTPServer:
-    """Bind a threading HTTP server for ``app`` on ``127.0.0.1`` (port 0: a free one)."""
-    server = _Server(("127.0.0.1", port), _Handler)
-    server.app = app
-    return server
+    A bounded server (``httpd.py``): a fixed worker pool, a read timeout per connection, JSON error bodies.
+    """
+    return BoundedHTTPServer(app.answer_early, app.answer, port, log=app.log, max_body=MAX_PAYLOAD_BYTES, **options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,8 +412,8 @@ class ModelServer:
             try:
                 state = self.store.load_endpoint(self.endpoint)
                 wanted = self._wanted(state)
-            except (EndpointNotFoundError, OSError, ValueError):
-                wanted = False
+            except (EndpointNotFoundError, CorruptRecordError, OSError, ValueError):
+                wanted = False  # a record that says nothing about this server does not want it
             if not wanted:
                 self.log("the endpoint no longer uses this server: exiting")
                 break
@@ -465,7 +470,7 @@ class ModelServer:
     def run(self) -> int:
         """Serve until stopped; return the exit code."""
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
-        httpd = make_http_server(self.app)
+        httpd = make_http_server(self.app, read_timeout=read_timeout())
         port = httpd.server_address[1]
         if not self._record_port(port):
             return 0
@@ -481,6 +486,7 @@ class ModelServer:
             reason = str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
             self.log(f"model load failed: {reason}\n{traceback.format_exc()}")
             self._mark_failed(reason)
+            httpd.shutdown()
             httpd.server_close()
             return 1
         self.ready.set()

@@ -5,11 +5,14 @@ atomically, so readers never take a lock), its lock file (``<kind>.lock``, an ``
 takes) and whatever else the resource keeps there (a job's ``/opt/ml`` directories and logs, an
 endpoint's model servers).
 
-A record is created atomically: its directory is built under a temporary name, ``state.json`` written and
-synced, then renamed into place, so a name either has a complete record or is free. A directory left
-without ``state.json`` (by a crash of an older version, or by hand) does not block the name: the next
-create replaces it. A ``state.json`` that is truncated or not a JSON object is reported as
-:class:`CorruptRecordError`, naming the file, and listings skip it.
+A record is created atomically: its directory is built under a temporary name (``.tmp-<name>.<random>``,
+locked by its creator while it builds it), the state file written and synced, then renamed into place, so a
+name either has a complete record or is free. A crash (or a full disk) during a create leaves at most a
+temporary directory, which the next create of that name removes once no live process holds it; a directory
+left without its state file (by a crash of an older version, or by hand) does not block the name either: the
+next create replaces it. A state file that is truncated, not a JSON object, or not of the record's shape
+(its fields and their types, see :class:`Field`) is reported as :class:`CorruptRecordError`, naming the file,
+and listings skip it.
 
 This module imports only the standard library (the job runner and the model server load it).
 """
@@ -23,11 +26,13 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 _TMP_PREFIX = ".tmp-"
+#: A staging directory still without its lock this long after it was made was left by a crash (seconds).
+_UNLOCKED_STAGING_SECONDS = 3600.0
 
 
 class RecordNotFoundError(Exception):
@@ -48,6 +53,53 @@ class CorruptRecordError(Exception):
     def __init__(self, path: Path, reason: str) -> None:
         self.path = path
         super().__init__(f"corrupt local backend record {path}: {reason} (delete the directory to free the name)")
+
+
+class Field(NamedTuple):
+    """One field of a record's shape.
+
+    Attributes:
+        types: The JSON types the value may have (``type(None)`` for null).
+        required: Whether the record must have it.
+        fields: For an object value: the shape of that object.
+        items: For a list value (or an object used as a map): the shape of each of its items.
+    """
+
+    types: type | tuple[type, ...]
+    required: bool = True
+    fields: Mapping[str, Field] | None = None
+    items: Mapping[str, Field] | None = None
+
+
+def shape_problem(data: Mapping[str, Any], shape: Mapping[str, Field], where: str = "") -> str | None:
+    """Return the first way ``data`` differs from ``shape`` (a missing field or a value of another type), or None."""
+    for key, field in shape.items():
+        name = f"{where}{key}"
+        if key not in data:
+            if field.required:
+                return f"the field {name!r} is missing"
+            continue
+        value = data[key]
+        if not isinstance(value, field.types) or (isinstance(value, bool) and bool not in _types(field.types)):
+            wanted = " or ".join("null" if t is type(None) else t.__name__ for t in _types(field.types))
+            return f"the field {name!r} is {type(value).__name__}, not {wanted}"
+        if field.fields is not None and isinstance(value, dict):
+            problem = shape_problem(value, field.fields, f"{name}.")
+            if problem:
+                return problem
+        if field.items is not None and isinstance(value, list | dict):
+            entries = value.items() if isinstance(value, dict) else enumerate(value)
+            for index, item in entries:
+                if not isinstance(item, dict):
+                    return f"the field {name}[{index!r}] is {type(item).__name__}, not dict"
+                problem = shape_problem(item, field.items, f"{name}[{index!r}].")
+                if problem:
+                    return problem
+    return None
+
+
+def _types(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -91,13 +143,22 @@ class StateStore:
         base: Directory of the records (created on first create).
         valid_name: Tells whether a name is allowed (it becomes a directory name: it must not escape ``base``).
         kind: Stem of the state and lock files (``job`` -> ``job.json``, ``job.lock``).
+        shape: The fields every record has (a ``name`` field must be the record's own name); a record of
+            another shape is corrupt.
     """
 
-    def __init__(self, base: Path, valid_name: Callable[[str], bool], kind: str = "state") -> None:
+    def __init__(
+        self,
+        base: Path,
+        valid_name: Callable[[str], bool],
+        kind: str = "state",
+        shape: Mapping[str, Field] | None = None,
+    ) -> None:
         self.base = Path(base)
         self.valid_name = valid_name
         self.state_file = f"{kind}.json"
         self.lock_file = f"{kind}.lock"
+        self.shape = shape or {}
 
     def path(self, name: str) -> Path:
         """Return the directory of a record.
@@ -126,17 +187,42 @@ class StateStore:
         self.base.mkdir(parents=True, exist_ok=True)
         if (target / self.state_file).is_file():
             raise RecordExistsError(name)
-        staging = Path(tempfile.mkdtemp(dir=self.base, prefix=f"{_TMP_PREFIX}{name}-"))
+        self._remove_abandoned_staging()
+        staging = Path(tempfile.mkdtemp(dir=self.base, prefix=f"{_TMP_PREFIX}{name}."))
         try:
-            if prepare is not None:
-                prepare(staging)
-            write_json_atomic(staging / self.state_file, state)
-            (staging / self.lock_file).touch()
-            self._move_into_place(staging, target, name)
+            # the staging lock tells a later create that this one is alive; it is the record's lock afterwards
+            with open(staging / self.lock_file, "a+") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                if prepare is not None:
+                    prepare(staging)
+                write_json_atomic(staging / self.state_file, state)
+                self._move_into_place(staging, target, name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return target
+
+    def _remove_abandoned_staging(self) -> None:
+        """Remove the staging directories whose creator died (their lock is free)."""
+        for path in self.base.glob(f"{_TMP_PREFIX}*"):
+            try:
+                fd = os.open(path / self.lock_file, os.O_RDWR)
+            except FileNotFoundError:
+                # no lock yet: being made this very moment, unless its creator died before taking the lock
+                with contextlib.suppress(OSError):
+                    if time.time() - path.stat().st_mtime > _UNLOCKED_STAGING_SECONDS:
+                        shutil.rmtree(path, ignore_errors=True)
+                continue
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its creator is alive
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+            finally:
+                os.close(fd)
 
     def _move_into_place(self, staging: Path, target: Path, name: str) -> None:
         for _ in range(3):
@@ -158,10 +244,17 @@ class StateStore:
             RecordNotFoundError: no record of that name.
             CorruptRecordError: its file cannot be read.
         """
+        path = self.path(name) / self.state_file
         try:
-            return read_json_object(self.path(name) / self.state_file)
+            data = read_json_object(path)
         except FileNotFoundError:
             raise RecordNotFoundError(name) from None
+        problem = shape_problem(data, self.shape)
+        if problem is None and "name" in self.shape and data["name"] != name:
+            problem = f"it is the record of {data['name']!r}"
+        if problem:
+            raise CorruptRecordError(path, f"not a {self.state_file} record: {problem}")
+        return data
 
     @contextlib.contextmanager
     def locked(self, name: str) -> Iterator[dict[str, Any]]:
@@ -236,12 +329,7 @@ class StateStore:
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
-    def clean_stale_staging(self, older_than: float = 3600.0) -> None:
-        """Remove temporary directories of creates that crashed more than ``older_than`` seconds ago."""
-        if not self.base.is_dir():
-            return
-        now = time.time()
-        for path in self.base.glob(f"{_TMP_PREFIX}*"):
-            with contextlib.suppress(OSError):
-                if now - path.stat().st_mtime > older_than:
-                    shutil.rmtree(path, ignore_errors=True)
+    def clean_stale_staging(self) -> None:
+        """Remove the temporary directories of every create whose process died."""
+        if self.base.is_dir():
+            self._remove_abandoned_staging()

@@ -1,23 +1,26 @@
 """The local object store: ``s3://bucket/key`` lives at ``<root>/s3/<bucket>/<key>``.
 
-Writes are atomic (a temp file in ``<root>/s3-tmp`` then ``os.replace``), so a reader never sees a
-half-written object, and keys that would escape the store (``..``) are refused.
+Writes are atomic (a locked temp file in ``<root>/s3-tmp`` then ``os.replace``), so a reader never sees a
+half-written object, a failed write leaves no part of one, and the temp files of killed writers are removed
+by the next write (``tempfiles.py``). Keys that would escape the store (``..``) are refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
+from airflow_tf_sm.backends.local.tempfiles import locked_temp, remove_abandoned
 from airflow_tf_sm.sagemaker.s3 import BUCKET_PATTERN, S3UriError, key_problem, parse_s3_uri
 
 _CHUNK = 1024 * 1024
+_TMP_PREFIX = "obj-"
 
 
 class InvalidKeyError(ValueError):
@@ -53,13 +56,51 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
         raise InvalidKeyError(str(exc)) from None
 
 
+class DiskWriteError(OSError):
+    """The local disk refused a write of the store (full, read-only, no permission): the OSError's errno says which."""
+
+
+@contextlib.contextmanager
+def _disk() -> Iterator[None]:
+    try:
+        yield
+    except DiskWriteError:
+        raise
+    except OSError as exc:
+        raise DiskWriteError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class StoredObject(NamedTuple):
+    """An object just written: its file and the ETag of the bytes written."""
+
+    path: Path
+    etag: str
+
+
+def fd_etag(fd: int) -> str:
+    """Return the S3-style ETag (quoted MD5 hex digest) of an open file, leaving its offset where it is.
+
+    An object read through one descriptor gets the ETag of the bytes that descriptor reads, even when a
+    concurrent write replaces the object's file meanwhile.
+    """
+    digest = hashlib.md5(usedforsecurity=False)
+    offset = 0
+    while chunk := os.pread(fd, _CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return f'"{digest.hexdigest()}"'
+
+
 def file_etag(path: Path) -> str:
     """Return the S3-style ETag (quoted MD5 hex digest) of a file."""
-    digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return f'"{digest.hexdigest()}"'
+        return fd_etag(fh.fileno())
 
 
 def relative_key(key: str, prefix: str) -> str:
@@ -120,42 +161,44 @@ class LocalObjectStore:
         return self.object_path(bucket, key)
 
     # -- writes ------------------------------------------------------------------------------
-    def _commit(self, tmp_path: str, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_path, target)
+    def put_stream(self, bucket: str, key: str, stream: IO[bytes]) -> StoredObject:
+        """Write an object from a binary stream, atomically; return where it is and the ETag of its bytes.
 
-    def _tempfile(self) -> tuple[int, str]:
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        The bytes go to a locked temp file in ``<root>/s3-tmp`` that replaces the object only once complete:
+        a failed write (a full disk, a killed writer) leaves the old object, or none, never part of one.
+        Temp files of writers that died are removed by the next write.
 
-    def put_stream(self, bucket: str, key: str, stream: IO[bytes]) -> Path:
-        """Write an object from a binary stream, atomically."""
+        Raises:
+            InvalidKeyError: for a key the store cannot hold.
+            DiskWriteError: when the local disk refuses the write (the temp file is removed).
+            OSError: whatever reading ``stream`` raises, unchanged.
+        """
         target = self.object_path(bucket, key)
-        fd, tmp_path = self._tempfile()
+        with _disk():
+            remove_abandoned(self.tmp, _TMP_PREFIX)
+            fd, tmp_path = locked_temp(self.tmp, _TMP_PREFIX)
         try:
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(stream, out, _CHUNK)
-            self._commit(tmp_path, target)
+            digest = hashlib.md5(usedforsecurity=False)
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+                with _disk():
+                    _write_all(fd, chunk)
+            with _disk():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_path, target)  # while still locked: a cleaner never takes a file in use
         except BaseException:
-            Path(tmp_path).unlink(missing_ok=True)
+            tmp_path.unlink(missing_ok=True)
             raise
-        return target
+        finally:
+            os.close(fd)
+        return StoredObject(target, f'"{digest.hexdigest()}"')
 
-    def put_bytes(self, bucket: str, key: str, data: bytes) -> Path:
-        """Write an object from bytes, atomically."""
-        target = self.object_path(bucket, key)
-        fd, tmp_path = self._tempfile()
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            self._commit(tmp_path, target)
-        except BaseException:
-            Path(tmp_path).unlink(missing_ok=True)
-            raise
-        return target
+    def put_bytes(self, bucket: str, key: str, data: bytes) -> StoredObject:
+        """Write an object from bytes, atomically (see :meth:`put_stream`)."""
+        return self.put_stream(bucket, key, io.BytesIO(data))
 
-    def put_file(self, bucket: str, key: str, filename: str | os.PathLike[str]) -> Path:
-        """Copy a local file into the store, atomically."""
+    def put_file(self, bucket: str, key: str, filename: str | os.PathLike[str]) -> StoredObject:
+        """Copy a local file into the store, atomically (see :meth:`put_stream`)."""
         with open(filename, "rb") as src:
             return self.put_stream(bucket, key, src)
 

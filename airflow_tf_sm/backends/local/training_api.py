@@ -13,6 +13,7 @@ from typing import Any
 from airflow_tf_sm.backends.local.engine import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
+    CorruptRecordError,
     Engine,
     JobExistsError,
     JobNotFoundError,
@@ -22,6 +23,7 @@ from airflow_tf_sm.backends.local.engine import (
 from airflow_tf_sm.backends.local.processes import helper_env, launch_detached
 from airflow_tf_sm.backends.local.wire import (
     client_error,
+    corrupt_record_error,
     list_records,
     maybe_throttle,
     metadata,
@@ -92,15 +94,25 @@ class TrainingAPI:
         try:
             state = self.engine.create(TrainingJobName, request, self.region)
         except JobExistsError:
-            arn = self.engine.load(TrainingJobName)["arn"]
-            raise client_error(
-                "ResourceInUse",
-                "Training job names must be unique within an AWS account and region, and a training job "
-                f"with this name already exists ({arn})",
-                op,
-            ) from None
+            raise self._name_in_use(TrainingJobName, op) from None
+        except OSError as exc:  # a full disk: nothing was created, the name stays free
+            raise client_error("InternalFailure", f"local state store: {exc}", op, 500) from None
         self._launch(TrainingJobName)
         return {"TrainingJobArn": state["arn"], "ResponseMetadata": metadata()}
+
+    def _name_in_use(self, name: str, op: str) -> Exception:
+        try:
+            arn = self.engine.load(name)["arn"]
+        except CorruptRecordError as exc:
+            return corrupt_record_error(exc, op)
+        except JobNotFoundError:  # an incomplete directory that could not be cleared
+            arn = str(self.engine.job_dir(name))
+        return client_error(
+            "ResourceInUse",
+            "Training job names must be unique within an AWS account and region, and a training job "
+            f"with this name already exists ({arn})",
+            op,
+        )
 
     def _validate(self, request: dict[str, Any]) -> None:
         """Refuse what boto3 and SageMaker refuse (the same rules the hook checks before sending)."""
@@ -130,6 +142,8 @@ class TrainingAPI:
             return self.engine.refresh(name)
         except JobNotFoundError:
             raise client_error("ValidationException", "Requested resource not found.", op) from None
+        except CorruptRecordError as exc:
+            raise corrupt_record_error(exc, op) from None
 
     def describe_training_job(self, *, TrainingJobName: str) -> dict[str, Any]:
         """Return the DescribeTrainingJob response (datetimes are timezone-aware, like boto3's).
@@ -286,7 +300,10 @@ class TrainingAPI:
                 state["status"] = "Stopping"
                 add_transition(state, "Stopping", time.time())
 
-        self.engine.update(TrainingJobName, mutate)
+        try:
+            self.engine.update(TrainingJobName, mutate)
+        except CorruptRecordError as exc:  # it broke between the two reads
+            raise corrupt_record_error(exc, op) from None
         if problem:
             raise client_error("ValidationException", problem, op)
         return {"ResponseMetadata": metadata()}

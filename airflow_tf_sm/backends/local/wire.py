@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
 import os
 import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
 FAULTS_ENV = "AIRFLOW_TF_SM_LOCAL_FAULTS"
@@ -27,6 +28,9 @@ TIME_FILTERS = {
     "LastModifiedTimeAfter": ("last_modified_time", 1),
     "LastModifiedTimeBefore": ("last_modified_time", -1),
 }
+
+#: The zero of epoch seconds.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def metadata(status: int = 200) -> dict[str, Any]:
@@ -42,9 +46,44 @@ def client_error(code: str, message: str, operation: str, status: int = 400, **e
     return ClientError(response, operation)
 
 
+#: What S3 answers when the local disk refuses a write: errno -> (code, HTTP status, message).
+_STORAGE_ERRORS: dict[int, tuple[str, int, str]] = {
+    errno.ENOSPC: ("InternalError", 500, "We encountered an internal error. Please try again."),
+    errno.EDQUOT: ("InternalError", 500, "We encountered an internal error. Please try again."),
+    errno.EACCES: ("AccessDenied", 403, "Access Denied"),
+    errno.EPERM: ("AccessDenied", 403, "Access Denied"),
+    errno.EROFS: ("AccessDenied", 403, "Access Denied"),
+    errno.ENAMETOOLONG: ("KeyTooLongError", 400, "Your key is too long"),
+}
+
+
+def storage_error(exc: OSError, operation: str) -> Exception:
+    """Build the ``ClientError`` S3 gives for a write the local disk refused (a full disk: ``InternalError``, 500).
+
+    The message keeps the local cause (``No space left on device``), so the log says what to fix.
+    """
+    code, status, message = _STORAGE_ERRORS.get(
+        exc.errno or 0, ("InternalError", 500, "We encountered an internal error. Please try again.")
+    )
+    cause = exc.strerror or str(exc)
+    return client_error(code, f"{message} (local object store: {cause})", operation, status)
+
+
+def corrupt_record_error(exc: Exception, operation: str, code: str = "ValidationException") -> Exception:
+    """Build the ``ClientError`` for a record of the local state that cannot be read (the message names its file).
+
+    Not a not-found error and not retryable: the hook surfaces it at once, and a wait ends with it.
+    """
+    return client_error(code, str(exc), operation)
+
+
 def to_datetime(epoch: float | None) -> datetime | None:
-    """Return epoch seconds as the timezone-aware datetime boto3 hands out."""
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+    """Return epoch seconds as the timezone-aware datetime boto3 hands out, at :func:`micros` precision.
+
+    Not ``datetime.fromtimestamp``: it rounds some epochs to the other microsecond, and a time a List* call is
+    given back (``CreationTimeAfter=<a job's CreationTime>``) must compare equal to the record it came from.
+    """
+    return None if epoch is None else _EPOCH + timedelta(microseconds=micros(epoch))
 
 
 def micros(epoch: float) -> int:
@@ -55,13 +94,15 @@ def micros(epoch: float) -> int:
 def epoch_of(value: Any, field: str, operation: str) -> float:
     """Accept what boto3 accepts for a timestamp parameter: datetime, epoch number or ISO text."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, str):
+    if isinstance(value, str):  # read as boto3 reads it (not datetime.fromisoformat: "Z" only from Python 3.11)
+        from botocore.utils import parse_to_aware_datetime
+
         try:
-            return epoch_of(datetime.fromisoformat(value), field, operation)
-        except ValueError:
+            return float(parse_to_aware_datetime(value).timestamp())
+        except (ValueError, OverflowError, RuntimeError):
             pass
     raise client_error("ValidationException", f"{field}: invalid timestamp {value!r}", operation)
 

@@ -218,7 +218,7 @@ def test_http_server_routes(http_server: tuple[ServingApp, int]) -> None:
     status, _, body = _call(port, "POST", "/invocations", b'{"instances": [[2]]}')
     assert (status, json.loads(body)) == (200, {"predictions": [[2.5]]})
     assert _call(port, "POST", "/other", b"{}")[0] == 404
-    assert _call(port, "GET", "/invocations")[0] == 404
+    assert _call(port, "GET", "/invocations")[0] == 405
     too_big = {"Content-Length": str(MAX_PAYLOAD_BYTES + 1)}
     status, _, body = _call(port, "POST", "/invocations", b"", too_big)
     assert status == 413 and "at most" in json.loads(body)["error"]

@@ -347,6 +347,31 @@ def test_job_keeps_running_after_the_submitting_process_exits(clients: tuple[Any
     assert desc["TrainingJobStatus"] == "Completed"
 
 
+@pytest.mark.parametrize(
+    ("epoch", "microsecond"),
+    # epochs that datetime.fromtimestamp rounds to the other microsecond than round(epoch * 1e6) does
+    [(1764643201.5000014, 500002), (1764643222.2222226, 222222)],
+)
+def test_a_time_given_back_to_a_list_filter_is_the_records_own_time(epoch: float, microsecond: int) -> None:
+    from airflow_tf_sm.backends.local.wire import list_records, to_datetime
+
+    record = {"name": "job", "status": "Completed", "creation_time": epoch, "last_modified_time": epoch}
+    own = to_datetime(epoch)
+    assert own is not None and own.microsecond == microsecond
+
+    def listed(**times: Any) -> list[str]:
+        by_name = {"Name": lambda r: r["name"]}
+        kept = list_records(
+            [record], "ListTrainingJobs", sort_by="Name", sort_order="Ascending", sort_keys=by_name, times=times
+        )
+        return [r["name"] for r in kept]
+
+    assert listed(CreationTimeAfter=own) == []  # strictly later: not the job itself
+    assert listed(CreationTimeBefore=own) == []
+    assert listed(LastModifiedTimeAfter=own.timestamp() - 0.000001) == ["job"]
+    assert listed(LastModifiedTimeBefore=own.timestamp() + 0.000001) == ["job"]
+
+
 def test_list_training_jobs_filters_sorting_and_pagination(clients: tuple[Any, Any, Any]) -> None:
     sm, _, _ = clients
     for name in ("list-ok-a", "list-ok-b", "list-ok-c"):
@@ -375,6 +400,9 @@ def test_list_training_jobs_filters_sorting_and_pagination(clients: tuple[Any, A
     ]
     recent = sm.list_training_jobs(CreationTimeAfter=before_last)["TrainingJobSummaries"]
     assert [s["TrainingJobName"] for s in recent] == ["list-bad"]
+    since_2000 = sm.list_training_jobs(CreationTimeAfter="2000-01-01T00:00:00Z")["TrainingJobSummaries"]  # ISO text
+    assert [s["TrainingJobName"] for s in since_2000] == ["list-bad", "list-ok-c", "list-ok-b", "list-ok-a"]
+    assert sm.list_training_jobs(LastModifiedTimeBefore="2000-01-01T00:00:00.5Z")["TrainingJobSummaries"] == []
 
     seen: list[str] = []
     token = None
