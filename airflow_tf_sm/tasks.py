@@ -213,6 +213,24 @@ class WaitingTask(SageMakerTask):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self.deferrable = self.resolve_deferrable(deferrable)
+        #: The result this task returned (read by the OpenLineage methods when the task ends).
+        self.lineage_result: dict[str, Any] | None = None
+
+    #: The result entry whose ``s3://`` URI an ``AssetAlias`` outlet adds as an asset (model, output prefix).
+    asset_uri_key: str = ""
+
+    def publish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """Return ``result`` (the XCom value), after putting it into each outlet's asset event ``extra``.
+
+        Called wherever the task returns its result (execute, execute_complete, a reused job), so every
+        path emits the same extra; a task that fails or skips never gets here (Airflow emits nothing).
+        """
+        self.lineage_result = result
+        if self.outlets:
+            from airflow_tf_sm.lineage import fill_outlet_events
+
+            fill_outlet_events(self.outlets, context["outlet_events"], result, self.asset_uri_key)
+        return result
 
 
 class SageMakerSensor(BaseSensorOperator, SageMakerTask):

@@ -138,6 +138,7 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
     }
     ui_color = "#ffb347"
     resource_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
+    asset_uri_key = "model_data"
 
     def __init__(
         self,
@@ -232,7 +233,7 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
         self.remember_link(job_name)
 
         if not self.wait_for_completion:
-            return service.result(service.describe(job_name))
+            return self.publish(context, service.result(service.describe(job_name)))
         if self.deferrable and (existing is None or TRAINING_JOB.is_busy(existing["TrainingJobStatus"])):
             from airflow_tf_sm.training.trigger import TrainingJobTrigger
 
@@ -252,7 +253,7 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
             job_name, poll_interval=self.poll_interval, max_wait=self.wait_timeout, stream_logs=self.stream_logs
         )
         self._job_name_in_flight = None
-        return self._finish(service.result(desc))
+        return self._finish(context, service.result(desc))
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, job_name: str | None = None
@@ -264,7 +265,7 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
         if event is not None and not event.get("job_name") and job_name:
             event = {**event, "job_name": job_name}
         self.remember_link(str((event or {}).get("job_name") or job_name or ""))
-        return self._finish(self.hook.training.result_from_event(event, self.log))
+        return self._finish(context, self.hook.training.result_from_event(event, self.log))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Stop the training job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
@@ -281,14 +282,14 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
                 f"Training job {job_name} did not finish within the task's time limit; stop requested"
             ) from None
 
-    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         self.log.info(
             "Training job %s Completed; model: %s; metrics: %s",
             result["job_name"],
             result["model_data"],
             result["metrics"],
         )
-        return result
+        return self.publish(context, result)
 
     def on_kill(self) -> None:
         """Stop the running training job when the task is killed (unless ``stop_job_on_kill=False``)."""

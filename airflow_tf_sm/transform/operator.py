@@ -104,6 +104,7 @@ class TFBatchTransformOperator(WaitingTask):
     template_fields_renderers = {"env": "json", "tags": "json", "model_client_config": "json"}
     ui_color = "#a7d8f0"
     resource_links = (TransformJobConsoleLink(),)
+    asset_uri_key = "output_path"
 
     def __init__(
         self,
@@ -219,7 +220,7 @@ class TFBatchTransformOperator(WaitingTask):
         self.remember_link(job_name)
 
         if not self.wait_for_completion:
-            return service.result(service.describe(job_name))
+            return self.publish(context, service.result(service.describe(job_name)))
         if self.deferrable and (existing is None or TRANSFORM_JOB.is_busy(existing["TransformJobStatus"])):
             from airflow_tf_sm.transform.trigger import TransformJobTrigger
 
@@ -239,7 +240,7 @@ class TFBatchTransformOperator(WaitingTask):
             job_name, poll_interval=self.poll_interval, max_wait=self.wait_timeout, stream_logs=self.stream_logs
         )
         self._job_name_in_flight = None
-        return self._finish(service.result(desc))
+        return self._finish(context, service.result(desc))
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, transform_job_name: str | None = None
@@ -251,7 +252,7 @@ class TFBatchTransformOperator(WaitingTask):
         if event is not None and not event.get("transform_job_name") and transform_job_name:
             event = {**event, "transform_job_name": transform_job_name}
         self.remember_link(str((event or {}).get("transform_job_name") or transform_job_name or ""))
-        return self._finish(self.hook.transform.result_from_event(event, self.log))
+        return self._finish(context, self.hook.transform.result_from_event(event, self.log))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Stop the transform job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
@@ -268,7 +269,7 @@ class TFBatchTransformOperator(WaitingTask):
                 f"Transform job {job_name} did not finish within the task's time limit; stop requested"
             ) from None
 
-    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         outputs = result.get("outputs") or {}
         self.log.info(
             "Transform job %s %s with model %s: %s output(s) under %s%s",
@@ -279,7 +280,7 @@ class TFBatchTransformOperator(WaitingTask):
             result["output_path"],
             f", first {outputs['first'][0]}" if outputs.get("first") else "",
         )
-        return result
+        return self.publish(context, result)
 
     def on_kill(self) -> None:
         """Stop the running transform job when the task is killed (unless ``stop_job_on_kill=False``)."""

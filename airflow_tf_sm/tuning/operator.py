@@ -147,6 +147,7 @@ class TFTuningOperator(SpecArguments, WaitingTask):
     template_ext: Sequence[str] = ()
     ui_color = "#ffcc80"
     resource_links = (TuningJobConsoleLink(),)
+    asset_uri_key = "best_model_data"
 
     def __init__(
         self,
@@ -250,7 +251,7 @@ class TFTuningOperator(SpecArguments, WaitingTask):
         context["ti"].xcom_push(key="tuning_job_name", value=name)
         self.remember_link(name)
         if not self.wait_for_completion:
-            return self._push(context, service.result(service.describe(name)))
+            return self.publish(context, self._push(context, service.result(service.describe(name))))
         if self.deferrable and (existing is None or TUNING_JOB.is_busy(existing["HyperParameterTuningJobStatus"])):
             from airflow_tf_sm.tuning.trigger import TuningJobTrigger
 
@@ -309,7 +310,7 @@ class TFTuningOperator(SpecArguments, WaitingTask):
             result["best_objective"],
             result["best_hyperparameters"],
         )
-        return result
+        return self.publish(context, result)
 
     def on_kill(self) -> None:
         """Stop the running tuning job (and its training jobs) when the task is killed."""
