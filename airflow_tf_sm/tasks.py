@@ -232,6 +232,41 @@ class WaitingTask(SageMakerTask):
             fill_outlet_events(self.outlets, context["outlet_events"], result, self.asset_uri_key)
         return result
 
+    # ------------------------------------------------ OpenLineage (called by the OpenLineage provider)
+    def lineage_of(self, task_instance: Any) -> Any:
+        """Return the ``OperatorLineage`` of this task's job (``task_instance`` None: planned, before it runs)."""
+        raise NotImplementedError
+
+    def lineage_name(self, task_instance: Any, key: str) -> str | None:
+        """Return the name of this task's job (None: not started).
+
+        From its result, else the resource its links point to (set once the job is known, also on a failed
+        try), else -- for a task object other than the one that ran -- its XCom ``key``. (The provider asks
+        from a forked process, where the running task instance must not be asked for XComs.)
+        """
+        if self.lineage_result and self.lineage_result.get(key):
+            return str(self.lineage_result[key])
+        if self.link_target and self.link_target[0]:
+            return self.link_target[0]
+        if task_instance is None or getattr(task_instance, "task", None) is self:
+            return None
+        name = task_instance.xcom_pull(task_ids=self.task_id, key=key)
+        return str(name) if name else None
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """OpenLineage START: the datasets and settings planned from the task's arguments (no API call)."""
+        return self.lineage_of(None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage COMPLETE: the inputs and outputs of the job that ran, its settings and results."""
+        return self.lineage_of(task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """OpenLineage FAIL: the job's inputs and settings, no outputs."""
+        from airflow_tf_sm.lineage import without_outputs
+
+        return without_outputs(self.lineage_of(task_instance))
+
 
 class SageMakerSensor(BaseSensorOperator, SageMakerTask):
     """Base of the sensors: wait for a resource started elsewhere, by poking or deferred to the triggerer.

@@ -220,6 +220,17 @@ class TFDeployOperator(WaitingTask):
         self.remember_link(str((event or {}).get("endpoint_name") or endpoint_name or ""))
         return self._finish(context, self.hook.hosting.result_from_event(event, expected_config))
 
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the deploy: the model artifact -> the endpoint (nothing known before it runs)."""
+        from airflow_tf_sm.lineage import deploy_lineage
+
+        name = self.lineage_name(task_instance, "endpoint_name")
+        result = self.lineage_result
+        if result is None:
+            found = self.hook.hosting.find_endpoint(name) if name else None
+            result = self.hook.hosting.result(str(name), found) if found else {"endpoint_name": name}
+        return deploy_lineage(result, instance_type=self.instance_type, instance_count=self.instance_count)
+
     def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         self.log.info(
             "Endpoint %s %s: model %s (%s)%s",

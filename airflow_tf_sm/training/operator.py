@@ -291,6 +291,15 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
         )
         return self.publish(context, result)
 
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the training job: its input channels -> its model artifact (planned before it exists)."""
+        from airflow_tf_sm.lineage import planned_training, training_lineage
+        from airflow_tf_sm.training.spec import TrainingJobSpec
+
+        name = self.lineage_name(task_instance, "job_name")
+        desc = self.hook.training.find(name) if name else None
+        return training_lineage(desc or planned_training(TrainingJobSpec.from_mapping(self.spec_mapping())))
+
     def on_kill(self) -> None:
         """Stop the running training job when the task is killed (unless ``stop_job_on_kill=False``)."""
         if self.stop_job_on_kill and self._job_name_in_flight and self._hook is not None:

@@ -282,6 +282,18 @@ class TFBatchTransformOperator(WaitingTask):
         )
         return self.publish(context, result)
 
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the transform job: the model artifact and the input prefix -> the output prefix."""
+        from airflow_tf_sm.lineage import planned_transform, transform_lineage
+        from airflow_tf_sm.transform.spec import TransformJobSpec
+
+        name = self.lineage_name(task_instance, "transform_job_name")
+        desc = self.hook.transform.find(name) if name else None
+        if desc is None:
+            return transform_lineage(planned_transform(TransformJobSpec.from_mapping(self.spec_mapping())), None)
+        model = self.hook.hosting.describe_model(str(desc.get("ModelName") or "")) or {}
+        return transform_lineage(desc, (model.get("PrimaryContainer") or {}).get("ModelDataUrl"))
+
     def on_kill(self) -> None:
         """Stop the running transform job when the task is killed (unless ``stop_job_on_kill=False``)."""
         if self.stop_job_on_kill and self._job_name_in_flight and self._hook is not None:

@@ -312,6 +312,17 @@ class TFTuningOperator(SpecArguments, WaitingTask):
         )
         return self.publish(context, result)
 
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the tuning job: the training inputs -> the best training job's model."""
+        from airflow_tf_sm.lineage import planned_tuning, tuning_lineage
+        from airflow_tf_sm.tuning.spec import TuningJobSpec
+
+        name = self.lineage_name(task_instance, "tuning_job_name")
+        desc = self.hook.tuning.find(name) if name else None
+        if desc is None:
+            return tuning_lineage(planned_tuning(TuningJobSpec.from_mapping(self.spec_mapping())))
+        return tuning_lineage(desc, self.lineage_result or self.hook.tuning.result(desc))
+
     def on_kill(self) -> None:
         """Stop the running tuning job (and its training jobs) when the task is killed."""
         if self.stop_job_on_kill and self._tuning_job_in_flight and self._hook is not None:

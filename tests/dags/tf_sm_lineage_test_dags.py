@@ -5,6 +5,8 @@ The backend and the local root come from the environment (``AIRFLOW__AIRFLOW_TF_
 
 from __future__ import annotations
 
+import os
+
 import pendulum
 from airflow.sdk import DAG, Asset, AssetAlias
 
@@ -80,3 +82,38 @@ with DAG(dag_id="tf_sm_test_lineage_no_events", **COMMON):
         outlets=[Asset("s3://lineage-tests/failed-model"), AssetAlias("lineage-failed-models")],
         **TRAINING,
     )
+
+# OpenLineage in a real run: every kind, a secret hyperparameter (from the environment, so the DAG file's
+# source does not hold it), and a training job that fails.
+SECRET = os.environ.get("LINEAGE_TEST_SECRET", "not-set")
+with DAG(dag_id="tf_sm_test_lineage_openlineage", **COMMON):
+    trained = TFTrainingOperator(
+        task_id="train", hyperparameters={"learning-rate": 0.01, "db_pass": SECRET}, **TRAINING
+    )
+    TFTuningOperator(
+        task_id="tune",
+        objective_metric_name="score",
+        hyperparameters={"db_pass": SECRET},
+        hyperparameter_ranges={"learning-rate": {"type": "categorical", "values": ["0.01", "0.02"]}},
+        strategy="Grid",
+        max_parallel_jobs=2,
+        **TRAINING,
+    )
+    trained >> [
+        TFDeployOperator(
+            task_id="deploy",
+            training_job_name=trained.output["job_name"],
+            endpoint_name="lineage-ol-ep",
+            poll_interval=0.3,
+        ),
+        TFBatchTransformOperator(
+            task_id="score",
+            training_job_name=trained.output["job_name"],
+            data=f"{BUCKET}/data/score/",
+            output_path=f"{BUCKET}/scores/ol",
+            content_type="text/csv",
+            split_type="Line",
+            poll_interval=0.3,
+        ),
+    ]
+    TFTrainingOperator(task_id="train_fails", hyperparameters={"fail": 1, "db_pass": SECRET}, **TRAINING)
