@@ -139,3 +139,31 @@ def test_a_real_run_emits_start_and_complete_or_fail_events_without_the_secret(
         kind = "FAIL" if task == "train_fails" else "COMPLETE"
         assert events[(task, kind)]["job"]["facets"]["sagemaker"]["hyperparameters"]["db_pass"] == "***"
     assert events[("tune", "COMPLETE")]["job"]["facets"]["sagemaker"]["hyperparameters"]["db_pass"] == "***"
+
+
+def test_dataset_names_follow_the_openlineage_naming_spec() -> None:
+    from airflow_tf_sm.lineage import arn_dataset_name, s3_dataset_name
+
+    assert s3_dataset_name("s3://my-bucket/models/job/output/model.tar.gz") == (
+        "s3://my-bucket",
+        "models/job/output/model.tar.gz",
+    )
+    assert s3_dataset_name("s3://my-bucket/data/2025-01-01/") == ("s3://my-bucket", "data/2025-01-01")
+    assert s3_dataset_name("s3://my-bucket") == ("s3://my-bucket", "/")
+    assert arn_dataset_name("arn:aws:sagemaker:eu-west-1:123456789012:endpoint/mnist") == (
+        "arn:aws:sagemaker:eu-west-1:123456789012",
+        "endpoint/mnist",
+    )
+
+
+def test_secret_hyperparameters_are_redacted_by_name_and_by_value() -> None:
+    from airflow_tf_sm.lineage import training_lineage
+
+    lineage = training_lineage(
+        {
+            "TrainingJobName": "j",
+            "InputDataConfig": [],
+            "HyperParameters": {"db_pass": '"hunter2-secret"', "note": '"copy of hunter2-secret"', "epochs": "3"},
+        }
+    )
+    assert lineage.job_facets["sagemaker"].hyperparameters == {"db_pass": "***", "note": '"copy of ***"', "epochs": "3"}
