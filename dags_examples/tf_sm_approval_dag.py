@@ -25,6 +25,7 @@ from tf_sm_example.assets import NIGHTLY_MODEL
 
 from airflow_tf_sm import TFDeployOperator
 from airflow_tf_sm.lineage import latest_extra, training_job_from_events
+from airflow_tf_sm.sagemaker.names import NAME_PATTERN
 
 ENDPOINT = "tf-sm-approved"
 #: The candidate's training job: the Param of a manual run, else the newest triggering event's.
@@ -63,6 +64,7 @@ with DAG(
         "training_job_name": Param(
             None,
             type=["null", "string"],
+            pattern=NAME_PATTERN.pattern,  # the SageMaker name rule
             title="Training job",
             description="For a run triggered by hand: the Completed training job to offer (default: the asset event's)",
         ),
