@@ -247,6 +247,59 @@ class WaitingTask(SageMakerTask):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self.deferrable = self.resolve_deferrable(deferrable)
+        #: The result this task returned (read by the OpenLineage methods when the task ends).
+        self.lineage_result: dict[str, Any] | None = None
+
+    #: The result entry whose ``s3://`` URI an ``AssetAlias`` outlet adds as an asset (model, output prefix).
+    asset_uri_key: str = ""
+
+    def publish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """Return ``result`` (the XCom value), after putting it into each outlet's asset event ``extra``.
+
+        Called wherever the task returns its result (execute, execute_complete, a reused job), so every
+        path emits the same extra; a task that fails or skips never gets here (Airflow emits nothing).
+        """
+        self.lineage_result = result
+        if self.outlets:
+            from airflow_tf_sm.lineage import fill_outlet_events
+
+            fill_outlet_events(self.outlets, context["outlet_events"], result, self.asset_uri_key)
+        return result
+
+    # ------------------------------------------------ OpenLineage (called by the OpenLineage provider)
+    def lineage_of(self, task_instance: Any) -> Any:
+        """Return the ``OperatorLineage`` of this task's job (``task_instance`` None: planned, before it runs)."""
+        raise NotImplementedError
+
+    def lineage_name(self, task_instance: Any, key: str) -> str | None:
+        """Return the name of this task's job (None: not started).
+
+        From its result, else the resource its links point to (set once the job is known, also on a failed
+        try), else -- for a task object other than the one that ran -- its XCom ``key``. (The provider asks
+        from a forked process, where the running task instance must not be asked for XComs.)
+        """
+        if self.lineage_result and self.lineage_result.get(key):
+            return str(self.lineage_result[key])
+        if self.link_target and self.link_target[0]:
+            return self.link_target[0]
+        if task_instance is None or getattr(task_instance, "task", None) is self:
+            return None
+        name = task_instance.xcom_pull(task_ids=self.task_id, key=key)
+        return str(name) if name else None
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """OpenLineage START: the datasets and settings planned from the task's arguments (no API call)."""
+        return self.lineage_of(None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage COMPLETE: the inputs and outputs of the job that ran, its settings and results."""
+        return self.lineage_of(task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """OpenLineage FAIL: the job's inputs and settings, no outputs."""
+        from airflow_tf_sm.lineage import without_outputs
+
+        return without_outputs(self.lineage_of(task_instance))
 
 
 class JobTask(WaitingTask):
@@ -328,16 +381,12 @@ class JobTask(WaitingTask):
             ) from None
 
     def finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        """Log the result of the ended job (:meth:`log_result`) and return it (:meth:`publish`)."""
+        """Log the result of the ended job (:meth:`log_result`) and return it (:meth:`~WaitingTask.publish`)."""
         self.log_result(result)
         return self.publish(context, result)
 
     def log_result(self, result: dict[str, Any]) -> None:
         """Log a one-line summary of the ended job's result (nothing by default)."""
-
-    def publish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        """Return the value the task pushes to XCom (``result``, by default)."""
-        return result
 
     def on_kill(self) -> None:
         """Stop the running job when the task is killed (unless ``stop_job_on_kill=False``)."""

@@ -67,12 +67,12 @@ cell_setup() {  # $1 airflow X.Y, $2 python A.B -> prints the venv's python; exi
     [ "$af" = 3.3 ] && base=constraints.txt
     [ -f "ci/pins-airflow-$af.txt" ] && pins=(-c "ci/pins-airflow-$af.txt")
     cp "$base" "$cons"
-    "${UV[@]}" pip compile --quiet setup.cfg --extra dev --extra tensorflow --extra tuning -p "$py" "${pins[@]}" -o "$cons" >&2 \
+    "${UV[@]}" pip compile --quiet setup.cfg --extra dev --extra tensorflow --extra tuning --extra openlineage -p "$py" "${pins[@]}" -o "$cons" >&2 \
       || { rm -f "$cons"; return 1; }
     echo "compiled $cons (a new file: commit it)" >&2
   fi
   [ -x "$venv/bin/python" ] || "${UV[@]}" venv --quiet --python "$interp" "$venv" >&2 || return 1
-  "${UV[@]}" pip install --quiet --python "$venv/bin/python" -c "$cons" -e ".[dev,tensorflow,tuning]" >&2 || return 1
+  "${UV[@]}" pip install --quiet --python "$venv/bin/python" -c "$cons" -e ".[dev,tensorflow,tuning,openlineage]" >&2 || return 1
   echo "$ROOT/$venv/bin/python"
 }
 

@@ -140,6 +140,7 @@ class TFTrainingOperator(SpecArguments, JobTask):
     family = "training"
     trigger_class = "airflow_tf_sm.training.trigger:TrainingJobTrigger"
     resource_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
+    asset_uri_key = "model_data"
 
     def __init__(
         self,
@@ -234,3 +235,12 @@ class TFTrainingOperator(SpecArguments, JobTask):
             result["model_data"],
             result["metrics"],
         )
+
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the training job: its input channels -> its model artifact (planned before it exists)."""
+        from airflow_tf_sm.lineage import planned_training, training_lineage
+        from airflow_tf_sm.training.spec import TrainingJobSpec
+
+        name = self.lineage_name(task_instance, "job_name")
+        desc = self.hook.training.find(name) if name else None
+        return training_lineage(desc or planned_training(TrainingJobSpec.from_mapping(self.spec_mapping())))

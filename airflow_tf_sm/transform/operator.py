@@ -106,6 +106,7 @@ class TFBatchTransformOperator(JobTask):
     family = "transform"
     trigger_class = "airflow_tf_sm.transform.trigger:TransformJobTrigger"
     resource_links = (TransformJobConsoleLink(),)
+    asset_uri_key = "output_path"
 
     def __init__(
         self,
@@ -227,3 +228,15 @@ class TFBatchTransformOperator(JobTask):
             result["output_path"],
             f", first {outputs['first'][0]}" if outputs.get("first") else "",
         )
+
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the transform job: the model artifact and the input prefix -> the output prefix."""
+        from airflow_tf_sm.lineage import planned_transform, transform_lineage
+        from airflow_tf_sm.transform.spec import TransformJobSpec
+
+        name = self.lineage_name(task_instance, "transform_job_name")
+        desc = self.hook.transform.find(name) if name else None
+        if desc is None:
+            return transform_lineage(planned_transform(TransformJobSpec.from_mapping(self.spec_mapping())), None)
+        model = self.hook.hosting.describe_model(str(desc.get("ModelName") or "")) or {}
+        return transform_lineage(desc, (model.get("PrimaryContainer") or {}).get("ModelDataUrl"))

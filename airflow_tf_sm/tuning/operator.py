@@ -149,6 +149,7 @@ class TFTuningOperator(SpecArguments, JobTask):
     family = "tuning"
     trigger_class = "airflow_tf_sm.tuning.trigger:TuningJobTrigger"
     resource_links = (TuningJobConsoleLink(),)
+    asset_uri_key = "best_model_data"
 
     def __init__(
         self,
@@ -249,7 +250,7 @@ class TFTuningOperator(SpecArguments, JobTask):
         """Push every entry of the result as its own XCom key too (``tune.output["best_training_job_name"]``)."""
         for key, value in result.items():
             context["ti"].xcom_push(key=key, value=value)
-        return result
+        return super().publish(context, result)
 
     def log_result(self, result: dict[str, Any]) -> None:
         """Log the best training job, its objective and hyperparameters."""
@@ -260,3 +261,14 @@ class TFTuningOperator(SpecArguments, JobTask):
             result["best_objective"],
             result["best_hyperparameters"],
         )
+
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the tuning job: the training inputs -> the best training job's model."""
+        from airflow_tf_sm.lineage import planned_tuning, tuning_lineage
+        from airflow_tf_sm.tuning.spec import TuningJobSpec
+
+        name = self.lineage_name(task_instance, "tuning_job_name")
+        desc = self.hook.tuning.find(name) if name else None
+        if desc is None:
+            return tuning_lineage(planned_tuning(TuningJobSpec.from_mapping(self.spec_mapping())))
+        return tuning_lineage(desc, self.lineage_result or self.hook.tuning.result(desc))
