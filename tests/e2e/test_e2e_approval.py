@@ -38,7 +38,21 @@ def waiting_for_a_person(cluster: AirflowCluster, run_id: str) -> tuple[dict[str
             (detail, int(task["try_number"])) if status == 200 and waiting and not detail["response_received"] else None
         )
 
-    return cluster.waiting(asked, 600, f"the approval task of {run_id} to ask", interval=1)
+    detail, try_number = cluster.waiting(asked, 600, f"the approval task of {run_id} to ask", interval=1)
+    # Airflow 3.3 parks the task and its worker process exits; an answer the scheduler reads before it has
+    # the executor's report of that exit is lost ("finished with state success, but ... queued": the try
+    # is retried). A person takes longer than that; the test waits for the report in the scheduler's log.
+    parked = (
+        "Received executor event with state success for task instance TaskInstanceKey("
+        f"dag_id='{APPROVAL}', task_id='approve', run_id='{run_id}', try_number={try_number}"
+    )
+    cluster.waiting(
+        lambda: parked in (cluster.log_dir / "scheduler.log").read_text(errors="replace"),
+        120,
+        f"the scheduler to see try {try_number} of {run_id}'s approval task parked",
+        interval=0.5,
+    )
+    return detail, try_number
 
 
 def answer(cluster: AirflowCluster, run_id: str, option: str) -> dict[str, Any]:
