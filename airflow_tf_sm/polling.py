@@ -30,7 +30,9 @@ short goes on from that page at the next interval, and the watermark moves only 
 complete, so no change is lost. When ``ListTrainingJobs`` itself is unusable (e.g. the IAM policy
 allows only DescribeTrainingJob) the poller falls back to one describe per job per interval.
 
-All blocking calls run in worker threads (``asyncio.to_thread``); the event loop only routes results.
+Log streaming waiters get their lines from the poller too: one coalesced reader per log group
+(``logfeed.py``); an ended job is reported only after its last lines. All blocking calls run in worker
+threads (``asyncio.to_thread``); the event loop only routes results.
 Pollers live in a per-event-loop registry (:func:`get_poller`) and stop when their last waiter leaves.
 """
 
@@ -46,16 +48,20 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_tf_sm.backends import CLIENT_ARGS
+from airflow_tf_sm.logfeed import GroupLogReader, instance_count, server_time
+from airflow_tf_sm.mailbox import Snapshot, Subscription, WaitEvent, wait_set
 from airflow_tf_sm.redaction import description_secrets, redact_text, redact_values
 from airflow_tf_sm.sagemaker.errors import error_code, is_retryable
-from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, Resource
+from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, TRAINING_JOB, Resource
 from airflow_tf_sm.waiting import Backoff, Watch, status_level, status_text, transient_warning, wait_async
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.waiting import LogReader
 
 if TYPE_CHECKING:
     from airflow_tf_sm.hook import TFSageMakerHook
@@ -71,6 +77,8 @@ LIST_OVERLAP_SECONDS = 10.0
 SAFETY_NET_FRACTION = 0.1
 #: Describe calls one poller runs at the same time.
 MAX_CONCURRENT_DESCRIBES = 8
+#: Reading passes an ended job's report waits at most for its last log lines (throttled reads).
+FINAL_LOG_READS = 5
 
 
 def _epoch(value: Any) -> float | None:
@@ -85,78 +93,6 @@ def _epoch(value: Any) -> float | None:
     return None
 
 
-async def _wait_set(event: asyncio.Event, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for ``event``; return whether it is set.
-
-    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation that arrives as the event is set,
-    and a trigger the triggerer cancels must end. Also no ``TimeoutError`` (not the builtin one before 3.11).
-    """
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=timeout)
-    finally:
-        waiter.cancel()
-    return event.is_set()
-
-
-def server_time(response: Mapping[str, Any]) -> float | None:
-    """Return the server clock of a boto3 response (its HTTP ``Date`` header) in epoch seconds, if any."""
-    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
-    date = headers.get("date") or headers.get("Date")
-    if not date:
-        return None
-    try:
-        return parsedate_to_datetime(str(date)).timestamp()
-    except (TypeError, ValueError):
-        return None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a waiter receives: the job's description, or the error describing it raised.
-
-    Attributes:
-        desc: DescribeTrainingJob response, or ``None`` when ``error`` is set.
-        error: The exception of a failed describe call.
-    """
-
-    desc: dict[str, Any] | None = None
-    error: BaseException | None = None
-
-
-class Subscription:
-    """One waiter's mailbox for one job: holds the newest snapshot until the waiter takes it.
-
-    Args:
-        job_name: The watched training job.
-        poll_interval: How often the waiter wants news at most (the poller runs at the smallest current
-            interval of its waiters).
-        backoff: The waiter's intervals (default: fixed at ``poll_interval``); each poller tick moves to the next.
-    """
-
-    def __init__(self, job_name: str, poll_interval: float, backoff: Backoff | None = None) -> None:
-        self.job_name = job_name
-        self.backoff = backoff or Backoff(poll_interval, start=poll_interval)
-        self.poll_interval = self.backoff.next()
-        self._latest: Snapshot | None = None
-        self._ready = asyncio.Event()
-
-    def push(self, snapshot: Snapshot) -> None:
-        """Replace the pending snapshot (only the newest state matters) and wake the waiter."""
-        self._latest = snapshot
-        self._ready.set()
-
-    async def get(self, timeout: float | None = None) -> Snapshot | None:
-        """Wait for the next snapshot; return ``None`` when ``timeout`` seconds pass without one."""
-        if timeout is None:
-            await self._ready.wait()
-        elif not await _wait_set(self._ready, timeout):
-            return None
-        self._ready.clear()
-        snapshot, self._latest = self._latest, None
-        return snapshot
-
-
 @dataclass
 class PollerStats:
     """Counters of one poller (client calls are counted once per call, retries inside the hook excluded).
@@ -167,6 +103,7 @@ class PollerStats:
         list_failures: Listings cut short by a transient error (the window is listed again).
         describes: DescribeTrainingJob calls.
         safety_net_describes: Describes of jobs the list did not report as changed.
+        log_calls: CloudWatch Logs calls of the coalesced log reader (``logfeed.py``).
     """
 
     ticks: int = 0
@@ -174,6 +111,7 @@ class PollerStats:
     list_failures: int = 0
     describes: int = 0
     safety_net_describes: int = 0
+    log_calls: int = 0
 
 
 @dataclass
@@ -259,6 +197,11 @@ class TrainingJobPoller:
         self._task: asyncio.Task[None] | None = None
         self._on_close: Callable[[], None] | None = None
         self._clients_built = False
+        #: False once FilterLogEvents proved unusable: each waiter then reads its job's log itself.
+        self.logs_mode = True
+        #: The coalesced log reader of the training log group (built for the first log-streaming waiter).
+        self.logs: GroupLogReader | None = None
+        self._final: dict[str, list[Any]] = {}  # ended jobs' [snapshot, reads], held until their last lines
 
     # ----------------------------------------------------------------- waiters
     @property
@@ -272,16 +215,21 @@ class TrainingJobPoller:
         return list(self._subs)
 
     def subscribe(
-        self, job_name: str, poll_interval: float | None = None, backoff: Backoff | None = None
+        self, job_name: str, poll_interval: float | None = None, backoff: Backoff | None = None, *, logs: bool = False
     ) -> Subscription:
         """Start watching ``job_name`` (must run inside the event loop); it is described right away.
 
         Several waiters of the same job (a trigger running twice after a failover) each get every snapshot.
-        ``backoff`` gives the waiter's growing intervals (default: fixed at ``poll_interval``).
+        ``backoff`` gives the waiter's growing intervals (default: fixed at ``poll_interval``). With ``logs``
+        the poller also reads the job's log for the waiter (coalesced, ``logfeed.py``) and reports its end
+        only after its last lines.
         """
         if self.closed:
             raise RuntimeError("this poller is closed: take a new one from get_poller()")
-        sub = Subscription(job_name, float(poll_interval or self.default_interval), backoff)
+        interval = float(poll_interval or self.default_interval)
+        sub = Subscription(job_name, interval, backoff, logs=logs and self.logs_mode)
+        if sub.fed_logs and self.logs is None:
+            self.logs = GroupLogReader(self.hook, TRAINING_JOB.log_group, clock=self.clock)
         self._subs.setdefault(job_name, []).append(sub)
         state = self._jobs.setdefault(job_name, _JobState())
         state.done = False  # a new waiter always gets a fresh description
@@ -303,6 +251,9 @@ class TrainingJobPoller:
             self._jobs.pop(sub.job_name, None)
             self._pending.discard(sub.job_name)
             self._retry.discard(sub.job_name)
+            self._final.pop(sub.job_name, None)
+            if self.logs is not None:
+                self.logs.remove(sub.job_name)
         if not self._subs:
             self.close()
 
@@ -325,7 +276,8 @@ class TrainingJobPoller:
             while self._subs and not self.closed:
                 names = set(self._pending)
                 self._pending.clear()
-                if loop.time() >= next_tick:
+                ticked = loop.time() >= next_tick
+                if ticked:
                     started = loop.time()
                     names |= await self._tick(names)
                     next_tick = started + self.poll_interval
@@ -335,12 +287,14 @@ class TrainingJobPoller:
                 names = {n for n in names if n in self._jobs and not self._jobs[n].done}
                 if names:
                     await self._describe(names)
+                if self.logs is not None and (ticked or self._final):
+                    await self._read_logs(full=ticked)
                 if self._pending:
                     continue
                 self._wake.clear()
                 timeout = next_tick - loop.time()
                 if timeout > 0:
-                    await _wait_set(self._wake, timeout)
+                    await wait_set(self._wake, timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not leave triggers waiting forever
@@ -465,12 +419,53 @@ class TrainingJobPoller:
             return
         if snapshot.desc is not None:
             desc = snapshot.desc
+            before = (state.last_modified, state.status)
             state.last_modified = _epoch(desc.get("LastModifiedTime"))
             state.status = desc.get("TrainingJobStatus")
             state.described_at = time.monotonic()
             state.done = state.status in JOB_TERMINAL_STATUSES  # a job never leaves a terminal state
+            if self.logs is not None and any(sub.fed_logs for sub in self._subs.get(name, [])):
+                new = name not in self.logs.jobs
+                self.logs.add(name)  # read only once described: the waiter knows the secrets by then
+                self.logs.expect_hosts(name, instance_count(desc))
+                if not new and before != (state.last_modified, state.status):
+                    self.logs.changed(name)  # containers start and stop with status changes
+                if state.done:
+                    self._final[name] = [snapshot, 0]  # reported after its last lines
+                    return
         for sub in self._subs.get(name, []):
             sub.push(snapshot)
+
+    async def _read_logs(self, full: bool) -> None:
+        """Read the new log lines of the log-streaming jobs; report ended jobs once their last lines are in."""
+        assert self.logs is not None
+        reader, finals = self.logs, list(self._final)
+        result = await reader.read_pass(full=full, final=finals, concurrency=self.max_concurrency)
+        self.stats.log_calls = reader.stats.calls
+        for name, entries in result.entries.items():
+            for sub in self._subs.get(name, []):
+                if sub.fed_logs:
+                    sub.push_lines(entries)
+        if result.unusable is not None:
+            log.warning("Coalesced log reading is not usable (%s): each waiter reads its log", result.unusable)
+            self.logs_mode, self.logs = False, None
+            for name, subs in self._subs.items():
+                shown = reader.shown(name)
+                for sub in subs:
+                    if sub.fed_logs:
+                        sub.stop_feeding(shown)
+        for name in finals:
+            held = self._final.get(name)
+            if held is None:
+                continue
+            held[1] += 1
+            if self.logs is not None and name not in result.complete and held[1] < FINAL_LOG_READS:
+                continue  # read again at the next interval
+            if self.logs is not None and name not in result.complete:
+                log.warning("The last log lines of %s could not be read (throttled): reporting its end", name)
+            del self._final[name]
+            for sub in self._subs.get(name, []):
+                sub.push(held[0])
 
 
 # ------------------------------------------------------------------ registry
@@ -518,24 +513,6 @@ def active_pollers() -> list[TrainingJobPoller]:
 
 
 # ------------------------------------------------------------------- triggers
-class WaitEvent(TriggerEvent):
-    """The event of a wait: Airflow stores its payload, but logs only a one-line summary of it.
-
-    (The triggerer logs every event it gets; the payload holds the result the task resumes with.)
-    """
-
-    def __repr__(self) -> str:
-        payload = self.payload if isinstance(self.payload, Mapping) else {}
-        name = next((str(v) for k, v in payload.items() if k.endswith("_name") and v), "")
-        state = next(
-            (str(v) for k, v in payload.items() if k.endswith("_status") and k != "secondary_status" and v), ""
-        )
-        summary = " ".join(part for part in (str(payload.get("status", "")), name, state) if part)
-        if payload.get("status") == "error":
-            summary += f" ({payload.get('error_code') or 'error'})"
-        return f"TriggerEvent<{summary}>"
-
-
 class WaitTrigger(BaseTrigger):
     """Base of every trigger of the package: wait for one resource in the triggerer, yield one event.
 
@@ -606,9 +583,11 @@ class WaitTrigger(BaseTrigger):
 
     def log_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
         """Return :meth:`new_entries` redacted; none before the first description (secrets unknown yet)."""
-        if not self._described:
-            return []
-        return [(level, redact_text(line, self._secrets)) for level, line in self.new_entries(hook)]
+        return self.redact_entries(self.new_entries(hook)) if self._described else []
+
+    def redact_entries(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """Return log ``(level, line)`` entries with every secret value seen so far replaced by ``***``."""
+        return [(level, redact_text(line, self._secrets)) for level, line in entries]
 
     # ------------------------------------------------------------ to override
     def watch(self) -> Watch:
@@ -622,6 +601,10 @@ class WaitTrigger(BaseTrigger):
     def new_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
         """Return new ``(level, line)`` log entries of the resource to copy into the trigger's log (blocking)."""
         return []
+
+    def log_reader(self, hook: TFSageMakerHook) -> LogReader | None:
+        """Return the per-job log reader of :meth:`new_entries`, if any (the shared poller's fallback seeds it)."""
+        return None
 
     def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
         """Return the event of the settled resource (blocking; runs in a worker thread)."""
@@ -650,18 +633,31 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
     """Wait for ``trigger``'s training job through the shared poller; yield the one event payload.
 
     The same contract as per-job polling: status changes logged once, new log lines copied every
-    ``poll_interval``, transient errors logged and waited out, any other error turned into the trigger's
-    ``"error"`` event.
+    ``poll_interval`` (read by the poller for all its jobs at once when the trigger streams logs), transient
+    errors logged and waited out, any other error turned into the trigger's ``"error"`` event.
     """
     poller = get_poller(trigger.client_params, lambda: trigger.hook)
     hook = poller.hook
     watch = trigger.watch()
-    sub = poller.subscribe(watch.name, trigger.poll_interval, hook.backoff(trigger.poll_interval))
+    logs = bool(getattr(trigger, "stream_logs", False))
+    sub = poller.subscribe(watch.name, trigger.poll_interval, hook.backoff(trigger.poll_interval), logs=logs)
+
+    def own_entries() -> list[tuple[int, str]]:  # blocking: the trigger reads its log itself
+        reader = trigger.log_reader(hook) if sub.shown else None
+        if reader is not None:  # the poller stopped feeding lines: go on after those it delivered
+            reader.shown.update(sub.shown)
+            sub.shown = {}
+        return trigger.log_entries(hook)
+
+    async def entries() -> list[tuple[int, str]]:
+        fed = trigger.redact_entries(sub.take_lines()) if trigger._described else []
+        return fed if sub.fed_logs else fed + await asyncio.to_thread(own_entries)
+
     try:
         while True:
             snapshot = await sub.get(timeout=sub.poll_interval)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
-                for level, line in await asyncio.to_thread(trigger.log_entries, hook):
+                for level, line in await entries():
                     trigger.log.log(level, "%s", line)
                 continue
             if snapshot.error is not None:
@@ -673,10 +669,10 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
                 yield watch.error_event(exc)
                 return
             step = watch.observe(trigger.seen(snapshot.desc or {}))
-            entries = await asyncio.to_thread(trigger.log_entries, hook)
-            if step.done:  # the last lines can land after the status changed
-                entries += await asyncio.to_thread(trigger.log_entries, hook)
-            for level, line in entries:
+            lines = await entries()
+            if step.done and not sub.fed_logs:  # the last lines can land after the status changed
+                lines += await entries()
+            for level, line in lines:
                 trigger.log.log(level, "%s", line)
             if step.status_line:
                 trigger.log.log(status_level(step), "%s", status_text(step, step.status_line))

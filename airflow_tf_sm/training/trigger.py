@@ -77,7 +77,8 @@ class TrainingJobTrigger(WaitTrigger):
         """Return the state machine of this wait."""
         return Watch(TRAINING_JOB, self.job_name, error_extra={"log_tail": [], "result": None})
 
-    def _log_reader(self, hook: TFSageMakerHook) -> LogReader:
+    def log_reader(self, hook: TFSageMakerHook) -> LogReader:
+        """Return the job's per-job log reader (built once)."""
         if self._reader is None:
             self._reader = hook.training.log_reader(self.job_name)
         return self._reader
@@ -88,7 +89,7 @@ class TrainingJobTrigger(WaitTrigger):
 
     def new_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
         """Return the job's new ``(level, line)`` log entries when streaming (blocking)."""
-        return self._log_reader(hook).new_entries() if self.stream_logs else []
+        return self.log_reader(hook).new_entries() if self.stream_logs else []
 
     def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
         """Return the event of a job that ended (blocking: may read the last log lines).
@@ -99,7 +100,7 @@ class TrainingJobTrigger(WaitTrigger):
         hook = self.hook
         tail: list[str] = []
         if not self.stream_logs and desc["TrainingJobStatus"] != "Completed":
-            tail = self._log_reader(hook).tail(LOG_TAIL_LINES)
+            tail = self.log_reader(hook).tail(LOG_TAIL_LINES)
         return watch.event(desc, log_tail=tail, result=hook.training.result(desc))
 
     async def on_kill(self) -> None:

@@ -60,7 +60,8 @@ class TransformJobTrigger(WaitTrigger):
         """Return the state machine of this wait."""
         return Watch(TRANSFORM_JOB, self.transform_job_name, error_extra={"log_tail": [], "result": None})
 
-    def _log_reader(self, hook: TFSageMakerHook) -> LogReader:
+    def log_reader(self, hook: TFSageMakerHook) -> LogReader:
+        """Return the job's per-job log reader (built once)."""
         if self._reader is None:
             self._reader = hook.transform.log_reader(self.transform_job_name)
         return self._reader
@@ -71,14 +72,14 @@ class TransformJobTrigger(WaitTrigger):
 
     def new_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
         """Return the job's new ``(level, line)`` log entries when streaming (blocking)."""
-        return self._log_reader(hook).new_entries() if self.stream_logs else []
+        return self.log_reader(hook).new_entries() if self.stream_logs else []
 
     def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
         """Return the event of a job that ended (blocking: may read the last log lines, lists the outputs)."""
         hook = self.hook
         tail: list[str] = []  # only lines not shown yet: the event is stored in Airflow's database
         if not self.stream_logs and desc["TransformJobStatus"] != "Completed":
-            tail = self._log_reader(hook).tail(LOG_TAIL_LINES)
+            tail = self.log_reader(hook).tail(LOG_TAIL_LINES)
         return watch.event(desc, log_tail=tail, result=hook.transform.result(desc))
 
     async def on_kill(self) -> None:
