@@ -7,7 +7,7 @@ Coalesced polling: one shared poller per connection and region watches every wai
 
 Polling each job on its own costs one DescribeTrainingJob per job per interval: 1,000 deferred tasks
 make 1,000 calls every interval (and, on AWS, 1,000 sets of boto3 clients in the triggerer). A
-:class:`TrainingJobPoller` serves every :class:`~airflow_tf_sm.triggers.TrainingJobTrigger` of one
+:class:`JobPoller` serves every :class:`~airflow_tf_sm.triggers.TrainingJobTrigger` of one
 triggerer that shares its client settings. Each interval it:
 
 1. lists the jobs modified since its watermark (``ListTrainingJobs`` with ``LastModifiedTimeAfter``,
@@ -39,25 +39,24 @@ Pollers live in a per-event-loop registry (:func:`get_poller`) and stop when the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_tf_sm.backends import CLIENT_ARGS
+from airflow_tf_sm.listing import FAMILIES, TRAINING, Family, JobState, Listing, PollerStats, epoch
 from airflow_tf_sm.logfeed import GroupLogReader, instance_count, server_time
 from airflow_tf_sm.mailbox import Snapshot, Subscription, WaitEvent, wait_set
 from airflow_tf_sm.redaction import description_secrets, redact_text, redact_values
 from airflow_tf_sm.sagemaker.errors import error_code, is_retryable
-from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, TRAINING_JOB, Resource
+from airflow_tf_sm.sagemaker.resources import Resource
 from airflow_tf_sm.waiting import Backoff, Watch, status_level, status_text, transient_warning, wait_async
 
 if TYPE_CHECKING:
@@ -81,70 +80,12 @@ MAX_CONCURRENT_DESCRIBES = 8
 FINAL_LOG_READS = 5
 
 
-def _epoch(value: Any) -> float | None:
-    """Return a timestamp (datetime, epoch number or ISO text) as epoch seconds; ``None`` if unreadable."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return _epoch(datetime.fromisoformat(value))
-    return None
-
-
-@dataclass
-class PollerStats:
-    """Counters of one poller (client calls are counted once per call, retries inside the hook excluded).
-
-    Attributes:
-        ticks: Intervals run.
-        list_pages: ListTrainingJobs pages read.
-        list_failures: Listings cut short by a transient error (the window is listed again).
-        describes: DescribeTrainingJob calls.
-        safety_net_describes: Describes of jobs the list did not report as changed.
-        log_calls: CloudWatch Logs calls of the coalesced log reader (``logfeed.py``).
-    """
-
-    ticks: int = 0
-    list_pages: int = 0
-    list_failures: int = 0
-    describes: int = 0
-    safety_net_describes: int = 0
-    log_calls: int = 0
-
-
-@dataclass
-class _Listing:
-    """A listing in progress: its window start, its own start (both clocks) and the next page's token."""
-
-    after: float
-    started: float
-    server_start: float | None = None
-    token: str | None = None
-
-
-@dataclass
-class _JobState:
-    last_modified: float | None = None
-    status: str | None = None
-    described_at: float = -math.inf
-    done: bool = False
-
-    def looks_changed(self, summary: Mapping[str, Any]) -> bool:
-        """Return True when a list summary is newer than the last description."""
-        modified = _epoch(summary.get("LastModifiedTime"))
-        if self.last_modified is None or modified is None or modified > self.last_modified:
-            return True
-        status = summary.get("TrainingJobStatus")
-        return status is not None and status != self.status
-
-
-class TrainingJobPoller:
-    """Watch many training jobs of one connection and region with few API calls.
+class JobPoller:
+    """Watch many jobs of one family (training, tuning, transform), connection and region with few API calls.
 
     Args:
         hook: Hook whose clients all calls use (shared by every waiter of this poller).
+        family: The job family (default training jobs).
         poll_interval: Interval used until waiters ask for one.
         page_size: ListTrainingJobs ``MaxResults``.
         overlap: Seconds each listing reaches back before the previous one started.
@@ -158,6 +99,7 @@ class TrainingJobPoller:
         self,
         hook: TFSageMakerHook,
         *,
+        family: Family = TRAINING,
         poll_interval: float = 30.0,
         page_size: int = LIST_PAGE_SIZE,
         overlap: float = LIST_OVERLAP_SECONDS,
@@ -176,6 +118,8 @@ class TrainingJobPoller:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency: {max_concurrency!r} -- must be at least 1")
         self.hook = hook
+        self.family = family
+        self.resource = family.resource
         self.default_interval = float(poll_interval)
         self.page_size = page_size
         self.overlap = float(overlap)
@@ -183,14 +127,14 @@ class TrainingJobPoller:
         self.max_concurrency = max_concurrency
         self.clock = clock
         self.stats = PollerStats()
-        #: False once ListTrainingJobs proved unusable: every watched job is then described each interval.
+        #: False once the List* call proved unusable: every watched job is then described each interval.
         self.list_mode = True
         #: Set when the last waiter left; a closed poller takes no new waiters.
         self.closed = False
         self.watermark: float | None = None
-        self._listing: _Listing | None = None
+        self._listing: Listing | None = None
         self._subs: dict[str, list[Subscription]] = {}
-        self._jobs: dict[str, _JobState] = {}
+        self._jobs: dict[str, JobState] = {}
         self._pending: set[str] = set()
         self._retry: set[str] = set()
         self._wake: asyncio.Event | None = None
@@ -199,7 +143,7 @@ class TrainingJobPoller:
         self._clients_built = False
         #: False once FilterLogEvents proved unusable: each waiter then reads its job's log itself.
         self.logs_mode = True
-        #: The coalesced log reader of the training log group (built for the first log-streaming waiter).
+        #: The coalesced log reader of the family's log group (built for the first log-streaming waiter).
         self.logs: GroupLogReader | None = None
         self._final: dict[str, list[Any]] = {}  # ended jobs' [snapshot, reads], held until their last lines
 
@@ -227,17 +171,17 @@ class TrainingJobPoller:
         if self.closed:
             raise RuntimeError("this poller is closed: take a new one from get_poller()")
         interval = float(poll_interval or self.default_interval)
-        sub = Subscription(job_name, interval, backoff, logs=logs and self.logs_mode)
+        sub = Subscription(job_name, interval, backoff, logs=logs and self.logs_mode and self.family.logs)
         if sub.fed_logs and self.logs is None:
-            self.logs = GroupLogReader(self.hook, TRAINING_JOB.log_group, clock=self.clock)
+            self.logs = GroupLogReader(self.hook, self.resource.log_group, clock=self.clock)
         self._subs.setdefault(job_name, []).append(sub)
-        state = self._jobs.setdefault(job_name, _JobState())
+        state = self._jobs.setdefault(job_name, JobState())
         state.done = False  # a new waiter always gets a fresh description
         self._pending.add(job_name)
         if self._wake is None:
             self._wake = asyncio.Event()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="training-job-poller")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.family.name}-job-poller")
         self._wake.set()
         return sub
 
@@ -298,7 +242,7 @@ class TrainingJobPoller:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not leave triggers waiting forever
-            log.exception("Training job poller failed; its waiters get the error")
+            log.exception("%s poller failed; its waiters get the error", self.resource.title)
             for name in list(self._subs):
                 self._deliver(name, Snapshot(error=exc))
             self.close()
@@ -322,7 +266,7 @@ class TrainingJobPoller:
         return names
 
     def _list_page(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.hook.call(self.hook.clients.sagemaker, "list_training_jobs", **kwargs))
+        return dict(self.hook.call(self.hook.clients.sagemaker, self.family.list_method, **kwargs))
 
     async def _list_changed(self) -> set[str]:
         """Read the pages of jobs modified since the watermark; return the watched ones that changed.
@@ -333,9 +277,10 @@ class TrainingJobPoller:
         if self._listing is None:
             started = self.clock()
             after = self.watermark if self.watermark is not None else started - self.overlap
-            self._listing = _Listing(after=after, started=started)
+            self._listing = Listing(after=after, started=started)
         listing = self._listing
         changed: set[str] = set()
+        what, op = self.resource.title.lower(), "".join(w.title() for w in self.family.list_method.split("_"))
         while True:
             kwargs: dict[str, Any] = {
                 "LastModifiedTimeAfter": datetime.fromtimestamp(listing.after, tz=timezone.utc),
@@ -351,25 +296,23 @@ class TrainingJobPoller:
                 reason = f"{error_code(exc) or type(exc).__name__}: {exc}"
                 if is_retryable(exc):
                     self.stats.list_failures += 1
-                    log.warning("Listing training jobs failed (%s); it goes on from this page next interval", reason)
+                    log.warning("Listing %ss failed (%s); it goes on from this page next interval", what, reason)
                 elif listing.token is not None:  # e.g. an expired token: list the same window again
                     self.stats.list_failures += 1
                     self._listing = None
-                    log.warning("Listing training jobs failed (%s); the window is listed again next interval", reason)
+                    log.warning("Listing %ss failed (%s); the window is listed again next interval", what, reason)
                 else:
                     self._listing = None
                     self.list_mode = False
-                    log.warning(
-                        "ListTrainingJobs is not usable (%s): describing every watched job each interval", reason
-                    )
+                    log.warning("%s is not usable (%s): describing every watched job each interval", op, reason)
                 return changed
             self.stats.list_pages += 1
             if listing.token is None:
                 listing.server_start = server_time(page)
-            for summary in page.get("TrainingJobSummaries") or []:
-                name = summary.get("TrainingJobName")
+            for summary in page.get(self.family.summaries_key) or []:
+                name = summary.get(self.resource.name_key)
                 state = self._jobs.get(name) if isinstance(name, str) else None
-                if state is not None and not state.done and state.looks_changed(summary):
+                if state is not None and not state.done and state.looks_changed(summary, self.resource.status_key):
                     changed.add(str(name))
             listing.token = page.get("NextToken") or None
             if not listing.token:
@@ -403,7 +346,7 @@ class TrainingJobPoller:
                     return
                 self.stats.describes += 1
                 try:
-                    desc = await asyncio.to_thread(self.hook.training.describe, name)
+                    desc = await asyncio.to_thread(getattr(self.hook, self.family.service).describe, name)
                 except Exception as exc:
                     if is_retryable(exc):
                         self._retry.add(name)
@@ -420,10 +363,10 @@ class TrainingJobPoller:
         if snapshot.desc is not None:
             desc = snapshot.desc
             before = (state.last_modified, state.status)
-            state.last_modified = _epoch(desc.get("LastModifiedTime"))
-            state.status = desc.get("TrainingJobStatus")
+            state.last_modified = epoch(desc.get("LastModifiedTime"))
+            state.status = desc.get(self.resource.status_key)
             state.described_at = time.monotonic()
-            state.done = state.status in JOB_TERMINAL_STATUSES  # a job never leaves a terminal state
+            state.done = not self.resource.is_busy(state.status)  # a job never leaves a terminal state
             if self.logs is not None and any(sub.fed_logs for sub in self._subs.get(name, [])):
                 new = name not in self.logs.jobs
                 self.logs.add(name)  # read only once described: the waiter knows the secrets by then
@@ -468,10 +411,11 @@ class TrainingJobPoller:
                 sub.push(held[0])
 
 
+#: The old name (training jobs are the default family).
+TrainingJobPoller = JobPoller
+
 # ------------------------------------------------------------------ registry
-_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, TrainingJobPoller]] = (
-    weakref.WeakKeyDictionary()
-)
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, JobPoller]] = weakref.WeakKeyDictionary()
 
 
 def poller_key(client_params: Mapping[str, Any]) -> str:
@@ -480,25 +424,30 @@ def poller_key(client_params: Mapping[str, Any]) -> str:
 
 
 def get_poller(
-    client_params: Mapping[str, Any], make_hook: Callable[[], TFSageMakerHook], **options: Any
-) -> TrainingJobPoller:
-    """Return this event loop's poller for ``client_params``, creating it (with ``options``) when needed.
+    client_params: Mapping[str, Any],
+    make_hook: Callable[[], TFSageMakerHook],
+    *,
+    family: Family = TRAINING,
+    **options: Any,
+) -> JobPoller:
+    """Return this event loop's poller of ``family`` for ``client_params``, creating it (with ``options``) if needed.
 
     Must be called inside the running event loop. ``make_hook`` is called only when a poller is created.
 
     Args:
         client_params: Backend and connection settings (backend, connection id, region, endpoint, root...).
         make_hook: Builds the hook the new poller uses.
-        **options: Keyword arguments of :class:`TrainingJobPoller` for a new poller.
+        family: The job family (one poller per family and settings).
+        **options: Keyword arguments of :class:`JobPoller` for a new poller.
     """
     loop = asyncio.get_running_loop()
     pollers = _REGISTRY.setdefault(loop, {})
-    key = poller_key(client_params)
+    key = f"{family.name}:{poller_key(client_params)}"
     poller = pollers.get(key)
     if poller is None or poller.closed:
-        poller = TrainingJobPoller(make_hook(), **options)
+        poller = JobPoller(make_hook(), family=family, **options)
 
-        def forget(poller: TrainingJobPoller = poller) -> None:
+        def forget(poller: JobPoller = poller) -> None:
             if pollers.get(key) is poller:
                 del pollers[key]
 
@@ -507,7 +456,7 @@ def get_poller(
     return poller
 
 
-def active_pollers() -> list[TrainingJobPoller]:
+def active_pollers() -> list[JobPoller]:
     """Return the open pollers of the running event loop (for tests and diagnostics)."""
     return list(_REGISTRY.get(asyncio.get_running_loop(), {}).values())
 
@@ -612,7 +561,11 @@ class WaitTrigger(BaseTrigger):
 
     # ------------------------------------------------------------------ loop
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the resource settles; yield one event with its final state."""
+        """Poll until the resource settles; yield one event (through the shared poller when ``coalesce``)."""
+        if getattr(self, "coalesce", False) and self.resource.name_key in FAMILIES:
+            async for shared in watch_shared(self):
+                yield WaitEvent(payload=self.redact(shared))
+            return
         hook = self.hook
 
         def poll(settled: bool) -> tuple[dict[str, Any], list[tuple[int, str]]]:
@@ -630,13 +583,13 @@ class WaitTrigger(BaseTrigger):
 
 
 async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
-    """Wait for ``trigger``'s training job through the shared poller; yield the one event payload.
+    """Wait for ``trigger``'s job through the shared poller of its family; yield the one event payload.
 
     The same contract as per-job polling: status changes logged once, new log lines copied every
     ``poll_interval`` (read by the poller for all its jobs at once when the trigger streams logs), transient
     errors logged and waited out, any other error turned into the trigger's ``"error"`` event.
     """
-    poller = get_poller(trigger.client_params, lambda: trigger.hook)
+    poller = get_poller(trigger.client_params, lambda: trigger.hook, family=FAMILIES[trigger.resource.name_key])
     hook = poller.hook
     watch = trigger.watch()
     logs = bool(getattr(trigger, "stream_logs", False))

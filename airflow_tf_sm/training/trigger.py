@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from airflow.triggers.base import TriggerEvent
-
 from airflow_tf_sm.hook import TFSageMakerHook
-from airflow_tf_sm.polling import WaitEvent, WaitTrigger, watch_shared
+from airflow_tf_sm.polling import WaitTrigger
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
 from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, Watch
 
@@ -63,15 +61,6 @@ class TrainingJobTrigger(WaitTrigger):
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
         self._reader: LogReader | None = None
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Wait until the job ends and yield its one event (through the shared poller when ``coalesce``)."""
-        if not self.coalesce:
-            async for event in super().run():
-                yield event
-            return
-        async for payload in watch_shared(self):
-            yield WaitEvent(payload=self.redact(payload))
 
     def watch(self) -> Watch:
         """Return the state machine of this wait."""

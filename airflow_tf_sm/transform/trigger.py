@@ -30,6 +30,8 @@ class TransformJobTrigger(WaitTrigger):
         poll_interval: Seconds between polls.
         stream_logs: Copy new log lines of the job into the trigger's log while waiting.
         stop_job_on_kill: Stop the job when a user kills the deferred task.
+        coalesce: Wait through the shared poller of transform jobs of this connection and region (one paginated
+            ListTransformJobs per interval, describes only of jobs that changed, logs read for all at once).
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
@@ -40,7 +42,7 @@ class TransformJobTrigger(WaitTrigger):
 
     hook_class = TFSageMakerHook
     resource = TRANSFORM_JOB
-    fields = ("transform_job_name", "stream_logs", "stop_job_on_kill")
+    fields = ("transform_job_name", "stream_logs", "stop_job_on_kill", "coalesce")
 
     def __init__(
         self,
@@ -49,9 +51,11 @@ class TransformJobTrigger(WaitTrigger):
         poll_interval: float = 30.0,
         stream_logs: bool = True,
         stop_job_on_kill: bool = True,
+        coalesce: bool = True,
     ) -> None:
         super().__init__(client_params, poll_interval)
         self.transform_job_name = transform_job_name
+        self.coalesce = coalesce
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
         self._reader: LogReader | None = None
