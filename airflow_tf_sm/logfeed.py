@@ -33,7 +33,7 @@ its call back to its last line. A new stream is read from its creation (minus th
 **Throttling**: a call still throttled after the hook's retries stops the reading of this interval; the
 calls not made yet wait for the next interval, a call cut short after some pages resumes from the page
 that failed (its ``nextToken``, valid 24 hours), positions only move with delivered lines, so nothing is
-lost or repeated; the poller then reads the logs less often for a while (:meth:`GroupLogReader.throttled`).
+lost or repeated; the poller then reads the logs less often for a while (:meth:`GroupLogReader.read_pass`).
 
 Per-job reading (:class:`~airflow_tf_sm.waiting.LogReader`) stays the fallback: when ``FilterLogEvents`` is
 not allowed (an IAM policy with only GetLogEvents) or the logs client lacks it, the poller stops feeding
@@ -183,7 +183,7 @@ class PassResult:
 
     Attributes:
         entries: New ``(level, line)`` entries per job, each stream's lines in order.
-        complete: The ``final`` jobs whose every stream was read to its end (twice) in this pass.
+        complete: The ``final`` jobs whose every stream was read to its end after it ended.
         throttled: A call was still throttled after the hook's retries (the rest waits for the next pass).
         unusable: Why FilterLogEvents cannot be used (then per-job reading must take over).
     """
@@ -451,8 +451,8 @@ class GroupLogReader:
         Args:
             full: Read every job (an interval's pass); else only the ``final`` jobs.
             final: Jobs that ended (each marked :meth:`changed` once when it ended): their streams are looked
-                up again and read to the end twice (the last lines can land after the status changed); they
-                are ``complete`` once both reads got through, in this pass or over several.
+                up again and read to the end (after the description that showed the end, so the lines logged
+                before it are in); they are ``complete`` once such a read got through every stream.
             concurrency: Calls run at the same time.
         """
         out = PassResult()
@@ -487,10 +487,7 @@ class GroupLogReader:
             self.changed(job)  # look again at the next pass
         finished = await self._read_batches(self.batches(None if full else final), limit, stop, out)
         self._caught_up(final, missed, finished)
-        once = {job for job in final if self._jobs[job].reads == 1}
-        if once:  # once more: the last lines can land after the status changed (a call per 100 streams)
-            self._caught_up(once, missed, await self._read_batches(self.batches(once), limit, threading.Event(), out))
-        out.complete = {job for job in final if job in self._jobs and self._jobs[job].reads >= 2}
+        out.complete = {job for job in final if job in self._jobs and self._jobs[job].reads >= 1}
         if out.throttled:
             self._skip, self._pause = self._pause, min(self._pause * 2, MAX_THROTTLE_PAUSE)
         elif full:
