@@ -78,6 +78,8 @@ SAFETY_NET_FRACTION = 0.1
 MAX_CONCURRENT_DESCRIBES = 8
 #: Reading passes an ended job's report waits at most for its last log lines (throttled reads).
 FINAL_LOG_READS = 5
+#: Jobs whose new log lines are handed over in one step of the event loop.
+DELIVERY_SLICE = 50
 
 
 class JobPoller:
@@ -385,10 +387,12 @@ class JobPoller:
         reader, finals = self.logs, list(self._final)
         result = await reader.read_pass(full=full, final=finals, concurrency=self.max_concurrency)
         self.stats.log_calls = reader.stats.calls
-        for name, entries in result.entries.items():
+        for count, (name, entries) in enumerate(result.entries.items(), 1):
             for sub in self._subs.get(name, []):
                 if sub.fed_logs:
                     sub.push_lines(entries)
+            if count % DELIVERY_SLICE == 0:  # let the woken waiters (and the rest of the loop) run meanwhile
+                await asyncio.sleep(0)
         if result.unusable is not None:
             log.warning("Coalesced log reading is not usable (%s): each waiter reads its log", result.unusable)
             self.logs_mode, self.logs = False, None

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from bench import (
     batch_transform,
     code_staging,
+    endpoint_latency,
     first_day,
     job_isolation,
     local_overhead,
@@ -39,6 +40,7 @@ FULL: dict[str, Callable[[], list[Figure]]] = {
     "local": lambda: local_overhead.measure(epochs=140, rounds=3),
     "first_day": lambda: first_day.measure(examples=True),
     "transform": lambda: batch_transform.measure(rows=200_000, rounds=3),
+    "endpoint": lambda: endpoint_latency.measure(requests=400),
     "tuning": lambda: tuning.measure(jobs=8, seconds=5.0, search_jobs=20, seeds=10),
     "isolation": lambda: job_isolation.measure(megabytes=100, files=10, rounds=5),
 }
@@ -51,6 +53,7 @@ QUICK: dict[str, Callable[[], list[Figure]]] = {
     "local": lambda: local_overhead.measure(epochs=10, rounds=1),
     "first_day": lambda: first_day.measure(examples=False),
     "transform": lambda: batch_transform.measure(rows=20_000, rounds=1),
+    "endpoint": lambda: endpoint_latency.measure(requests=40),
     "tuning": lambda: tuning.measure(jobs=4, seconds=1.0, search_jobs=6, seeds=2),
     "isolation": lambda: job_isolation.measure(megabytes=10, files=5, rounds=1, lines=1000),
 }

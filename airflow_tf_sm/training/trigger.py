@@ -33,7 +33,8 @@ class TrainingJobTrigger(WaitTrigger):
         stop_job_on_kill: Stop the job when a user kills the deferred task.
         coalesce: Wait through the shared poller of this connection and region
             (:mod:`airflow_tf_sm.polling`: one paginated ListTrainingJobs per interval, describes only of
-            jobs that changed) instead of describing this job every interval. Same log lines, same event.
+            jobs that changed, the logs of all its jobs read together: ``logfeed.py``) instead of describing
+            this job and reading its log every interval. Same log lines, same event.
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
