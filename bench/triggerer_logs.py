@@ -134,6 +134,16 @@ def child(cfg: dict[str, Any]) -> None:
             hooks.append(hook)
         return hook
 
+    from airflow_tf_sm import polling
+
+    tick_times: list[float] = []
+    original_tick = polling.JobPoller._tick
+
+    async def timed_tick(self: Any, already: set[str]) -> set[str]:  # the poller's own ticks, for the per-tick counts
+        tick_times.append(time.time())
+        return await original_tick(self, already)
+
+    polling.JobPoller._tick = timed_tick  # type: ignore[method-assign]
     gc.collect()
     base_rss = rss_mb()
     pauses: list[tuple[float, float]] = []
@@ -198,6 +208,7 @@ def child(cfg: dict[str, Any]) -> None:
             "start": start,
             "ended": time.time(),
             "lag": outcome["lag"],
+            "ticks": tick_times,
             "lags": lags[:50],
             "gc_stats": gc.get_stats(),
             "gc_objects": len(gc.get_objects()),
@@ -219,14 +230,13 @@ LOG_OPS = ("DescribeLogStreams", "GetLogEvents", "FilterLogEvents")
 
 
 def intervals(run: dict[str, Any], jobs: int) -> list[dict[str, float]]:
-    """Split a shared-poller run into its poll ticks (each starts with a first-page ListTrainingJobs).
+    """Split a shared-poller run into its poll ticks (as the poller recorded them).
 
     Ticks come every second at first and then less often (the waiters' intervals grow to the configured
     one); the ticks before every job was described and its streams looked up once (start-up) are left out.
     """
     calls = run["calls"]
-    ticks = [at for at, op in calls if op == "ListTrainingJobs"]
-    starts = [t for i, t in enumerate(ticks) if i == 0 or t - ticks[i - 1] > 0.5]
+    starts = run["ticks"]
     lookups = [at for at, op in calls if op == "DescribeLogStreams"]
     started_up = lookups[jobs - 1] if len(lookups) >= jobs else run["ended"]
     rows = []
