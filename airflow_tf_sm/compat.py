@@ -10,6 +10,7 @@ configuration ``conf``        ``airflow.configuration``      ``airflow.sdk.confi
 TaskDeferred, skip, timeout   ``airflow.exceptions``         ``airflow.sdk.exceptions``
 ``DagBag``                    ``airflow.models.dagbag``      ``airflow.dag_processing.dagbag``
 hook lineage collector        ``airflow.lineage.hook``       ``airflow.sdk.lineage``
+``Asset``, ``AssetAlias``     ``airflow.sdk``                ``airflow.sdk`` (the same)
 ``BaseTrigger.on_kill``       never called                   3.2: never called; 3.3+: called
 ============================  =============================  ==============================
 
@@ -85,6 +86,15 @@ def hook_lineage_collector() -> Any:
     return _first(
         ("airflow.sdk.lineage", "get_hook_lineage_collector"), ("airflow.lineage.hook", "get_hook_lineage_collector")
     )()
+
+
+@cache
+def asset_types() -> tuple[type, type]:
+    """Return ``(Asset, AssetAlias)`` (``airflow.sdk`` on every supported version)."""
+    return (
+        _first(("airflow.sdk", "Asset"), ("airflow.sdk.definitions.asset", "Asset")),
+        _first(("airflow.sdk", "AssetAlias"), ("airflow.sdk.definitions.asset", "AssetAlias")),
+    )
 
 
 def airflow_version() -> tuple[int, int, int]:

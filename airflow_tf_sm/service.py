@@ -1,12 +1,17 @@
-"""The base of the family services (``hook.training``, ``hook.hosting``, ...): the hook they act through."""
+"""The base of the family services (``hook.training``, ``hook.hosting``, ...): the hook they act through.
+
+:class:`JobService` adds what every job family (training, tuning, transform) does the same way: wait,
+check the end, resume.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
+from airflow_tf_sm.exceptions import ConfigValidationError, FieldError, TFSageMakerError
 from airflow_tf_sm.redaction import description_secrets, register_with_masker
+from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, WaitTimeoutError, Watch, wait_blocking
 
 if TYPE_CHECKING:
     from airflow_tf_sm.hook import TFSageMakerHook
@@ -153,3 +158,174 @@ class FamilyService:
             )
         except WaitTimeoutError as exc:
             raise TFSageMakerError(f"{exc}: it did not reach Stopped; try again later") from None
+
+
+class JobService(FamilyService):
+    """A family whose resource is a job that runs and ends (training, tuning, batch transform jobs).
+
+    The one blocking wait, final check and resume from a trigger's event for all of them. A subclass sets
+    :attr:`resource` (with its ``event_name_key``: the job name's key in events and XCom) and
+    :attr:`failed_error`, and implements ``describe``, ``stop`` and ``result``.
+    """
+
+    #: The kind of job.
+    resource: Resource
+    #: Raised for a job that ended Failed or Stopped: ``failed_error(name, status, failure_reason, log_tail)``.
+    failed_error: type[TFSageMakerError] = TFSageMakerError
+    #: Raised when the wait's time limit passed (the job was stopped).
+    timeout_error: type[TFSageMakerError] = TFSageMakerError
+    #: The client method that creates a job (``create_training_job``).
+    create_method: str = ""
+
+    @property
+    def create_operation(self) -> str:
+        """The API operation of :attr:`create_method` (``CreateTrainingJob``)."""
+        return "".join(word.capitalize() for word in self.create_method.split("_"))
+
+    def checked_request(self, request: Mapping[str, Any], *, validate: bool = True) -> dict[str, Any]:
+        """Return a create request coerced to the service model's types; with ``validate``, checked whole.
+
+        Raises:
+            ConfigValidationError: (``validate``) the request breaks a rule of botocore's parameter
+                validation or of the package; every problem together, before any call.
+        """
+        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
+
+        coerced = coerce_request(dict(request), self.create_operation)
+        if validate:
+            validate_request(coerced, self.create_operation)
+        return coerced
+
+    def create(self, request: Mapping[str, Any]) -> str:
+        """Submit a validated create request; return the job's ARN.
+
+        A create retried after a 5xx may find its own job already created: a "name in use" on a retry is
+        then taken as success (the job carries the same name), never as a second job.
+        """
+        name = request[self.resource.name_key]
+        self.hook.create_once(self.create_method, request, lambda: self.find(name) is not None, only_on_retry=True)
+        self.log.info(
+            "Created %s %s on %s (%s)", self.resource.title.lower(), name, self.hook.backend, self.hook.region
+        )
+        return str(self.describe(name)[self.resource.arn_key])
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        """Return the job's Describe* response, or ``None`` when no job has that name."""
+        raise NotImplementedError
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Return the job's Describe* response (retried on throttling; raises for an unknown job)."""
+        raise NotImplementedError
+
+    def stop(self, name: str) -> bool:
+        """Ask SageMaker to stop the job; False when it had already ended or does not exist."""
+        raise NotImplementedError
+
+    def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn the job's Describe* response into the small JSON value pushed to XCom."""
+        raise NotImplementedError
+
+    def watch(self, name: str) -> Watch:
+        """Return the wait state machine of one job."""
+        return Watch(self.resource, name)
+
+    def log_reader(self, name: str) -> LogReader | None:
+        """Return a reader of the job's CloudWatch log streams; ``None`` for a family without a log group."""
+        if not self.resource.log_group:
+            return None
+        self.check_names(**{self.resource.event_name_key: name})
+        return LogReader(self.hook, self.resource.log_group, name)
+
+    def wait(
+        self,
+        name: str,
+        *,
+        poll_interval: float = 30.0,
+        max_wait: float | None = None,
+        stream_logs: bool = True,
+        print_log: Callable[[int, str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job ends; stream its log (when it has one) and status changes into the task log.
+
+        Args:
+            name: The job.
+            poll_interval: Seconds between polls (the longest; polling starts faster).
+            max_wait: Stop the job and raise :attr:`timeout_error` after this many seconds.
+            stream_logs: Copy the job's log into the task log while waiting.
+            print_log: Where log lines go (default: this hook's logger, each line at its level).
+
+        Returns:
+            The final Describe* response of a Completed job.
+
+        Raises:
+            TFSageMakerError: :attr:`failed_error` (the job ended Failed or Stopped), :attr:`timeout_error`.
+        """
+        emit = print_log or (lambda level, line: self.log.log(level, "%s", line))
+        reader = self.log_reader(name)
+        streaming = stream_logs and reader is not None
+        try:
+            desc = wait_blocking(
+                self.watch(name),
+                lambda: self.describe(name),
+                interval=self.hook.backoff(poll_interval),
+                timeout=max_wait,
+                emit=emit,
+                read_entries=reader.new_entries if streaming and reader is not None else None,
+            )
+        except WaitTimeoutError as exc:
+            self.stop(name)
+            raise self.timeout_error(f"{exc} (wait_timeout); stop requested") from None
+        return self.check_final(desc, None if streaming else reader, shown=streaming)
+
+    def check_final(
+        self, desc: Mapping[str, Any], reader: LogReader | None = None, *, shown: bool = False
+    ) -> dict[str, Any]:
+        """Return ``desc`` of a Completed job; raise :attr:`failed_error` for a Failed or Stopped one.
+
+        The error carries the log's last lines unless they were ``shown`` already (streamed).
+        """
+        status, name = desc[self.resource.status_key], desc[self.resource.name_key]
+        if status in self.resource.success:
+            return dict(desc)
+        tail = ""
+        if not shown:
+            reader = reader or self.log_reader(name)
+            tail = "\n".join(reader.tail(LOG_TAIL_LINES)) if reader is not None else ""
+        raise self.failure(name, status, desc.get("FailureReason"), tail)
+
+    def result_from_event(self, event: Mapping[str, Any] | None, log: Any = None) -> dict[str, Any]:
+        """Turn the family trigger's event into the task's result (``execute_complete``, sensors).
+
+        The job is described again, so a repeated or stale event cannot report a wrong state; the event's
+        log tail is logged.
+
+        Raises:
+            TFSageMakerError: :attr:`failed_error` (the job ended Failed or Stopped); the trigger reported
+                an error, or the event is missing or names no job.
+        """
+        logger = log or self.log
+        key, title = self.resource.event_name_key, self.resource.title
+        what = title.lower()
+        if not event or not event.get(key):
+            raise TFSageMakerError(f"{title} trigger returned no usable event: {event!r}")
+        name = str(event[key])
+        if event.get("status") == "error":
+            raise TFSageMakerError(f"Waiting for {what} {name} failed: {event.get('message')}")
+        tail = [str(line) for line in event.get("log_tail") or []]
+        if tail:
+            logger.info("Last log lines of %s %s:\n%s", what, name, "\n".join(tail))
+        desc = self.describe(name)
+        status = desc[self.resource.status_key]
+        if self.resource.is_busy(status):
+            raise TFSageMakerError(f"{title} {name} is {status} although its trigger reported it ended")
+        self.resumed(desc, logger)
+        if status not in self.resource.success:
+            raise self.failure(name, status, desc.get("FailureReason"), "\n".join(tail))
+        return self.result(self.check_final(desc))
+
+    def failure(self, name: str, status: str, reason: str | None, tail: str) -> TFSageMakerError:
+        """Return the error of a job that ended ``status`` (Failed, Stopped)."""
+        return self.failed_error(name, status, reason, tail)  # type: ignore[call-arg]
+
+    def resumed(self, desc: Mapping[str, Any], log: Any) -> None:
+        """Act on the job's description when a task resumes after its trigger (nothing by default)."""

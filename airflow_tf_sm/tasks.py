@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from airflow_tf_sm.hook import TFSageMakerHook
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
     from airflow_tf_sm.sagemaker.resources import Resource
+    from airflow_tf_sm.service import JobService
     from airflow_tf_sm.waiting import LogReader, Watch
 
 
@@ -156,6 +157,39 @@ class SageMakerTask(BaseOperator):
         map_index = getattr(ti, "map_index", -1)
         return TaskInstanceIds(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
 
+    # ------------------------------------------------------------ job families
+    #: The hook's service of the task's job family (``"training"``: ``hook.training``), if it has one.
+    family: str = ""
+    #: The family's trigger, ``"module:Class"`` (imported when the task defers, never when a DAG is parsed).
+    trigger_class: str = ""
+
+    @property
+    def service(self) -> JobService:
+        """The task's job family service (``hook.training``, ``hook.tuning``, ``hook.transform``)."""
+        return getattr(self.hook, self.family)  # type: ignore[no-any-return]
+
+    def job_trigger(self, name: str, poll_interval: float) -> BaseTrigger:
+        """Return the family's trigger waiting for job ``name`` (``stream_logs`` where the family has logs)."""
+        import importlib
+
+        module, _, class_name = self.trigger_class.partition(":")
+        trigger = getattr(importlib.import_module(module), class_name)
+        kwargs: dict[str, Any] = {
+            self.service.resource.event_name_key: name,
+            "client_params": self.hook.trigger_params(),
+            "poll_interval": poll_interval,
+            "stop_job_on_kill": getattr(self, "stop_job_on_kill", True),
+        }
+        if self.service.resource.log_group:
+            kwargs["stream_logs"] = getattr(self, "stream_logs", True)
+        return trigger(**kwargs)  # type: ignore[no-any-return]
+
+    def stop_killed(self, name: str | None) -> None:
+        """Stop job ``name`` of the family because the task was killed (when ``stop_job_on_kill``)."""
+        if getattr(self, "stop_job_on_kill", False) and name and self._hook is not None:
+            self.log.info("Task killed: stopping %s job %s", self.family, name)
+            getattr(self._hook, self.family).stop(name)
+
     def warn_if_kill_cannot_stop(self, name: str) -> None:
         """Warn, before deferring, when this Airflow (< 3.3) will not let a kill of the task stop ``name``."""
         from airflow_tf_sm.compat import trigger_kill_supported
@@ -213,6 +247,150 @@ class WaitingTask(SageMakerTask):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self.deferrable = self.resolve_deferrable(deferrable)
+        #: The result this task returned (read by the OpenLineage methods when the task ends).
+        self.lineage_result: dict[str, Any] | None = None
+
+    #: The result entry whose ``s3://`` URI an ``AssetAlias`` outlet adds as an asset (model, output prefix).
+    asset_uri_key: str = ""
+
+    def publish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """Return ``result`` (the XCom value), after putting it into each outlet's asset event ``extra``.
+
+        Called wherever the task returns its result (execute, execute_complete, a reused job), so every
+        path emits the same extra; a task that fails or skips never gets here (Airflow emits nothing).
+        """
+        self.lineage_result = result
+        if self.outlets:
+            from airflow_tf_sm.lineage import fill_outlet_events
+
+            fill_outlet_events(self.outlets, context["outlet_events"], result, self.asset_uri_key)
+        return result
+
+    # ------------------------------------------------ OpenLineage (called by the OpenLineage provider)
+    def lineage_of(self, task_instance: Any) -> Any:
+        """Return the ``OperatorLineage`` of this task's job (``task_instance`` None: planned, before it runs)."""
+        raise NotImplementedError
+
+    def lineage_name(self, task_instance: Any, key: str) -> str | None:
+        """Return the name of this task's job (None: not started).
+
+        From its result, else the resource its links point to (set once the job is known, also on a failed
+        try), else -- for a task object other than the one that ran -- its XCom ``key``. (The provider asks
+        from a forked process, where the running task instance must not be asked for XComs.)
+        """
+        if self.lineage_result and self.lineage_result.get(key):
+            return str(self.lineage_result[key])
+        if self.link_target and self.link_target[0]:
+            return self.link_target[0]
+        if task_instance is None or getattr(task_instance, "task", None) is self:
+            return None
+        name = task_instance.xcom_pull(task_ids=self.task_id, key=key)
+        return str(name) if name else None
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """OpenLineage START: the datasets and settings planned from the task's arguments (no API call)."""
+        return self.lineage_of(None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage COMPLETE: the inputs and outputs of the job that ran, its settings and results."""
+        return self.lineage_of(task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """OpenLineage FAIL: the job's inputs and settings, no outputs."""
+        from airflow_tf_sm.lineage import without_outputs
+
+        return without_outputs(self.lineage_of(task_instance))
+
+
+class JobTask(WaitingTask):
+    """Base of the operators that start one job of a family and wait for it (training, tuning, transform).
+
+    A subclass sets :attr:`~SageMakerTask.family` and :attr:`~SageMakerTask.trigger_class`, starts its job
+    through :meth:`run_job` and logs the result (:meth:`log_result`). The rest is the same for every family:
+    the job name in XCom (key: the family's event name key, e.g. ``job_name``) and in the links, no wait
+    (``wait_for_completion=False``), deferral (only for a job still running), the blocking wait, the resume
+    after the trigger, a stop when the deferral timed out and when the task is killed.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._job_name_in_flight: str | None = None
+
+    def run_job(
+        self, context: Context, start: Callable[[Callable[[str], None]], tuple[str, dict[str, Any] | None]]
+    ) -> dict[str, Any]:
+        """Start (or re-attach to) the job with ``start(on_name)``, wait for it as configured, return its result.
+
+        ``start`` returns ``(name, description of an earlier try's job or None)`` and calls ``on_name`` with
+        the name just before the create call (a kill during the call still stops the job).
+        """
+        service = self.service
+        resource = service.resource
+
+        def in_flight(name: str) -> None:
+            self._job_name_in_flight = name
+
+        name, existing = start(in_flight)
+        self._job_name_in_flight = name
+        context["ti"].xcom_push(key=resource.event_name_key, value=name)
+        self.remember_link(name)
+        if not self.wait_for_completion:
+            return self.publish(context, service.result(service.describe(name)))
+        if self.deferrable and (existing is None or resource.is_busy(existing[resource.status_key])):
+            self.warn_if_kill_cannot_stop(f"{resource.title.lower()} {name}")
+            self.defer_to(
+                self.job_trigger(name, self.poll_interval),
+                kwargs={resource.event_name_key: name},
+                wait_timeout=self.wait_timeout,
+            )
+        desc = service.wait(
+            name,
+            poll_interval=self.poll_interval,
+            max_wait=self.wait_timeout,
+            stream_logs=bool(getattr(self, "stream_logs", False)),
+        )
+        self._job_name_in_flight = None
+        return self.finish(context, service.result(desc))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None, **names: Any) -> dict[str, Any]:
+        """Resume after the trigger fired: re-describe the job and return the same value as the sync mode.
+
+        The job's name comes with the deferral's kwargs; under ``dag.test()`` only the event arrives.
+        """
+        key = self.service.resource.event_name_key
+        name = names.get(key)
+        if event is not None and not event.get(key) and name:
+            event = {**event, key: name}
+        self.remember_link(str((event or {}).get(key) or name or ""))
+        return self.finish(context, self.service.result_from_event(event, self.log))
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Stop the job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
+        from airflow_tf_sm.compat import task_deferral_timeout
+
+        timeout_error = task_deferral_timeout()
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except timeout_error:
+            service = self.service
+            name = context["ti"].xcom_pull(task_ids=self.task_id, key=service.resource.event_name_key)
+            if name:
+                service.stop(str(name))
+            raise timeout_error(
+                f"{service.resource.title} {name} did not finish within the task's time limit; stop requested"
+            ) from None
+
+    def finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """Log the result of the ended job (:meth:`log_result`) and return it (:meth:`~WaitingTask.publish`)."""
+        self.log_result(result)
+        return self.publish(context, result)
+
+    def log_result(self, result: dict[str, Any]) -> None:
+        """Log a one-line summary of the ended job's result (nothing by default)."""
+
+    def on_kill(self) -> None:
+        """Stop the running job when the task is killed (unless ``stop_job_on_kill=False``)."""
+        self.stop_killed(self._job_name_in_flight)
 
 
 class SageMakerSensor(BaseSensorOperator, SageMakerTask):
@@ -272,7 +450,7 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
 
         name = self.resource_name
         if self._watch is None:
-            self._watch = Watch(resource, name)
+            self._watch = service.watch(name) if hasattr(service, "watch") else Watch(resource, name)
         step = self._watch.observe(service.describe(name))
         streaming = stream_logs and self.mode == "poke" and not self.deferrable
         if streaming:
@@ -304,6 +482,39 @@ class SageMakerSensor(BaseSensorOperator, SageMakerTask):
         self.defer(
             trigger=self.make_trigger(), method_name="execute_complete", timeout=dt.timedelta(seconds=self.timeout)
         )
+
+
+class JobSensor(SageMakerSensor):
+    """Base of the sensors of a job family: poke, trigger, resume and kill the same way for each.
+
+    A subclass sets :attr:`~SageMakerTask.family`, :attr:`~SageMakerTask.trigger_class`, ``what`` and
+    ``name_argument``, and the attributes ``stream_logs`` and ``stop_job_on_kill``.
+    """
+
+    stream_logs: bool = False
+    stop_job_on_kill: bool = False
+
+    def make_trigger(self) -> BaseTrigger:
+        """Return the family's trigger for the job waited for."""
+        return self.job_trigger(self.resource_name, self.poke_interval)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Return the result when the job is Completed, False while it runs; raise when it failed.
+
+        Raises:
+            TFSageMakerError: (the family's subclass) the job ended Failed or Stopped.
+        """
+        service = self.service
+        return self.poke_job(service, service.resource, self.stream_logs and bool(service.resource.log_group))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: re-describe the job and return its result (or raise)."""
+        self.remember_link(self.resource_name)
+        return self.service.result_from_event(event, self.log)  # type: ignore[no-any-return]
+
+    def on_kill(self) -> None:
+        """Stop the job when the task is killed while poking, if ``stop_job_on_kill`` (deferred: the trigger's)."""
+        self.stop_killed(self.resource_name)
 
 
 def links_of(task: Any) -> tuple[BaseOperatorLink, ...]:

@@ -13,7 +13,7 @@ fi
 for v in "${versions[@]}"; do
   out=ci/constraints-airflow-$v.txt
   cp constraints.txt "$out"
-  "$PY" -m uv pip compile --quiet setup.cfg --extra dev --extra tensorflow --extra tuning -p 3.11 \
+  "$PY" -m uv pip compile --quiet setup.cfg --extra dev --extra tensorflow --extra tuning --extra openlineage -p 3.11 \
     -c "ci/pins-airflow-$v.txt" -o "$out"
   echo "$out: $(grep -c '==' "$out") pins; $(grep -E '^apache-airflow(-core|-task-sdk)?==' "$out" | tr '\n' ' ')"
 done

@@ -67,22 +67,32 @@ cell_setup() {  # $1 airflow X.Y, $2 python A.B -> prints the venv's python; exi
     [ "$af" = 3.3 ] && base=constraints.txt
     [ -f "ci/pins-airflow-$af.txt" ] && pins=(-c "ci/pins-airflow-$af.txt")
     cp "$base" "$cons"
-    "${UV[@]}" pip compile --quiet setup.cfg --extra dev --extra tensorflow --extra tuning -p "$py" "${pins[@]}" -o "$cons" >&2 \
+    "${UV[@]}" pip compile --quiet setup.cfg --extra dev --extra tensorflow --extra tuning --extra openlineage -p "$py" "${pins[@]}" -o "$cons" >&2 \
       || { rm -f "$cons"; return 1; }
     echo "compiled $cons (a new file: commit it)" >&2
   fi
   [ -x "$venv/bin/python" ] || "${UV[@]}" venv --quiet --python "$interp" "$venv" >&2 || return 1
-  "${UV[@]}" pip install --quiet --python "$venv/bin/python" -c "$cons" -e ".[dev,tensorflow,tuning]" >&2 || return 1
+  "${UV[@]}" pip install --quiet --python "$venv/bin/python" -c "$cons" -e ".[dev,tensorflow,tuning,openlineage]" >&2 || return 1
   echo "$ROOT/$venv/bin/python"
 }
 
-run_cell() {  # $1 airflow, $2 python, $3 tier; writes $OUT/<cell>.{log,xml,row}
-  local af=$1 py=$2 tier=$3 cell="af$1-py$2-$3" t0 t1 t2 vpy rc select=()
-  case $tier in
-    full) select=() ;;
-    unit) select=(-m "not e2e and not tensorflow") ;;
-    *) echo "unknown tier $tier (full|unit)" >&2; return 2 ;;
-  esac
+run_part() {  # $1 cell, $2 part number, $3 python, then pytest's arguments; appends to the cell's log
+  local cell=$1 part=$2 vpy=$3 rc
+  shift 3
+  rm -f "$OUT/$cell.$part.xml"
+  AIRFLOW__CORE__LOAD_EXAMPLES=False "$vpy" -m pytest -q -p no:cacheprovider "$@" \
+    --junitxml="$OUT/$cell.$part.xml" 2>&1 | tee -a "$OUT/$cell.log" | tail -n 3
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 5 ] && rc=0  # no test selected
+  return "$rc"
+}
+
+run_cell() {  # $1 airflow, $2 python, $3 tier; writes $OUT/<cell>.{log,row} and $OUT/<cell>.<part>.xml
+  local af=$1 py=$2 tier=$3 cell="af$1-py$2-$3" t0 t1 t2 vpy rc part_rc
+  # the non-e2e tests in PYTEST_WORKERS processes (pytest-xdist, a test file per process at a time);
+  # e2e (one real Airflow deployment) in one
+  local parallel=(-n "${PYTEST_WORKERS:-2}" --dist loadfile)
+  case $tier in full | unit) ;; *) echo "unknown tier $tier (full|unit)" >&2; return 2 ;; esac
   t0=$(date +%s)
   vpy=$(cell_setup "$af" "$py" 2>"$OUT/$cell.setup.log")
   rc=$?
@@ -94,18 +104,37 @@ run_cell() {  # $1 airflow, $2 python, $3 tier; writes $OUT/<cell>.{log,xml,row}
   fi
   t1=$(date +%s)
   echo "== Airflow $af, Python $py, tier $tier ($vpy)"
-  AIRFLOW__CORE__LOAD_EXAMPLES=False "$vpy" -m pytest -q -p no:cacheprovider ${select[@]+"${select[@]}"} \
-    --junitxml="$OUT/$cell.xml" 2>&1 | tee "$OUT/$cell.log" | tail -n 3
-  rc=${PIPESTATUS[0]}
+  : >"$OUT/$cell.log"
+  if [ "$tier" = full ]; then
+    run_part "$cell" 0 "$vpy" -m "not e2e" "${parallel[@]}"
+    rc=$?
+    # e2e waits on a real Airflow deployment more than it computes: by default it runs while the next
+    # cells run (E2E_ALONGSIDE=0: after the non-e2e tests, before the next cell)
+    (
+      run_part "$cell" 1 "$vpy" -m e2e >"$OUT/$cell.e2e.out"
+      part_rc=$?
+      [ "$part_rc" -eq 0 ] || rc=$part_rc
+      write_row "$OUT/$cell" "$vpy" "$OUT/$cell.0.xml,$OUT/$cell.1.xml" "$tier" "$rc" "$((t1 - t0))" "$(($(date +%s) - t1))"
+    ) &
+    BACKGROUND+=($!)
+    [ "${E2E_ALONGSIDE:-1}" = 1 ] || wait "$!"
+    return
+  fi
+  run_part "$cell" 0 "$vpy" -m "not e2e and not tensorflow" "${parallel[@]}"
+  rc=$?
   t2=$(date +%s)
-  "$vpy" - "$OUT/$cell.xml" "$tier" "$rc" "$((t1 - t0))" "$((t2 - t1))" >"$OUT/$cell.row" <<'EOF'
+  write_row "$OUT/$cell" "$vpy" "$OUT/$cell.0.xml" "$tier" "$rc" "$((t1 - t0))" "$((t2 - t1))"
+}
+
+write_row() {  # $1 cell path, $2 python, $3 junit files (comma-separated), $4 tier, $5 exit, $6 setup s, $7 test s
+  "$2" - "$3" "$4" "$5" "$6" "$7" >"$1.row" <<'EOF'
 import importlib.metadata as md
 import sys
 import xml.etree.ElementTree as ET
 
-xml, tier, rc, setup_s, test_s = sys.argv[1:]
+xmls, tier, rc, setup_s, test_s = sys.argv[1:]
 try:
-    suites = list(ET.parse(xml).getroot().iter("testsuite"))
+    suites = [s for xml in xmls.split(",") for s in ET.parse(xml).getroot().iter("testsuite")]
     count = lambda key: sum(int(s.get(key, 0)) for s in suites)  # noqa: E731
     failed, skipped = count("failures") + count("errors"), count("skipped")
     result = f"{count('tests') - failed - skipped} passed, {failed} failed, {skipped} skipped"
@@ -115,9 +144,16 @@ print("\t".join([md.version("apache-airflow-core"), sys.version.split()[0], tier
 EOF
 }
 
+BACKGROUND=()
 for c in "${cells[@]}"; do
   # shellcheck disable=SC2086
   run_cell $c
+done
+for pid in ${BACKGROUND[@]+"${BACKGROUND[@]}"}; do
+  wait "$pid"
+done
+for out in "$OUT"/*.e2e.out; do
+  [ -f "$out" ] && { echo "== e2e of $(basename "$out" .e2e.out)"; cat "$out"; }
 done
 
 status=0

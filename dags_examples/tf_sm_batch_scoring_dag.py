@@ -4,10 +4,10 @@ Every day: retrain on that day's data (``tf-sm-scoring-<yyyymmdd>``, deferrable)
 training job of this DAG whose ``val_accuracy`` passes ``min_val_accuracy`` -- today's, or an earlier
 day's when today's training failed or missed the gate -- and score the day's rows with it in a batch
 transform job (``TFBatchTransformOperator``, deferrable). The rows arrive as ``<id>,f0,...,f7`` lines
-under ``<bucket>/score/<ds>/``; the model sees the features only (``input_filter="$[1:]"``), each
+under ``<bucket>/score/<date>/``; the model sees the features only (``input_filter="$[1:]"``), each
 prediction is joined with its input row (``join_source="Input"``) and the output keeps the id and the
 three class probabilities (``output_filter="$[0,-3,-2,-1]"``), in input order, in
-``<bucket>/scores/<ds>/rows.csv.out``.
+``<bucket>/scores/<date>/rows.csv.out``.
 
 The model is created once per training job, under the same name a deploy of that job would use; the
 transform job's name is fixed per date, so re-running a date (or a retry) reuses its Completed job
@@ -20,8 +20,9 @@ import datetime as dt
 
 import pendulum
 from airflow.sdk import DAG, Param
+from tf_sm_example import form
 from tf_sm_example.scoring import last_good_model, report, write_scoring_data
-from tf_sm_example.tasks import generate_data
+from tf_sm_example.tasks import DATA_DATE, DATA_DATE_NODASH, generate_data
 
 from airflow_tf_sm import TFBatchTransformOperator, TFTrainingOperator
 
@@ -39,21 +40,28 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["airflow_tf_sm", "example"],
     params={
-        "epochs": Param(10, type="integer", minimum=1, maximum=200),
-        "bucket": Param("s3://airflow-tf-sm-demo", type="string", pattern=r"^s3://[a-z0-9.\-]{3,63}$"),
-        "min_val_accuracy": Param(0.9, type="number", minimum=0, maximum=1, description="The gate"),
+        "epochs": form.epochs(10),
+        "bucket": form.bucket(),
+        "min_val_accuracy": Param(
+            0.9,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Gate: minimum val_accuracy",
+            description="A model scores only if its val_accuracy is at least this (0-1); else the last good one does",
+        ),
     },
 ) as dag:
     train = TFTrainingOperator(
         task_id="train",
-        job_name="tf-sm-scoring-{{ ds_nodash }}",
+        job_name="tf-sm-scoring-" + DATA_DATE_NODASH,
         entry_point="train.py",
         source_dir="tf_sm_example/code",
         framework_version="2.19.0",
         hyperparameters={"epochs": "{{ params.epochs }}"},
         inputs={
-            "train": "{{ params.bucket }}/data/{{ ds }}/train",
-            "test": "{{ params.bucket }}/data/{{ ds }}/test",
+            "train": "{{ params.bucket }}/data/" + DATA_DATE + "/train",
+            "test": "{{ params.bucket }}/data/" + DATA_DATE + "/test",
         },
         output_path="{{ params.bucket }}/models",
         metric_definitions=[{"Name": "val_accuracy", "Regex": r"val_accuracy=([0-9.]+)"}],
@@ -64,9 +72,9 @@ with DAG(
     score = TFBatchTransformOperator(
         task_id="score",
         training_job_name=model,
-        job_name="tf-sm-scores-{{ ds_nodash }}",
-        data="{{ params.bucket }}/score/{{ ds }}/",
-        output_path="{{ params.bucket }}/scores/{{ ds }}",
+        job_name="tf-sm-scores-" + DATA_DATE_NODASH,
+        data="{{ params.bucket }}/score/" + DATA_DATE + "/",
+        output_path="{{ params.bucket }}/scores/" + DATA_DATE,
         content_type="text/csv",
         split_type="Line",
         strategy="MultiRecord",

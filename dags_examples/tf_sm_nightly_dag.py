@@ -6,6 +6,11 @@ re-run of a date finds that date's job instead of training twice), then deploy i
 long-lived endpoint ``tf-sm-nightly`` -- but only when its ``val_accuracy`` beats ``min_val_accuracy``:
 otherwise the deploy task is skipped and the endpoint keeps serving yesterday's model. Re-running a
 date that was already deployed changes nothing; a new day's model updates the endpoint in place.
+
+Story 10: the training task's outlet is the asset ``tf_sm_nightly_model`` (``tf_sm_example/assets.py``).
+Each Completed training emits an event carrying the task's result (job name, model URI, metrics); the
+DAG ``tf_sm_approved_deploy`` (``tf_sm_approval_dag.py``) is scheduled on it and deploys a candidate to
+its own endpoint only after a person approved it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import DAG, Param
 from tf_sm_example import form
+from tf_sm_example.assets import NIGHTLY_MODEL
 from tf_sm_example.tasks import DATA_DATE, DATA_DATE_NODASH, generate_data
 
 from airflow_tf_sm import TFDeployOperator, TFTrainingOperator
@@ -64,6 +70,7 @@ with DAG(
         metric_definitions=[{"Name": "val_accuracy", "Regex": r"val_accuracy=([0-9.]+)"}],
         deferrable=True,
         poll_interval=2,
+        outlets=[NIGHTLY_MODEL],  # the event's extra: this task's result
     )
     deploy = TFDeployOperator(
         task_id="deploy",

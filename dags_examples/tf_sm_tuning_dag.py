@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, Param
-from tf_sm_example.tasks import generate_data, smoke_test
+from airflow.sdk import DAG
+from tf_sm_example import form
+from tf_sm_example.tasks import DATA_DATE, generate_data, smoke_test
 
 from airflow_tf_sm import (
     CategoricalParameter,
@@ -28,7 +29,7 @@ from airflow_tf_sm import (
 )
 
 BUCKET = "{{ params.bucket }}"
-DATA = BUCKET + "/data/{{ ds }}"
+DATA = BUCKET + "/data/" + DATA_DATE
 ENDPOINT = "tf-sm-tuned-{{ run_id }}"
 
 with DAG(
@@ -40,19 +41,13 @@ with DAG(
     default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=10)},
     tags=["airflow_tf_sm", "example"],
     params={
-        "epochs": Param(8, type="integer", minimum=1, maximum=200, title="Epochs", description="Epochs per job"),
-        "bucket": Param(
-            "s3://airflow-tf-sm-demo",
-            type="string",
-            pattern=r"^s3://[a-z0-9.\-]{3,63}$",
-            title="Bucket",
-            description="s3:// bucket for the data and the models (the local object store on the local backend)",
-        ),
+        "epochs": form.epochs(8, description="Epochs of each training job"),
+        "bucket": form.bucket(),
     },
 ) as dag:
     tune = TFTuningOperator(
         task_id="tune",
-        job_name="tf-sm-tune-{{ ts_nodash }}",
+        job_name="tf-sm-tune-{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash }}",
         entry_point="train.py",
         source_dir="tf_sm_example/code",
         framework_version="2.19.0",

@@ -13,4 +13,4 @@ UV=("$PY" -m uv)
 if [ ! -x .venv/bin/python ]; then
   "${UV[@]}" venv --quiet --python "$PY" .venv
 fi
-"${UV[@]}" pip install --quiet --python .venv/bin/python -c constraints.txt -e ".[dev,tensorflow,tuning]"
+"${UV[@]}" pip install --quiet --python .venv/bin/python -c constraints.txt -e ".[dev,tensorflow,tuning,openlineage]"

@@ -103,6 +103,13 @@ def test_nightly_dag_deploys_only_a_model_that_beats_the_threshold(airflow_db: P
         assert xcom_of(day1, "train")["job_name"] == "tf-sm-nightly-20250301"
         assert deployed["endpoint_name"] == "tf-sm-nightly" and deployed["status"] == "InService"
         assert deployed["model_data"].endswith("/tf-sm-nightly-20250301/output/model.tar.gz")
+        # story 10: the training's asset event carries its result (job name, model URI, metrics)
+        from tests.test_lineage_assets import events_of
+
+        train_result = xcom_of(day1, "train")
+        assert events_of(day1) == [
+            {"uri": "tf_sm_nightly_model", "task": "train", "extra": train_result, "aliases": []}
+        ]
 
         # a model that does not beat the threshold is not deployed: the task skips, the endpoint stays
         day2 = dag.test(

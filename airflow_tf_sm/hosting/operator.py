@@ -83,6 +83,7 @@ class TFDeployOperator(WaitingTask):
     template_fields_renderers = {"environment": "json", "tags": "json", "require_metrics": "json"}
     ui_color = "#b5e3a1"
     resource_links = (EndpointConsoleLink(),)
+    asset_uri_key = "model_data"
 
     def __init__(
         self,
@@ -181,7 +182,7 @@ class TFDeployOperator(WaitingTask):
         self.remember_link(endpoint_name)
         self.log.info("Endpoint %s: %s", endpoint_name, action)
         if not self.wait_for_completion:
-            return hosting.result(endpoint_name)
+            return self.publish(context, hosting.result(endpoint_name))
         if self.deferrable and ENDPOINT.is_busy(hosting.describe_endpoint(endpoint_name)["EndpointStatus"]):
             from airflow_tf_sm.hosting.trigger import EndpointTrigger
 
@@ -201,7 +202,7 @@ class TFDeployOperator(WaitingTask):
             poll_interval=self.poll_interval,
             max_wait=self.wait_timeout,
         )
-        return self._finish(hosting.result(endpoint_name, final))
+        return self._finish(context, hosting.result(endpoint_name, final))
 
     def execute_complete(
         self,
@@ -217,9 +218,20 @@ class TFDeployOperator(WaitingTask):
         if event is not None and not event.get("endpoint_name") and endpoint_name:
             event = {**event, "endpoint_name": endpoint_name}
         self.remember_link(str((event or {}).get("endpoint_name") or endpoint_name or ""))
-        return self._finish(self.hook.hosting.result_from_event(event, expected_config))
+        return self._finish(context, self.hook.hosting.result_from_event(event, expected_config))
 
-    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the deploy: the model artifact -> the endpoint (nothing known before it runs)."""
+        from airflow_tf_sm.lineage import deploy_lineage
+
+        name = self.lineage_name(task_instance, "endpoint_name")
+        result = self.lineage_result
+        if result is None:
+            found = self.hook.hosting.find_endpoint(name) if name else None
+            result = self.hook.hosting.result(str(name), found) if found else {"endpoint_name": name}
+        return deploy_lineage(result, instance_type=self.instance_type, instance_count=self.instance_count)
+
+    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         self.log.info(
             "Endpoint %s %s: model %s (%s)%s",
             result["endpoint_name"],
@@ -228,7 +240,7 @@ class TFDeployOperator(WaitingTask):
             result["model_data"],
             f"; invocations: {result['url']}" if result.get("url") else "",
         )
-        return result
+        return self.publish(context, result)
 
 
 class DeleteEndpointOperator(SageMakerTask):

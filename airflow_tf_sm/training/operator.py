@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink
 from airflow_tf_sm.specargs import SpecArguments
-from airflow_tf_sm.tasks import SageMakerTask, WaitingTask, keyword_arguments
+from airflow_tf_sm.tasks import JobTask, SageMakerTask, keyword_arguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -24,7 +24,7 @@ OPERATOR_ARGUMENTS = ("config", "stream_logs", "if_job_exists", "stop_job_on_kil
 IF_JOB_EXISTS = ("reuse", "retrain")
 
 
-class TFTrainingOperator(SpecArguments, WaitingTask):
+class TFTrainingOperator(SpecArguments, JobTask):
     """Train a TensorFlow script-mode model on SageMaker (or the local backend) and wait for it.
 
     Every field of :class:`~airflow_tf_sm.training.spec.TrainingJobSpec` is an explicit, templated argument,
@@ -137,7 +137,10 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
         "request_overrides": "json",
     }
     ui_color = "#ffb347"
+    family = "training"
+    trigger_class = "airflow_tf_sm.training.trigger:TrainingJobTrigger"
     resource_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
+    asset_uri_key = "model_data"
 
     def __init__(
         self,
@@ -202,7 +205,6 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
         self.stream_logs = stream_logs
         self.if_job_exists = if_job_exists
         self.stop_job_on_kill = stop_job_on_kill
-        self._job_name_in_flight: str | None = None
 
     #: The TrainingJobSpec fields, as written in the signature above (a test checks they are the spec's).
     SPEC_FIELDS: tuple[str, ...] = keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)
@@ -211,87 +213,34 @@ class TFTrainingOperator(SpecArguments, WaitingTask):
     # -------------------------------------------------------------- execution
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (or re-attach to) the training job, wait for it, and return the result dict."""
-        from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
         from airflow_tf_sm.training.spec import TrainingJobSpec
 
-        service = self.hook.training
         spec = TrainingJobSpec.from_mapping(self.spec_mapping())
-
-        def in_flight(name: str) -> None:
-            self._job_name_in_flight = name  # a kill during the create call still stops the job
-
-        job_name, existing = service.start(
-            spec,
-            self.task_ids(context),
-            if_job_exists=self.if_job_exists,
-            poll_interval=self.poll_interval,
-            on_name=in_flight,
+        return self.run_job(
+            context,
+            lambda on_name: self.hook.training.start(
+                spec,
+                self.task_ids(context),
+                if_job_exists=self.if_job_exists,
+                poll_interval=self.poll_interval,
+                on_name=on_name,
+            ),
         )
-        self._job_name_in_flight = job_name
-        context["ti"].xcom_push(key="job_name", value=job_name)
-        self.remember_link(job_name)
 
-        if not self.wait_for_completion:
-            return service.result(service.describe(job_name))
-        if self.deferrable and (existing is None or TRAINING_JOB.is_busy(existing["TrainingJobStatus"])):
-            from airflow_tf_sm.training.trigger import TrainingJobTrigger
-
-            self.warn_if_kill_cannot_stop(f"training job {job_name}")
-            self.defer_to(
-                TrainingJobTrigger(
-                    job_name=job_name,
-                    client_params=self.hook.trigger_params(),
-                    poll_interval=self.poll_interval,
-                    stream_logs=self.stream_logs,
-                    stop_job_on_kill=self.stop_job_on_kill,
-                ),
-                kwargs={"job_name": job_name},
-                wait_timeout=self.wait_timeout,
-            )
-        desc = service.wait(
-            job_name, poll_interval=self.poll_interval, max_wait=self.wait_timeout, stream_logs=self.stream_logs
-        )
-        self._job_name_in_flight = None
-        return self._finish(service.result(desc))
-
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, job_name: str | None = None
-    ) -> dict[str, Any]:
-        """Resume after the trigger fired: re-describe the job and return the same value as the sync mode.
-
-        Under ``dag.test()`` the kwargs are replaced by the event, so the job name is read from the event.
-        """
-        if event is not None and not event.get("job_name") and job_name:
-            event = {**event, "job_name": job_name}
-        self.remember_link(str((event or {}).get("job_name") or job_name or ""))
-        return self._finish(self.hook.training.result_from_event(event, self.log))
-
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Stop the training job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
-        from airflow_tf_sm.compat import task_deferral_timeout
-
-        timeout_error = task_deferral_timeout()
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except timeout_error:
-            job_name = context["ti"].xcom_pull(task_ids=self.task_id, key="job_name")
-            if job_name:
-                self.hook.training.stop(str(job_name))
-            raise timeout_error(
-                f"Training job {job_name} did not finish within the task's time limit; stop requested"
-            ) from None
-
-    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+    def log_result(self, result: dict[str, Any]) -> None:
+        """Log the job's model artifact and final metrics."""
         self.log.info(
             "Training job %s Completed; model: %s; metrics: %s",
             result["job_name"],
             result["model_data"],
             result["metrics"],
         )
-        return result
 
-    def on_kill(self) -> None:
-        """Stop the running training job when the task is killed (unless ``stop_job_on_kill=False``)."""
-        if self.stop_job_on_kill and self._job_name_in_flight and self._hook is not None:
-            self.log.info("Task killed: stopping training job %s", self._job_name_in_flight)
-            self._hook.training.stop(self._job_name_in_flight)
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the training job: its input channels -> its model artifact (planned before it exists)."""
+        from airflow_tf_sm.lineage import planned_training, training_lineage
+        from airflow_tf_sm.training.spec import TrainingJobSpec
+
+        name = self.lineage_name(task_instance, "job_name")
+        desc = self.hook.training.find(name) if name else None
+        return training_lineage(desc or planned_training(TrainingJobSpec.from_mapping(self.spec_mapping())))

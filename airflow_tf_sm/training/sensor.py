@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import PokeReturnValue
-
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink
-from airflow_tf_sm.tasks import SageMakerSensor, SageMakerTask
+from airflow_tf_sm.tasks import JobSensor, SageMakerTask
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-    from airflow.triggers.base import BaseTrigger
+    pass
 
 
-class TrainingJobSensor(SageMakerSensor):
+class TrainingJobSensor(JobSensor):
     """Wait for a training job started elsewhere (another task, another DAG, a notebook) to end.
 
     Succeeds when the job is Completed and returns the same small dict as
@@ -44,6 +41,8 @@ class TrainingJobSensor(SageMakerSensor):
     template_fields: Sequence[str] = ("job_name", *SageMakerTask.template_fields)
     resource_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
     ui_color = "#ffd59e"
+    family = "training"
+    trigger_class = "airflow_tf_sm.training.trigger:TrainingJobTrigger"
     what = "a training job"
     name_argument = "job_name"
 
@@ -59,36 +58,3 @@ class TrainingJobSensor(SageMakerSensor):
         self.job_name = job_name
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
-
-    def make_trigger(self) -> BaseTrigger:
-        """Return the :class:`~airflow_tf_sm.training.trigger.TrainingJobTrigger` of this wait."""
-        from airflow_tf_sm.training.trigger import TrainingJobTrigger
-
-        return TrainingJobTrigger(
-            job_name=self.job_name,
-            client_params=self.hook.trigger_params(),
-            poll_interval=self.poke_interval,
-            stream_logs=self.stream_logs,
-            stop_job_on_kill=self.stop_job_on_kill,
-        )
-
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Return the result when the job is Completed, False while it runs; raise when it failed.
-
-        Raises:
-            TrainingJobFailedError: the job ended Failed or Stopped.
-        """
-        from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
-
-        return self.poke_job(self.hook.training, TRAINING_JOB, self.stream_logs)
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger fired: re-describe the job and return its result (or raise)."""
-        self.remember_link(self.resource_name)
-        return self.hook.training.result_from_event(event, self.log)
-
-    def on_kill(self) -> None:
-        """Stop the job when the task is killed while poking, if ``stop_job_on_kill`` (deferred: the trigger's)."""
-        if self.stop_job_on_kill and self._hook is not None and self.job_name:
-            self.log.info("Task killed: stopping training job %s", self.job_name)
-            self._hook.training.stop(self.job_name)

@@ -20,8 +20,8 @@ from airflow_tf_sm.exceptions import (
 from airflow_tf_sm.redaction import redact_mapping
 from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB, final_metrics
-from airflow_tf_sm.service import FamilyService
-from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, WaitTimeoutError, Watch, wait_blocking
+from airflow_tf_sm.service import JobService
+from airflow_tf_sm.waiting import LogReader
 
 if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
@@ -29,8 +29,13 @@ if TYPE_CHECKING:
     from airflow_tf_sm.training.spec import TrainingJobSpec
 
 
-class TrainingService(FamilyService):
+class TrainingService(JobService):
     """The training-job operations of one hook (``hook.training``)."""
+
+    resource = TRAINING_JOB
+    failed_error = TrainingJobFailedError
+    timeout_error = TrainingJobTimeoutError
+    create_method = "create_training_job"
 
     # ------------------------------------------------------------------ code
     @staticmethod
@@ -89,15 +94,10 @@ class TrainingService(FamilyService):
         Raises:
             ConfigValidationError: the request breaks a rule.
         """
-        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
-
         self.check_hosts(spec)
         role = spec.role or self.hook.clients.default_role
         request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
-        request = coerce_request(request, "CreateTrainingJob")
-        if validate:
-            validate_request(request, "CreateTrainingJob")
-        return request
+        return self.checked_request(request, validate=validate)
 
     def check_hosts(self, spec: TrainingJobSpec) -> None:
         """Refuse more instances than the backend allows (the local backend: ``local_max_hosts``)."""
@@ -112,17 +112,6 @@ class TrainingService(FamilyService):
                 f"copy of the code and data: at most {bound[0]} here (the setting {bound[1]})"
             )
             raise ConfigValidationError([FieldError(field, hosts, rule)])
-
-    def create(self, request: Mapping[str, Any]) -> str:
-        """Submit a validated CreateTrainingJob request; return the job ARN.
-
-        A create retried after a 5xx may find its own job already created: a ``ResourceInUse`` on a retry
-        is then taken as success (the job carries the same name), never as a second job.
-        """
-        name = request["TrainingJobName"]
-        self.hook.create_once("create_training_job", request, lambda: self.find(name) is not None, only_on_retry=True)
-        self.log.info("Created training job %s on %s (%s)", name, self.hook.backend, self.hook.region)
-        return str(self.describe(name)["TrainingJobArn"])
 
     def start(
         self,
@@ -249,88 +238,6 @@ class TrainingService(FamilyService):
         """Return a reader of the job's CloudWatch log streams."""
         self.check_names(job_name=job_name)
         return LogReader(self.hook, TRAINING_JOB.log_group, job_name)
-
-    def wait(
-        self,
-        job_name: str,
-        *,
-        poll_interval: float = 30.0,
-        max_wait: float | None = None,
-        stream_logs: bool = True,
-        print_log: Callable[[int, str], None] | None = None,
-    ) -> dict[str, Any]:
-        """Poll until the job ends; stream its log and status transitions into the task log.
-
-        Args:
-            job_name: The training job.
-            poll_interval: Seconds between polls (the longest; polling starts faster).
-            max_wait: Stop the job and raise :class:`TrainingJobTimeoutError` after this many seconds.
-            stream_logs: Copy the training log into the task log while waiting.
-            print_log: Where log lines go (default: this hook's logger, each line at its level).
-
-        Returns:
-            The final DescribeTrainingJob response of a Completed job.
-
-        Raises:
-            TrainingJobFailedError: the job ended Failed or Stopped.
-            TrainingJobTimeoutError: ``max_wait`` passed; the job was stopped.
-        """
-        emit = print_log or (lambda level, line: self.log.log(level, "%s", line))
-        reader = self.log_reader(job_name)
-        try:
-            desc = wait_blocking(
-                Watch(TRAINING_JOB, job_name),
-                lambda: self.describe(job_name),
-                interval=self.hook.backoff(poll_interval),
-                timeout=max_wait,
-                emit=emit,
-                read_entries=reader.new_entries if stream_logs else None,
-            )
-        except WaitTimeoutError as exc:
-            self.stop(job_name)
-            raise TrainingJobTimeoutError(f"{exc} (max_wait); stop requested") from None
-        return self.check_final(desc, None if stream_logs else reader, shown=stream_logs)
-
-    def check_final(
-        self, desc: Mapping[str, Any], reader: LogReader | None = None, *, shown: bool = False
-    ) -> dict[str, Any]:
-        """Return ``desc`` of a Completed job; raise :class:`TrainingJobFailedError` for Failed/Stopped.
-
-        The error carries the log's last lines unless they were ``shown`` already (streamed).
-        """
-        status = desc["TrainingJobStatus"]
-        name = desc["TrainingJobName"]
-        if status == "Completed":
-            return dict(desc)
-        tail = "" if shown else "\n".join((reader or self.log_reader(name)).tail(LOG_TAIL_LINES))
-        raise TrainingJobFailedError(name, status, desc.get("FailureReason"), tail)
-
-    def result_from_event(self, event: Mapping[str, Any] | None, log: Any = None) -> dict[str, Any]:
-        """Turn a :class:`~airflow_tf_sm.training.trigger.TrainingJobTrigger` event into the task's result.
-
-        Used on resume (``execute_complete``) by the operator and the sensor. The job is described again,
-        so a repeated or stale event cannot report a wrong state; the event's log tail is logged.
-
-        Raises:
-            TrainingJobFailedError: the job ended Failed or Stopped.
-            TFSageMakerError: the trigger reported an error, or the event is missing or names no job.
-        """
-        logger = log or self.log
-        if not event or not event.get("job_name"):
-            raise TFSageMakerError(f"Training job trigger returned no usable event: {event!r}")
-        job_name = str(event["job_name"])
-        if event.get("status") == "error":
-            raise TFSageMakerError(f"Waiting for training job {job_name} failed: {event.get('message')}")
-        tail = [str(line) for line in event.get("log_tail") or []]
-        if tail:
-            logger.info("Last log lines of training job %s:\n%s", job_name, "\n".join(tail))
-        desc = self.describe(job_name)
-        status = desc["TrainingJobStatus"]
-        if status in ("Failed", "Stopped"):
-            raise TrainingJobFailedError(job_name, status, desc.get("FailureReason"), "\n".join(tail))
-        if status != "Completed":
-            raise TFSageMakerError(f"Training job {job_name} is {status} although its trigger reported it ended")
-        return self.result(desc)
 
     def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:
         """Turn a DescribeTrainingJob response into the small JSON value pushed to XCom."""

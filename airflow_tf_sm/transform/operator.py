@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TransformJobConsoleLink
-from airflow_tf_sm.tasks import SageMakerTask, WaitingTask, keyword_arguments
+from airflow_tf_sm.tasks import JobTask, SageMakerTask, keyword_arguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -32,7 +32,7 @@ OPERATOR_ARGUMENTS = (
 IF_JOB_EXISTS = ("reuse", "rerun")
 
 
-class TFBatchTransformOperator(WaitingTask):
+class TFBatchTransformOperator(JobTask):
     """Score the objects under an S3 prefix with a trained model in a batch transform job, and wait for it.
 
     The model: ``training_job_name`` (e.g. ``train.output["job_name"]`` or a tuning task's
@@ -103,7 +103,10 @@ class TFBatchTransformOperator(WaitingTask):
 
     template_fields_renderers = {"env": "json", "tags": "json", "model_client_config": "json"}
     ui_color = "#a7d8f0"
+    family = "transform"
+    trigger_class = "airflow_tf_sm.transform.trigger:TransformJobTrigger"
     resource_links = (TransformJobConsoleLink(),)
+    asset_uri_key = "output_path"
 
     def __init__(
         self,
@@ -154,7 +157,6 @@ class TFBatchTransformOperator(WaitingTask):
         self.stream_logs = stream_logs
         self.if_job_exists = if_job_exists
         self.stop_job_on_kill = stop_job_on_kill
-        self._job_name_in_flight: str | None = None
 
     #: The TransformJobSpec fields, as written in the signature above (a test checks they are the spec's).
     SPEC_FIELDS: tuple[str, ...] = keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)
@@ -184,7 +186,6 @@ class TFBatchTransformOperator(WaitingTask):
     def execute(self, context: Context) -> dict[str, Any]:
         """Check everything, start (or re-attach to) the transform job, wait for it and return the result dict."""
         from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
-        from airflow_tf_sm.sagemaker.resources import TRANSFORM_JOB
         from airflow_tf_sm.transform.spec import TransformJobSpec
 
         service = self.hook.transform
@@ -203,72 +204,20 @@ class TFBatchTransformOperator(WaitingTask):
         if problems:
             raise ConfigValidationError(problems, what="transform job configuration")
 
-        def in_flight(name: str) -> None:
-            self._job_name_in_flight = name  # a kill during the create call still stops the job
-
-        job_name, existing = service.start(
-            spec,
-            self.task_ids(context),
-            **model_args,
-            if_job_exists=self.if_job_exists,
-            poll_interval=self.poll_interval,
-            on_name=in_flight,
+        return self.run_job(
+            context,
+            lambda on_name: service.start(
+                spec,
+                self.task_ids(context),
+                **model_args,
+                if_job_exists=self.if_job_exists,
+                poll_interval=self.poll_interval,
+                on_name=on_name,
+            ),
         )
-        self._job_name_in_flight = job_name
-        context["ti"].xcom_push(key="transform_job_name", value=job_name)
-        self.remember_link(job_name)
 
-        if not self.wait_for_completion:
-            return service.result(service.describe(job_name))
-        if self.deferrable and (existing is None or TRANSFORM_JOB.is_busy(existing["TransformJobStatus"])):
-            from airflow_tf_sm.transform.trigger import TransformJobTrigger
-
-            self.warn_if_kill_cannot_stop(f"transform job {job_name}")
-            self.defer_to(
-                TransformJobTrigger(
-                    transform_job_name=job_name,
-                    client_params=self.hook.trigger_params(),
-                    poll_interval=self.poll_interval,
-                    stream_logs=self.stream_logs,
-                    stop_job_on_kill=self.stop_job_on_kill,
-                ),
-                kwargs={"transform_job_name": job_name},
-                wait_timeout=self.wait_timeout,
-            )
-        desc = service.wait(
-            job_name, poll_interval=self.poll_interval, max_wait=self.wait_timeout, stream_logs=self.stream_logs
-        )
-        self._job_name_in_flight = None
-        return self._finish(service.result(desc))
-
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, transform_job_name: str | None = None
-    ) -> dict[str, Any]:
-        """Resume after the trigger fired: re-describe the job and return the same value as the sync mode.
-
-        Under ``dag.test()`` the kwargs are replaced by the event, so the job name is read from the event.
-        """
-        if event is not None and not event.get("transform_job_name") and transform_job_name:
-            event = {**event, "transform_job_name": transform_job_name}
-        self.remember_link(str((event or {}).get("transform_job_name") or transform_job_name or ""))
-        return self._finish(self.hook.transform.result_from_event(event, self.log))
-
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Stop the transform job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
-        from airflow_tf_sm.compat import task_deferral_timeout
-
-        timeout_error = task_deferral_timeout()
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except timeout_error:
-            job_name = context["ti"].xcom_pull(task_ids=self.task_id, key="transform_job_name")
-            if job_name:
-                self.hook.transform.stop(str(job_name))
-            raise timeout_error(
-                f"Transform job {job_name} did not finish within the task's time limit; stop requested"
-            ) from None
-
-    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+    def log_result(self, result: dict[str, Any]) -> None:
+        """Log the job's status, model and outputs."""
         outputs = result.get("outputs") or {}
         self.log.info(
             "Transform job %s %s with model %s: %s output(s) under %s%s",
@@ -279,10 +228,15 @@ class TFBatchTransformOperator(WaitingTask):
             result["output_path"],
             f", first {outputs['first'][0]}" if outputs.get("first") else "",
         )
-        return result
 
-    def on_kill(self) -> None:
-        """Stop the running transform job when the task is killed (unless ``stop_job_on_kill=False``)."""
-        if self.stop_job_on_kill and self._job_name_in_flight and self._hook is not None:
-            self.log.info("Task killed: stopping transform job %s", self._job_name_in_flight)
-            self._hook.transform.stop(self._job_name_in_flight)
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the transform job: the model artifact and the input prefix -> the output prefix."""
+        from airflow_tf_sm.lineage import planned_transform, transform_lineage
+        from airflow_tf_sm.transform.spec import TransformJobSpec
+
+        name = self.lineage_name(task_instance, "transform_job_name")
+        desc = self.hook.transform.find(name) if name else None
+        if desc is None:
+            return transform_lineage(planned_transform(TransformJobSpec.from_mapping(self.spec_mapping())), None)
+        model = self.hook.hosting.describe_model(str(desc.get("ModelName") or "")) or {}
+        return transform_lineage(desc, (model.get("PrimaryContainer") or {}).get("ModelDataUrl"))

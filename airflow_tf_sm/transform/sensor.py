@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import PokeReturnValue
-
 from airflow_tf_sm.links import TransformJobConsoleLink
-from airflow_tf_sm.tasks import SageMakerSensor, SageMakerTask
+from airflow_tf_sm.tasks import JobSensor, SageMakerTask
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-    from airflow.triggers.base import BaseTrigger
+    pass
 
 
-class TransformJobSensor(SageMakerSensor):
+class TransformJobSensor(JobSensor):
     """Wait for a batch transform job to end; succeed when it is Completed.
 
     Returns the same small dict as :class:`~airflow_tf_sm.transform.operator.TFBatchTransformOperator`
@@ -41,6 +38,8 @@ class TransformJobSensor(SageMakerSensor):
     template_fields: Sequence[str] = ("transform_job_name", *SageMakerTask.template_fields)
     resource_links = (TransformJobConsoleLink(),)
     ui_color = "#cbe8f6"
+    family = "transform"
+    trigger_class = "airflow_tf_sm.transform.trigger:TransformJobTrigger"
     what = "a transform job"
     name_argument = "transform_job_name"
 
@@ -51,36 +50,3 @@ class TransformJobSensor(SageMakerSensor):
         self.transform_job_name = transform_job_name
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
-
-    def make_trigger(self) -> BaseTrigger:
-        """Return the :class:`~airflow_tf_sm.transform.trigger.TransformJobTrigger` of this wait."""
-        from airflow_tf_sm.transform.trigger import TransformJobTrigger
-
-        return TransformJobTrigger(
-            transform_job_name=self.transform_job_name,
-            client_params=self.hook.trigger_params(),
-            poll_interval=self.poke_interval,
-            stream_logs=self.stream_logs,
-            stop_job_on_kill=self.stop_job_on_kill,
-        )
-
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Return the result when the job is Completed, False while it runs; raise when it failed.
-
-        Raises:
-            TransformJobFailedError: the job ended Failed or Stopped.
-        """
-        from airflow_tf_sm.sagemaker.resources import TRANSFORM_JOB
-
-        return self.poke_job(self.hook.transform, TRANSFORM_JOB, self.stream_logs)
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger fired: re-describe the job and return its result (or raise)."""
-        self.remember_link(self.resource_name)
-        return self.hook.transform.result_from_event(event, self.log)
-
-    def on_kill(self) -> None:
-        """Stop the job when the task is killed while poking, if ``stop_job_on_kill`` (deferred: the trigger's)."""
-        if self.stop_job_on_kill and self._hook is not None and self.transform_job_name:
-            self.log.info("Task killed: stopping transform job %s", self.transform_job_name)
-            self._hook.transform.stop(self.transform_job_name)

@@ -23,8 +23,8 @@ from airflow_tf_sm.exceptions import (
 )
 from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, TRANSFORM_JOB
-from airflow_tf_sm.service import FamilyService
-from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, WaitTimeoutError, Watch, wait_blocking
+from airflow_tf_sm.service import JobService
+from airflow_tf_sm.waiting import LogReader
 
 if TYPE_CHECKING:
     from airflow_tf_sm.hosting.spec import ModelSpec
@@ -40,8 +40,13 @@ _WHAT = "transform job configuration"
 _PLACEHOLDER_MODEL = "model-name-checked-later"
 
 
-class TransformService(FamilyService):
+class TransformService(JobService):
     """The batch transform operations of one hook (``hook.transform``)."""
+
+    resource = TRANSFORM_JOB
+    failed_error = TransformJobFailedError
+    timeout_error = TransformJobTimeoutError
+    create_method = "create_transform_job"
 
     # ------------------------------------------------------------------ model
     def check_model_choice(
@@ -156,25 +161,8 @@ class TransformService(FamilyService):
         Raises:
             ConfigValidationError: the request breaks a rule.
         """
-        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
-
-        request = coerce_request(
-            spec.to_request(job_name=job_name, model_name=model_name, extra_tags=extra_tags), "CreateTransformJob"
-        )
-        if validate:
-            validate_request(request, "CreateTransformJob")
-        return request
-
-    def create(self, request: Mapping[str, Any]) -> str:
-        """Submit a validated CreateTransformJob request; return the job ARN.
-
-        A create retried after a 5xx may find its own job already created: a "name in use" on a retry is
-        then taken as success, never as a second job.
-        """
-        name = request["TransformJobName"]
-        self.hook.create_once("create_transform_job", request, lambda: self.find(name) is not None, only_on_retry=True)
-        self.log.info("Created transform job %s on %s (%s)", name, self.hook.backend, self.hook.region)
-        return str(self.describe(name)["TransformJobArn"])
+        request = spec.to_request(job_name=job_name, model_name=model_name, extra_tags=extra_tags)
+        return self.checked_request(request, validate=validate)
 
     def start(
         self,
@@ -309,79 +297,6 @@ class TransformService(FamilyService):
     def log_reader(self, job_name: str) -> LogReader:
         """Return a reader of the job's CloudWatch log streams (``/aws/sagemaker/TransformJobs``)."""
         return LogReader(self.hook, TRANSFORM_JOB.log_group, job_name)
-
-    def wait(
-        self,
-        job_name: str,
-        *,
-        poll_interval: float = 30.0,
-        max_wait: float | None = None,
-        stream_logs: bool = True,
-        print_log: Callable[[int, str], None] | None = None,
-    ) -> dict[str, Any]:
-        """Poll until the job ends; stream its log and status changes into the task log.
-
-        Returns:
-            The final DescribeTransformJob response of a Completed job.
-
-        Raises:
-            TransformJobFailedError: the job ended Failed or Stopped.
-            TransformJobTimeoutError: ``max_wait`` passed; the job was stopped.
-        """
-        emit = print_log or (lambda level, line: self.log.log(level, "%s", line))
-        reader = self.log_reader(job_name)
-        try:
-            desc = wait_blocking(
-                Watch(TRANSFORM_JOB, job_name),
-                lambda: self.describe(job_name),
-                interval=self.hook.backoff(poll_interval),
-                timeout=max_wait,
-                emit=emit,
-                read_entries=reader.new_entries if stream_logs else None,
-            )
-        except WaitTimeoutError as exc:
-            self.stop(job_name)
-            raise TransformJobTimeoutError(f"{exc} (wait_timeout); stop requested") from None
-        return self.check_final(desc, None if stream_logs else reader, shown=stream_logs)
-
-    def check_final(
-        self, desc: Mapping[str, Any], reader: LogReader | None = None, *, shown: bool = False
-    ) -> dict[str, Any]:
-        """Return ``desc`` of a Completed job; raise :class:`TransformJobFailedError` for Failed/Stopped.
-
-        The error carries the log's last lines unless they were ``shown`` already (streamed).
-        """
-        status, name = desc["TransformJobStatus"], desc["TransformJobName"]
-        if status == "Completed":
-            return dict(desc)
-        tail = "" if shown else "\n".join((reader or self.log_reader(name)).tail(LOG_TAIL_LINES))
-        raise TransformJobFailedError(name, status, desc.get("FailureReason"), tail)
-
-    def result_from_event(self, event: Mapping[str, Any] | None, log: Any = None) -> dict[str, Any]:
-        """Turn a :class:`~airflow_tf_sm.transform.trigger.TransformJobTrigger` event into the task's result.
-
-        The job is described again, so a repeated or stale event cannot report a wrong state.
-
-        Raises:
-            TransformJobFailedError: the job ended Failed or Stopped.
-            TFSageMakerError: the trigger reported an error, or the event is missing or names no job.
-        """
-        logger = log or self.log
-        if not event or not event.get("transform_job_name"):
-            raise TFSageMakerError(f"Transform job trigger returned no usable event: {event!r}")
-        name = str(event["transform_job_name"])
-        if event.get("status") == "error":
-            raise TFSageMakerError(f"Waiting for transform job {name} failed: {event.get('message')}")
-        tail = [str(line) for line in event.get("log_tail") or []]
-        if tail:
-            logger.info("Last log lines of transform job %s:\n%s", name, "\n".join(tail))
-        desc = self.describe(name)
-        status = desc["TransformJobStatus"]
-        if status in ("Failed", "Stopped"):
-            raise TransformJobFailedError(name, status, desc.get("FailureReason"), "\n".join(tail))
-        if status != "Completed":
-            raise TFSageMakerError(f"Transform job {name} is {status} although its trigger reported it ended")
-        return self.result(desc)
 
     # ------------------------------------------------------------------ result
     def outputs(self, output_path: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TuningJobConsoleLink
 from airflow_tf_sm.specargs import SpecArguments
-from airflow_tf_sm.tasks import SageMakerTask, WaitingTask, keyword_arguments
+from airflow_tf_sm.tasks import JobTask, SageMakerTask, keyword_arguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -26,7 +26,7 @@ OPERATOR_ARGUMENTS = ("config", "if_job_exists", "stop_job_on_kill")
 IF_JOB_EXISTS = ("reuse", "retune")
 
 
-class TFTuningOperator(SpecArguments, WaitingTask):
+class TFTuningOperator(SpecArguments, JobTask):
     """Run a hyperparameter tuning job of a TensorFlow script-mode estimator and wait for it.
 
     Every setting of :class:`~airflow_tf_sm.tuning.spec.TuningJobSpec` is an explicit, templated argument:
@@ -146,7 +146,10 @@ class TFTuningOperator(SpecArguments, WaitingTask):
     # config files are rendered by the package's renderer (see TFTrainingOperator)
     template_ext: Sequence[str] = ()
     ui_color = "#ffcc80"
+    family = "tuning"
+    trigger_class = "airflow_tf_sm.tuning.trigger:TuningJobTrigger"
     resource_links = (TuningJobConsoleLink(),)
+    asset_uri_key = "best_model_data"
 
     def __init__(
         self,
@@ -221,7 +224,6 @@ class TFTuningOperator(SpecArguments, WaitingTask):
             setattr(self, name, given[name])
         self.if_job_exists = if_job_exists
         self.stop_job_on_kill = stop_job_on_kill
-        self._tuning_job_in_flight: str | None = None
 
     #: The TuningJobSpec settings, as written in the signature above (a test checks they are the spec's).
     SPEC_FIELDS: tuple[str, ...] = keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)
@@ -230,78 +232,28 @@ class TFTuningOperator(SpecArguments, WaitingTask):
     # -------------------------------------------------------------- execution
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (or re-attach to) the tuning job, wait for it, and return the result dict."""
-        from airflow_tf_sm.sagemaker.resources import TUNING_JOB
         from airflow_tf_sm.tuning.spec import TuningJobSpec
 
-        service = self.hook.tuning
         spec = TuningJobSpec.from_mapping(self.spec_mapping())
-
-        def in_flight(name: str) -> None:
-            self._tuning_job_in_flight = name  # a kill during the create call still stops the tuning job
-
-        name, existing = service.start(
-            spec,
-            self.task_ids(context),
-            if_job_exists=self.if_job_exists,
-            poll_interval=self.poll_interval,
-            on_name=in_flight,
+        return self.run_job(
+            context,
+            lambda on_name: self.hook.tuning.start(
+                spec,
+                self.task_ids(context),
+                if_job_exists=self.if_job_exists,
+                poll_interval=self.poll_interval,
+                on_name=on_name,
+            ),
         )
-        self._tuning_job_in_flight = name
-        context["ti"].xcom_push(key="tuning_job_name", value=name)
-        self.remember_link(name)
-        if not self.wait_for_completion:
-            return self._push(context, service.result(service.describe(name)))
-        if self.deferrable and (existing is None or TUNING_JOB.is_busy(existing["HyperParameterTuningJobStatus"])):
-            from airflow_tf_sm.tuning.trigger import TuningJobTrigger
 
-            self.warn_if_kill_cannot_stop(f"tuning job {name}")
-            self.defer_to(
-                TuningJobTrigger(
-                    tuning_job_name=name,
-                    client_params=self.hook.trigger_params(),
-                    poll_interval=self.poll_interval,
-                    stop_job_on_kill=self.stop_job_on_kill,
-                ),
-                kwargs={"tuning_job_name": name},
-                wait_timeout=self.wait_timeout,
-            )
-        desc = service.wait(name, poll_interval=self.poll_interval, max_wait=self.wait_timeout)
-        self._tuning_job_in_flight = None
-        return self._finish(context, service.result(desc))
-
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, tuning_job_name: str | None = None
-    ) -> dict[str, Any]:
-        """Resume after the trigger fired: re-describe the tuning job and return the same value as the sync mode."""
-        if event is not None and not event.get("tuning_job_name") and tuning_job_name:
-            event = {**event, "tuning_job_name": tuning_job_name}
-        self.remember_link(str((event or {}).get("tuning_job_name") or tuning_job_name or ""))
-        return self._finish(context, self.hook.tuning.result_from_event(event, self.log))
-
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Stop the tuning job when the deferral timed out (``wait_timeout`` / ``execution_timeout``)."""
-        from airflow_tf_sm.compat import task_deferral_timeout
-
-        timeout_error = task_deferral_timeout()
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except timeout_error:
-            name = context["ti"].xcom_pull(task_ids=self.task_id, key="tuning_job_name")
-            if name:
-                self.hook.tuning.stop(str(name))
-            raise timeout_error(
-                f"Tuning job {name} did not finish within the task's time limit; stop requested"
-            ) from None
-
-    @staticmethod
-    def _push(context: Context, result: dict[str, Any]) -> dict[str, Any]:
+    def publish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         """Push every entry of the result as its own XCom key too (``tune.output["best_training_job_name"]``)."""
         for key, value in result.items():
             context["ti"].xcom_push(key=key, value=value)
-        return result
+        return super().publish(context, result)
 
-    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        self._push(context, result)
+    def log_result(self, result: dict[str, Any]) -> None:
+        """Log the best training job, its objective and hyperparameters."""
         self.log.info(
             "Tuning job %s Completed; best training job: %s (%s); hyperparameters: %s",
             result["tuning_job_name"],
@@ -309,10 +261,14 @@ class TFTuningOperator(SpecArguments, WaitingTask):
             result["best_objective"],
             result["best_hyperparameters"],
         )
-        return result
 
-    def on_kill(self) -> None:
-        """Stop the running tuning job (and its training jobs) when the task is killed."""
-        if self.stop_job_on_kill and self._tuning_job_in_flight and self._hook is not None:
-            self.log.info("Task killed: stopping tuning job %s", self._tuning_job_in_flight)
-            self._hook.tuning.stop(self._tuning_job_in_flight)
+    def lineage_of(self, task_instance: Any) -> Any:
+        """OpenLineage of the tuning job: the training inputs -> the best training job's model."""
+        from airflow_tf_sm.lineage import planned_tuning, tuning_lineage
+        from airflow_tf_sm.tuning.spec import TuningJobSpec
+
+        name = self.lineage_name(task_instance, "tuning_job_name")
+        desc = self.hook.tuning.find(name) if name else None
+        if desc is None:
+            return tuning_lineage(planned_tuning(TuningJobSpec.from_mapping(self.spec_mapping())))
+        return tuning_lineage(desc, self.lineage_result or self.hook.tuning.result(desc))

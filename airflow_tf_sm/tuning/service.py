@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_tf_sm.exceptions import TFSageMakerError, TuningJobFailedError
 from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import TUNING_JOB
-from airflow_tf_sm.service import FamilyService
-from airflow_tf_sm.waiting import WaitTimeoutError, Watch, wait_blocking
+from airflow_tf_sm.service import JobService
+from airflow_tf_sm.waiting import LogReader, Watch
 
 if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
     from airflow_tf_sm.tuning.spec import TuningJobSpec
 
-OPERATION = "CreateHyperParameterTuningJob"
 #: What a retry does with a Completed tuning job of an earlier try.
 IF_JOB_EXISTS = ("reuse", "retune")
 
@@ -54,8 +53,12 @@ def tuning_watch(name: str, **kwargs: Any) -> Watch:
     return Watch(TUNING_JOB, name, status_line=status_line, **kwargs)
 
 
-class TuningService(FamilyService):
+class TuningService(JobService):
     """The hyperparameter tuning operations of one hook (``hook.tuning``)."""
+
+    resource = TUNING_JOB
+    failed_error = TuningJobFailedError
+    create_method = "create_hyper_parameter_tuning_job"
 
     # ------------------------------------------------------------------ request
     def request(
@@ -75,23 +78,9 @@ class TuningService(FamilyService):
         Raises:
             ConfigValidationError: the request breaks a rule.
         """
-        from airflow_tf_sm.sagemaker.service_model import coerce_request, validate_request
-
         role = spec.training.role or self.hook.clients.default_role
         request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
-        request = coerce_request(request, OPERATION)
-        if validate:
-            validate_request(request, OPERATION)
-        return request
-
-    def create(self, request: Mapping[str, Any]) -> str:
-        """Submit a validated request; return the tuning job ARN (a retried create never makes a second job)."""
-        name = request["HyperParameterTuningJobName"]
-        self.hook.create_once(
-            "create_hyper_parameter_tuning_job", request, lambda: self.find(name) is not None, only_on_retry=True
-        )
-        self.log.info("Created tuning job %s on %s (%s)", name, self.hook.backend, self.hook.region)
-        return str(self.describe(name)["HyperParameterTuningJobArn"])
+        return self.checked_request(request, validate=validate)
 
     def start(
         self,
@@ -215,35 +204,13 @@ class TuningService(FamilyService):
             kwargs["NextToken"] = page["NextToken"]
 
     # ------------------------------------------------------------------ wait
-    def wait(
-        self,
-        tuning_job_name: str,
-        *,
-        poll_interval: float = 30.0,
-        max_wait: float | None = None,
-        print_log: Callable[[int, str], None] | None = None,
+    def watch(self, name: str) -> Watch:
+        """Return the wait state machine of one tuning job (its status line: counters, best so far)."""
+        return tuning_watch(name)
+
+    def check_final(
+        self, desc: Mapping[str, Any], reader: LogReader | None = None, *, shown: bool = False
     ) -> dict[str, Any]:
-        """Poll until the tuning job ends, logging each new status line (counters, best so far).
-
-        Raises:
-            TuningJobFailedError: it ended Failed or Stopped, or without a best training job.
-            TFSageMakerError: ``max_wait`` passed (the tuning job was stopped).
-        """
-        emit = print_log or (lambda level, line: self.log.log(level, "%s", line))
-        try:
-            desc = wait_blocking(
-                tuning_watch(tuning_job_name),
-                lambda: self.describe(tuning_job_name),
-                interval=self.hook.backoff(poll_interval),
-                timeout=max_wait,
-                emit=emit,
-            )
-        except WaitTimeoutError as exc:
-            self.stop(tuning_job_name)
-            raise TFSageMakerError(f"{exc} (wait_timeout); stop requested") from None
-        return self.check_final(desc)
-
-    def check_final(self, desc: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``desc`` of a Completed tuning job with a best training job; raise otherwise."""
         status = desc["HyperParameterTuningJobStatus"]
         name = desc["HyperParameterTuningJobName"]
@@ -284,27 +251,13 @@ class TuningService(FamilyService):
             "backend": self.hook.backend,
         }
 
-    def result_from_event(self, event: Mapping[str, Any] | None, log: Any = None) -> dict[str, Any]:
-        """Turn a :class:`~airflow_tf_sm.tuning.trigger.TuningJobTrigger` event into the task's result.
+    def failure(self, name: str, status: str, reason: str | None, tail: str) -> TFSageMakerError:
+        """Return the error of a tuning job that ended ``status`` (its training jobs have the logs)."""
+        return TuningJobFailedError(name, status, reason)
 
-        The tuning job is described again, so a repeated or stale event cannot report a wrong state.
-
-        Raises:
-            TuningJobFailedError: it ended Failed or Stopped, or without a best training job.
-            TFSageMakerError: the trigger reported an error, or the event is missing or names no job.
-        """
-        if not event or not event.get("tuning_job_name"):
-            raise TFSageMakerError(f"Tuning job trigger returned no usable event: {event!r}")
-        name = str(event["tuning_job_name"])
-        if event.get("status") == "error":
-            raise TFSageMakerError(f"Waiting for tuning job {name} failed: {event.get('message')}")
-        desc = self.describe(name)
-        if TUNING_JOB.is_busy(desc["HyperParameterTuningJobStatus"]):
-            raise TFSageMakerError(
-                f"Tuning job {name} is {desc['HyperParameterTuningJobStatus']} although its trigger reported it ended"
-            )
-        (log or self.log).info("%s", status_line(tuning_watch(name), desc))
-        return self.result(self.check_final(desc))
+    def resumed(self, desc: Mapping[str, Any], log: Any) -> None:
+        """Log the tuning job's last status line (counters, best training job) when the task resumes."""
+        log.info("%s", status_line(tuning_watch(str(desc["HyperParameterTuningJobName"])), desc))
 
 
 def request_summary(request: Mapping[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import task
 
 #: Rows scored each day.
@@ -18,15 +20,20 @@ def scoring_csv(seed: int, n: int = SCORING_ROWS) -> bytes:
 
 
 @task
-def write_scoring_data(ds: str | None = None, params: dict | None = None) -> str:
-    """Write this date's rows to score to ``<params.bucket>/score/<ds>/rows.csv``; return the prefix."""
+def write_scoring_data(params: dict | None = None, dag_run: Any = None) -> str:
+    """Write this date's rows to score to ``<params.bucket>/score/<date>/rows.csv``; return the prefix.
+
+    The date is :data:`tf_sm_example.tasks.DATA_DATE` (the logical date, else ``run_after``).
+    """
     from airflow_tf_sm import TFSageMakerHook
     from tf_sm_example.data import seed_from_date
+    from tf_sm_example.tasks import data_date
 
-    if ds is None or params is None:
-        raise ValueError("write_scoring_data needs the task context (ds, params)")
-    prefix = f"{params['bucket']}/score/{ds}"
-    TFSageMakerHook().write_bytes(f"{prefix}/rows.csv", scoring_csv(seed_from_date(ds) + 7))
+    if params is None:
+        raise ValueError("write_scoring_data needs the task context (params, dag_run)")
+    day = data_date(dag_run)
+    prefix = f"{params['bucket']}/score/{day}"
+    TFSageMakerHook().write_bytes(f"{prefix}/rows.csv", scoring_csv(seed_from_date(day) + 7))
     return prefix
 
 

@@ -70,8 +70,11 @@ ALL_DAGS = (
     "tf_sm_nightly",
     "tf_sm_sweep",
     "tf_sm_distributed",
+    "tf_sm_approved_deploy",
 )
-SCHEDULED_DAGS = ("tf_sm_e2e_nightly", "tf_sm_e2e_backfill", "tf_sm_nightly")
+#: Kept paused until their tests are ready (the approval DAG: each nightly training would start a run that
+#: waits a day for a person).
+SCHEDULED_DAGS = ("tf_sm_e2e_nightly", "tf_sm_e2e_backfill", "tf_sm_nightly", "tf_sm_approved_deploy")
 
 
 @pytest.fixture(autouse=True)

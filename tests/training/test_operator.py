@@ -239,8 +239,8 @@ def test_every_spec_field_is_an_explicit_keyword_with_a_docstring() -> None:
     assert sorted(TFTrainingOperator.SPEC_FIELDS) == sorted(fields)  # read from the signature
     assert all(params[name].kind is inspect.Parameter.KEYWORD_ONLY for name in fields)
     assert all(params[name].default is None for name in fields)  # None: "from config, else the spec default"
-    doc = TFTrainingOperator.__doc__ or ""
-    undocumented = [name for name in fields if f"        {name}: " not in doc]
+    doc = inspect.cleandoc(TFTrainingOperator.__doc__ or "")  # Python 3.13 dedents docstrings itself
+    undocumented = [name for name in fields if f"\n    {name}: " not in doc]
     assert undocumented == []
 
 

@@ -279,8 +279,8 @@ def test_operator_arguments_are_the_spec_fields() -> None:
     assert sorted(TFTuningOperator.SPEC_FIELDS) == sorted(fields)
     assert all(params[name].kind is inspect.Parameter.KEYWORD_ONLY and params[name].default is None for name in fields)
     assert set(fields) <= set(TFTuningOperator.template_fields)
-    doc = TFTuningOperator.__doc__ or ""
-    assert [name for name in fields if f"        {name}: " not in doc] == []
+    doc = inspect.cleandoc(TFTuningOperator.__doc__ or "")  # Python 3.13 dedents docstrings itself
+    assert [name for name in fields if f"\n    {name}: " not in doc] == []
 
 
 def test_every_problem_is_reported_together(code: Path) -> None:

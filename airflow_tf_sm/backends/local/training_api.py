@@ -7,6 +7,7 @@ in the local engine (``engine.py``), shared by every process on the machine.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,10 @@ from airflow_tf_sm.backends.local.processes import helper_env, launch_detached
 from airflow_tf_sm.backends.local.wire import (
     client_error,
     corrupt_record_error,
+    list_page,
     list_records,
     maybe_throttle,
     metadata,
-    paginate,
     to_datetime,
 )
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
@@ -259,25 +260,7 @@ class TrainingAPI:
             },
             max_results=MaxResults,
         )
-        page, token = paginate(states, NextToken, int(MaxResults), op)
-        summaries = []
-        for state in page:
-            summary: dict[str, Any] = {
-                "TrainingJobName": state["name"],
-                "TrainingJobArn": state["arn"],
-                "CreationTime": to_datetime(state["creation_time"]),
-            }
-            if state.get("training_end_time") is not None:
-                summary["TrainingEndTime"] = to_datetime(state["training_end_time"])
-            summary["LastModifiedTime"] = to_datetime(state["last_modified_time"])
-            summary["TrainingJobStatus"] = state["status"]
-            summary["SecondaryStatus"] = state["secondary_status"]
-            summaries.append(summary)
-        resp: dict[str, Any] = {"TrainingJobSummaries": summaries}
-        if token:
-            resp["NextToken"] = token
-        resp["ResponseMetadata"] = metadata()
-        return resp
+        return list_page("TrainingJobSummaries", states, NextToken, MaxResults, op, _training_summary)
 
     # -- stop ----------------------------------------------------------------------------------
     def stop_training_job(self, *, TrainingJobName: str) -> dict[str, Any]:
@@ -307,3 +290,18 @@ class TrainingAPI:
         if problem:
             raise client_error("ValidationException", problem, op)
         return {"ResponseMetadata": metadata()}
+
+
+def _training_summary(state: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``TrainingJobSummaries`` entry of a job record."""
+    summary: dict[str, Any] = {
+        "TrainingJobName": state["name"],
+        "TrainingJobArn": state["arn"],
+        "CreationTime": to_datetime(state["creation_time"]),
+    }
+    if state.get("training_end_time") is not None:
+        summary["TrainingEndTime"] = to_datetime(state["training_end_time"])
+    summary["LastModifiedTime"] = to_datetime(state["last_modified_time"])
+    summary["TrainingJobStatus"] = state["status"]
+    summary["SecondaryStatus"] = state["secondary_status"]
+    return summary

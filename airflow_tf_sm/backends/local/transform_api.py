@@ -13,6 +13,7 @@ it cannot render, and data sources other than ``S3Prefix`` and ``ManifestFile``.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ from airflow_tf_sm.backends.local.state import RecordExistsError
 from airflow_tf_sm.backends.local.transforms import TransformJobNotFoundError, TransformStore, finish
 from airflow_tf_sm.backends.local.wire import (
     client_error,
+    list_page,
     list_records,
     maybe_throttle,
     metadata,
-    paginate,
     to_datetime,
 )
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, TRANSFORM_JOB
@@ -232,26 +233,7 @@ class TransformAPI:
             },
             max_results=MaxResults,
         )
-        page, token = paginate(states, NextToken, int(MaxResults), op)
-        summaries = []
-        for state in page:
-            summary: dict[str, Any] = {
-                "TransformJobName": state["name"],
-                "TransformJobArn": state["arn"],
-                "CreationTime": to_datetime(state["creation_time"]),
-            }
-            if state.get("end_time") is not None:
-                summary["TransformEndTime"] = to_datetime(state["end_time"])
-            summary["LastModifiedTime"] = to_datetime(state["last_modified_time"])
-            summary["TransformJobStatus"] = state["status"]
-            if state.get("failure_reason"):
-                summary["FailureReason"] = state["failure_reason"]
-            summaries.append(summary)
-        resp: dict[str, Any] = {"TransformJobSummaries": summaries}
-        if token:
-            resp["NextToken"] = token
-        resp["ResponseMetadata"] = metadata()
-        return resp
+        return list_page("TransformJobSummaries", states, NextToken, MaxResults, op, _transform_summary)
 
     # -- stop ----------------------------------------------------------------------------------
     def stop_transform_job(self, *, TransformJobName: str) -> dict[str, Any]:
@@ -276,3 +258,19 @@ class TransformAPI:
         if problem:
             raise client_error("ValidationException", problem, op)
         return {"ResponseMetadata": metadata()}
+
+
+def _transform_summary(state: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``TransformJobSummaries`` entry of a job record."""
+    summary: dict[str, Any] = {
+        "TransformJobName": state["name"],
+        "TransformJobArn": state["arn"],
+        "CreationTime": to_datetime(state["creation_time"]),
+    }
+    if state.get("end_time") is not None:
+        summary["TransformEndTime"] = to_datetime(state["end_time"])
+    summary["LastModifiedTime"] = to_datetime(state["last_modified_time"])
+    summary["TransformJobStatus"] = state["status"]
+    if state.get("failure_reason"):
+        summary["FailureReason"] = state["failure_reason"]
+    return summary

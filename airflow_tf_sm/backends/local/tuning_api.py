@@ -21,10 +21,10 @@ from airflow_tf_sm.backends.local.processes import helper_env, kill_group, launc
 from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordExistsError, RecordNotFoundError, StateStore
 from airflow_tf_sm.backends.local.wire import (
     client_error,
+    list_page,
     list_records,
     maybe_throttle,
     metadata,
-    paginate,
     to_datetime,
 )
 from airflow_tf_sm.sagemaker.names import MAX_TUNING_NAME_LEN, is_valid_name
@@ -333,12 +333,7 @@ class TuningAPI:
             statuses=sorted(TRAINING_JOB.statuses),
             max_results=MaxResults,
         )
-        page, token = paginate(kept, NextToken, int(MaxResults), op)
-        resp: dict[str, Any] = {"TrainingJobSummaries": [row["summary"] for row in page]}
-        if token:
-            resp["NextToken"] = token
-        resp["ResponseMetadata"] = metadata()
-        return resp
+        return list_page("TrainingJobSummaries", kept, NextToken, MaxResults, op, lambda row: row["summary"])
 
     def list_hyper_parameter_tuning_jobs(
         self,
@@ -377,23 +372,21 @@ class TuningAPI:
             },
             max_results=MaxResults,
         )
-        page, token = paginate(states, NextToken, int(MaxResults), op)
-        summaries = [
-            {
+        return list_page(
+            "HyperParameterTuningJobSummaries",
+            states,
+            NextToken,
+            MaxResults,
+            op,
+            lambda s: {
                 "HyperParameterTuningJobName": s["name"],
                 "HyperParameterTuningJobArn": s["arn"],
                 "HyperParameterTuningJobStatus": s["status"],
                 "Strategy": s["request"]["HyperParameterTuningJobConfig"]["Strategy"],
                 "CreationTime": to_datetime(s["creation_time"]),
                 "LastModifiedTime": to_datetime(s["last_modified_time"]),
-            }
-            for s in page
-        ]
-        resp: dict[str, Any] = {"HyperParameterTuningJobSummaries": summaries}
-        if token:
-            resp["NextToken"] = token
-        resp["ResponseMetadata"] = metadata()
-        return resp
+            },
+        )
 
     # -- stop ----------------------------------------------------------------------------------
     def stop_hyper_parameter_tuning_job(self, *, HyperParameterTuningJobName: str) -> dict[str, Any]:

@@ -130,6 +130,23 @@ def paginate(items: Sequence[Any], token: str | None, limit: int, operation: str
     return page, encode_token({"offset": offset + limit}) if offset + limit < len(items) else None
 
 
+def list_page(
+    key: str,
+    items: Sequence[Any],
+    token: str | None,
+    limit: int,
+    operation: str,
+    summary: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """Return one page of a List* response: ``{key: [summary(item), ...], "NextToken"?, "ResponseMetadata"}``."""
+    page, next_token = paginate(items, token, int(limit), operation)
+    resp: dict[str, Any] = {key: [summary(item) for item in page]}
+    if next_token:
+        resp["NextToken"] = next_token
+    resp["ResponseMetadata"] = metadata()
+    return resp
+
+
 def list_records(
     records: Sequence[Mapping[str, Any]],
     operation: str,
