@@ -173,7 +173,7 @@ def measure(requests: int = 400) -> list[Figure]:
                 Figure(
                     f"9. Local endpoint: {n}-row requests, {clients} client{'s' if clients > 1 else ''}",
                     f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, {run['rps']:.0f} req/s; "
-                    f"p50 {p50 / direct_p50:.0f}x in-process predict",
+                    f"p50 {p50 / direct_p50:.2f}x in-process predict",
                     "every answer right (latency: reported)",
                     ok,
                     f"{len(lat)} timed requests ({n} rows of 8 features as JSON instances, keep-alive, 127.0.0.1); "
