@@ -7,7 +7,7 @@ Coalesced polling: one shared poller per connection and region watches every wai
 
 Polling each job on its own costs one DescribeTrainingJob per job per interval: 1,000 deferred tasks
 make 1,000 calls every interval (and, on AWS, 1,000 sets of boto3 clients in the triggerer). A
-:class:`TrainingJobPoller` serves every :class:`~airflow_tf_sm.triggers.TrainingJobTrigger` of one
+:class:`JobPoller` serves every :class:`~airflow_tf_sm.triggers.TrainingJobTrigger` of one
 triggerer that shares its client settings. Each interval it:
 
 1. lists the jobs modified since its watermark (``ListTrainingJobs`` with ``LastModifiedTimeAfter``,
@@ -30,32 +30,37 @@ short goes on from that page at the next interval, and the watermark moves only 
 complete, so no change is lost. When ``ListTrainingJobs`` itself is unusable (e.g. the IAM policy
 allows only DescribeTrainingJob) the poller falls back to one describe per job per interval.
 
-All blocking calls run in worker threads (``asyncio.to_thread``); the event loop only routes results.
+Log streaming waiters get their lines from the poller too: one coalesced reader per log group
+(``logfeed.py``); an ended job is reported only after its last lines. All blocking calls run in worker
+threads (``asyncio.to_thread``); the event loop only routes results.
 Pollers live in a per-event-loop registry (:func:`get_poller`) and stop when their last waiter leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_tf_sm.backends import CLIENT_ARGS
+from airflow_tf_sm.listing import FAMILIES, TRAINING, Family, JobState, Listing, PollerStats, epoch
+from airflow_tf_sm.logfeed import GroupLogReader, instance_count, server_time
+from airflow_tf_sm.mailbox import Snapshot, Subscription, WaitEvent, wait_set
 from airflow_tf_sm.redaction import description_secrets, redact_text, redact_values
 from airflow_tf_sm.sagemaker.errors import error_code, is_retryable
-from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, Resource
+from airflow_tf_sm.sagemaker.resources import Resource
 from airflow_tf_sm.waiting import Backoff, Watch, status_level, status_text, transient_warning, wait_async
+
+if TYPE_CHECKING:
+    from airflow_tf_sm.waiting import LogReader
 
 if TYPE_CHECKING:
     from airflow_tf_sm.hook import TFSageMakerHook
@@ -71,142 +76,18 @@ LIST_OVERLAP_SECONDS = 10.0
 SAFETY_NET_FRACTION = 0.1
 #: Describe calls one poller runs at the same time.
 MAX_CONCURRENT_DESCRIBES = 8
+#: Reading passes an ended job's report waits at most for its last log lines (throttled reads).
+FINAL_LOG_READS = 5
+#: Jobs whose new log lines are handed over in one step of the event loop.
+DELIVERY_SLICE = 50
 
 
-def _epoch(value: Any) -> float | None:
-    """Return a timestamp (datetime, epoch number or ISO text) as epoch seconds; ``None`` if unreadable."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return _epoch(datetime.fromisoformat(value))
-    return None
-
-
-async def _wait_set(event: asyncio.Event, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for ``event``; return whether it is set.
-
-    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation that arrives as the event is set,
-    and a trigger the triggerer cancels must end. Also no ``TimeoutError`` (not the builtin one before 3.11).
-    """
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=timeout)
-    finally:
-        waiter.cancel()
-    return event.is_set()
-
-
-def server_time(response: Mapping[str, Any]) -> float | None:
-    """Return the server clock of a boto3 response (its HTTP ``Date`` header) in epoch seconds, if any."""
-    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
-    date = headers.get("date") or headers.get("Date")
-    if not date:
-        return None
-    try:
-        return parsedate_to_datetime(str(date)).timestamp()
-    except (TypeError, ValueError):
-        return None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a waiter receives: the job's description, or the error describing it raised.
-
-    Attributes:
-        desc: DescribeTrainingJob response, or ``None`` when ``error`` is set.
-        error: The exception of a failed describe call.
-    """
-
-    desc: dict[str, Any] | None = None
-    error: BaseException | None = None
-
-
-class Subscription:
-    """One waiter's mailbox for one job: holds the newest snapshot until the waiter takes it.
-
-    Args:
-        job_name: The watched training job.
-        poll_interval: How often the waiter wants news at most (the poller runs at the smallest current
-            interval of its waiters).
-        backoff: The waiter's intervals (default: fixed at ``poll_interval``); each poller tick moves to the next.
-    """
-
-    def __init__(self, job_name: str, poll_interval: float, backoff: Backoff | None = None) -> None:
-        self.job_name = job_name
-        self.backoff = backoff or Backoff(poll_interval, start=poll_interval)
-        self.poll_interval = self.backoff.next()
-        self._latest: Snapshot | None = None
-        self._ready = asyncio.Event()
-
-    def push(self, snapshot: Snapshot) -> None:
-        """Replace the pending snapshot (only the newest state matters) and wake the waiter."""
-        self._latest = snapshot
-        self._ready.set()
-
-    async def get(self, timeout: float | None = None) -> Snapshot | None:
-        """Wait for the next snapshot; return ``None`` when ``timeout`` seconds pass without one."""
-        if timeout is None:
-            await self._ready.wait()
-        elif not await _wait_set(self._ready, timeout):
-            return None
-        self._ready.clear()
-        snapshot, self._latest = self._latest, None
-        return snapshot
-
-
-@dataclass
-class PollerStats:
-    """Counters of one poller (client calls are counted once per call, retries inside the hook excluded).
-
-    Attributes:
-        ticks: Intervals run.
-        list_pages: ListTrainingJobs pages read.
-        list_failures: Listings cut short by a transient error (the window is listed again).
-        describes: DescribeTrainingJob calls.
-        safety_net_describes: Describes of jobs the list did not report as changed.
-    """
-
-    ticks: int = 0
-    list_pages: int = 0
-    list_failures: int = 0
-    describes: int = 0
-    safety_net_describes: int = 0
-
-
-@dataclass
-class _Listing:
-    """A listing in progress: its window start, its own start (both clocks) and the next page's token."""
-
-    after: float
-    started: float
-    server_start: float | None = None
-    token: str | None = None
-
-
-@dataclass
-class _JobState:
-    last_modified: float | None = None
-    status: str | None = None
-    described_at: float = -math.inf
-    done: bool = False
-
-    def looks_changed(self, summary: Mapping[str, Any]) -> bool:
-        """Return True when a list summary is newer than the last description."""
-        modified = _epoch(summary.get("LastModifiedTime"))
-        if self.last_modified is None or modified is None or modified > self.last_modified:
-            return True
-        status = summary.get("TrainingJobStatus")
-        return status is not None and status != self.status
-
-
-class TrainingJobPoller:
-    """Watch many training jobs of one connection and region with few API calls.
+class JobPoller:
+    """Watch many jobs of one family (training, tuning, transform), connection and region with few API calls.
 
     Args:
         hook: Hook whose clients all calls use (shared by every waiter of this poller).
+        family: The job family (default training jobs).
         poll_interval: Interval used until waiters ask for one.
         page_size: ListTrainingJobs ``MaxResults``.
         overlap: Seconds each listing reaches back before the previous one started.
@@ -220,6 +101,7 @@ class TrainingJobPoller:
         self,
         hook: TFSageMakerHook,
         *,
+        family: Family = TRAINING,
         poll_interval: float = 30.0,
         page_size: int = LIST_PAGE_SIZE,
         overlap: float = LIST_OVERLAP_SECONDS,
@@ -238,6 +120,8 @@ class TrainingJobPoller:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency: {max_concurrency!r} -- must be at least 1")
         self.hook = hook
+        self.family = family
+        self.resource = family.resource
         self.default_interval = float(poll_interval)
         self.page_size = page_size
         self.overlap = float(overlap)
@@ -245,20 +129,25 @@ class TrainingJobPoller:
         self.max_concurrency = max_concurrency
         self.clock = clock
         self.stats = PollerStats()
-        #: False once ListTrainingJobs proved unusable: every watched job is then described each interval.
+        #: False once the List* call proved unusable: every watched job is then described each interval.
         self.list_mode = True
         #: Set when the last waiter left; a closed poller takes no new waiters.
         self.closed = False
         self.watermark: float | None = None
-        self._listing: _Listing | None = None
+        self._listing: Listing | None = None
         self._subs: dict[str, list[Subscription]] = {}
-        self._jobs: dict[str, _JobState] = {}
+        self._jobs: dict[str, JobState] = {}
         self._pending: set[str] = set()
         self._retry: set[str] = set()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._on_close: Callable[[], None] | None = None
         self._clients_built = False
+        #: False once FilterLogEvents proved unusable: each waiter then reads its job's log itself.
+        self.logs_mode = True
+        #: The coalesced log reader of the family's log group (built for the first log-streaming waiter).
+        self.logs: GroupLogReader | None = None
+        self._final: dict[str, list[Any]] = {}  # ended jobs' [snapshot, reads], held until their last lines
 
     # ----------------------------------------------------------------- waiters
     @property
@@ -272,24 +161,29 @@ class TrainingJobPoller:
         return list(self._subs)
 
     def subscribe(
-        self, job_name: str, poll_interval: float | None = None, backoff: Backoff | None = None
+        self, job_name: str, poll_interval: float | None = None, backoff: Backoff | None = None, *, logs: bool = False
     ) -> Subscription:
         """Start watching ``job_name`` (must run inside the event loop); it is described right away.
 
         Several waiters of the same job (a trigger running twice after a failover) each get every snapshot.
-        ``backoff`` gives the waiter's growing intervals (default: fixed at ``poll_interval``).
+        ``backoff`` gives the waiter's growing intervals (default: fixed at ``poll_interval``). With ``logs``
+        the poller also reads the job's log for the waiter (coalesced, ``logfeed.py``) and reports its end
+        only after its last lines.
         """
         if self.closed:
             raise RuntimeError("this poller is closed: take a new one from get_poller()")
-        sub = Subscription(job_name, float(poll_interval or self.default_interval), backoff)
+        interval = float(poll_interval or self.default_interval)
+        sub = Subscription(job_name, interval, backoff, logs=logs and self.logs_mode and self.family.logs)
+        if sub.fed_logs and self.logs is None:
+            self.logs = GroupLogReader(self.hook, self.resource.log_group, clock=self.clock)
         self._subs.setdefault(job_name, []).append(sub)
-        state = self._jobs.setdefault(job_name, _JobState())
+        state = self._jobs.setdefault(job_name, JobState())
         state.done = False  # a new waiter always gets a fresh description
         self._pending.add(job_name)
         if self._wake is None:
             self._wake = asyncio.Event()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="training-job-poller")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.family.name}-job-poller")
         self._wake.set()
         return sub
 
@@ -303,6 +197,9 @@ class TrainingJobPoller:
             self._jobs.pop(sub.job_name, None)
             self._pending.discard(sub.job_name)
             self._retry.discard(sub.job_name)
+            self._final.pop(sub.job_name, None)
+            if self.logs is not None:
+                self.logs.remove(sub.job_name)
         if not self._subs:
             self.close()
 
@@ -325,7 +222,8 @@ class TrainingJobPoller:
             while self._subs and not self.closed:
                 names = set(self._pending)
                 self._pending.clear()
-                if loop.time() >= next_tick:
+                ticked = loop.time() >= next_tick
+                if ticked:
                     started = loop.time()
                     names |= await self._tick(names)
                     next_tick = started + self.poll_interval
@@ -335,16 +233,18 @@ class TrainingJobPoller:
                 names = {n for n in names if n in self._jobs and not self._jobs[n].done}
                 if names:
                     await self._describe(names)
+                if self.logs is not None and (ticked or self._final):
+                    await self._read_logs(full=ticked)
                 if self._pending:
                     continue
                 self._wake.clear()
                 timeout = next_tick - loop.time()
                 if timeout > 0:
-                    await _wait_set(self._wake, timeout)
+                    await wait_set(self._wake, timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not leave triggers waiting forever
-            log.exception("Training job poller failed; its waiters get the error")
+            log.exception("%s poller failed; its waiters get the error", self.resource.title)
             for name in list(self._subs):
                 self._deliver(name, Snapshot(error=exc))
             self.close()
@@ -368,7 +268,7 @@ class TrainingJobPoller:
         return names
 
     def _list_page(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.hook.call(self.hook.clients.sagemaker, "list_training_jobs", **kwargs))
+        return dict(self.hook.call(self.hook.clients.sagemaker, self.family.list_method, **kwargs))
 
     async def _list_changed(self) -> set[str]:
         """Read the pages of jobs modified since the watermark; return the watched ones that changed.
@@ -379,9 +279,10 @@ class TrainingJobPoller:
         if self._listing is None:
             started = self.clock()
             after = self.watermark if self.watermark is not None else started - self.overlap
-            self._listing = _Listing(after=after, started=started)
+            self._listing = Listing(after=after, started=started)
         listing = self._listing
         changed: set[str] = set()
+        what, op = self.resource.title.lower(), "".join(w.title() for w in self.family.list_method.split("_"))
         while True:
             kwargs: dict[str, Any] = {
                 "LastModifiedTimeAfter": datetime.fromtimestamp(listing.after, tz=timezone.utc),
@@ -397,25 +298,23 @@ class TrainingJobPoller:
                 reason = f"{error_code(exc) or type(exc).__name__}: {exc}"
                 if is_retryable(exc):
                     self.stats.list_failures += 1
-                    log.warning("Listing training jobs failed (%s); it goes on from this page next interval", reason)
+                    log.warning("Listing %ss failed (%s); it goes on from this page next interval", what, reason)
                 elif listing.token is not None:  # e.g. an expired token: list the same window again
                     self.stats.list_failures += 1
                     self._listing = None
-                    log.warning("Listing training jobs failed (%s); the window is listed again next interval", reason)
+                    log.warning("Listing %ss failed (%s); the window is listed again next interval", what, reason)
                 else:
                     self._listing = None
                     self.list_mode = False
-                    log.warning(
-                        "ListTrainingJobs is not usable (%s): describing every watched job each interval", reason
-                    )
+                    log.warning("%s is not usable (%s): describing every watched job each interval", op, reason)
                 return changed
             self.stats.list_pages += 1
             if listing.token is None:
                 listing.server_start = server_time(page)
-            for summary in page.get("TrainingJobSummaries") or []:
-                name = summary.get("TrainingJobName")
+            for summary in page.get(self.family.summaries_key) or []:
+                name = summary.get(self.resource.name_key)
                 state = self._jobs.get(name) if isinstance(name, str) else None
-                if state is not None and not state.done and state.looks_changed(summary):
+                if state is not None and not state.done and state.looks_changed(summary, self.resource.status_key):
                     changed.add(str(name))
             listing.token = page.get("NextToken") or None
             if not listing.token:
@@ -449,7 +348,7 @@ class TrainingJobPoller:
                     return
                 self.stats.describes += 1
                 try:
-                    desc = await asyncio.to_thread(self.hook.training.describe, name)
+                    desc = await asyncio.to_thread(getattr(self.hook, self.family.service).describe, name)
                 except Exception as exc:
                     if is_retryable(exc):
                         self._retry.add(name)
@@ -465,18 +364,62 @@ class TrainingJobPoller:
             return
         if snapshot.desc is not None:
             desc = snapshot.desc
-            state.last_modified = _epoch(desc.get("LastModifiedTime"))
-            state.status = desc.get("TrainingJobStatus")
+            before = (state.last_modified, state.status)
+            state.last_modified = epoch(desc.get("LastModifiedTime"))
+            state.status = desc.get(self.resource.status_key)
             state.described_at = time.monotonic()
-            state.done = state.status in JOB_TERMINAL_STATUSES  # a job never leaves a terminal state
+            state.done = not self.resource.is_busy(state.status)  # a job never leaves a terminal state
+            if self.logs is not None and any(sub.fed_logs for sub in self._subs.get(name, [])):
+                new = name not in self.logs.jobs
+                self.logs.add(name)  # read only once described: the waiter knows the secrets by then
+                self.logs.expect_hosts(name, instance_count(desc))
+                if not new and before != (state.last_modified, state.status):
+                    self.logs.changed(name)  # containers start and stop with status changes
+                if state.done:
+                    self._final[name] = [snapshot, 0]  # reported after its last lines
+                    return
         for sub in self._subs.get(name, []):
             sub.push(snapshot)
 
+    async def _read_logs(self, full: bool) -> None:
+        """Read the new log lines of the log-streaming jobs; report ended jobs once their last lines are in."""
+        assert self.logs is not None
+        reader, finals = self.logs, list(self._final)
+        result = await reader.read_pass(full=full, final=finals, concurrency=self.max_concurrency)
+        self.stats.log_calls = reader.stats.calls
+        for count, (name, entries) in enumerate(result.entries.items(), 1):
+            for sub in self._subs.get(name, []):
+                if sub.fed_logs:
+                    sub.push_lines(entries)
+            if count % DELIVERY_SLICE == 0:  # let the woken waiters (and the rest of the loop) run meanwhile
+                await asyncio.sleep(0)
+        if result.unusable is not None:
+            log.warning("Coalesced log reading is not usable (%s): each waiter reads its log", result.unusable)
+            self.logs_mode, self.logs = False, None
+            for name, subs in self._subs.items():
+                shown = reader.shown(name)
+                for sub in subs:
+                    if sub.fed_logs:
+                        sub.stop_feeding(shown)
+        for name in finals:
+            held = self._final.get(name)
+            if held is None:
+                continue
+            held[1] += 1
+            if self.logs is not None and name not in result.complete and held[1] < FINAL_LOG_READS:
+                continue  # read again at the next interval
+            if self.logs is not None and name not in result.complete:
+                log.warning("The last log lines of %s could not be read (throttled): reporting its end", name)
+            del self._final[name]
+            for sub in self._subs.get(name, []):
+                sub.push(held[0])
+
+
+#: The old name (training jobs are the default family).
+TrainingJobPoller = JobPoller
 
 # ------------------------------------------------------------------ registry
-_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, TrainingJobPoller]] = (
-    weakref.WeakKeyDictionary()
-)
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, JobPoller]] = weakref.WeakKeyDictionary()
 
 
 def poller_key(client_params: Mapping[str, Any]) -> str:
@@ -485,25 +428,30 @@ def poller_key(client_params: Mapping[str, Any]) -> str:
 
 
 def get_poller(
-    client_params: Mapping[str, Any], make_hook: Callable[[], TFSageMakerHook], **options: Any
-) -> TrainingJobPoller:
-    """Return this event loop's poller for ``client_params``, creating it (with ``options``) when needed.
+    client_params: Mapping[str, Any],
+    make_hook: Callable[[], TFSageMakerHook],
+    *,
+    family: Family = TRAINING,
+    **options: Any,
+) -> JobPoller:
+    """Return this event loop's poller of ``family`` for ``client_params``, creating it (with ``options``) if needed.
 
     Must be called inside the running event loop. ``make_hook`` is called only when a poller is created.
 
     Args:
         client_params: Backend and connection settings (backend, connection id, region, endpoint, root...).
         make_hook: Builds the hook the new poller uses.
-        **options: Keyword arguments of :class:`TrainingJobPoller` for a new poller.
+        family: The job family (one poller per family and settings).
+        **options: Keyword arguments of :class:`JobPoller` for a new poller.
     """
     loop = asyncio.get_running_loop()
     pollers = _REGISTRY.setdefault(loop, {})
-    key = poller_key(client_params)
+    key = f"{family.name}:{poller_key(client_params)}"
     poller = pollers.get(key)
     if poller is None or poller.closed:
-        poller = TrainingJobPoller(make_hook(), **options)
+        poller = JobPoller(make_hook(), family=family, **options)
 
-        def forget(poller: TrainingJobPoller = poller) -> None:
+        def forget(poller: JobPoller = poller) -> None:
             if pollers.get(key) is poller:
                 del pollers[key]
 
@@ -512,30 +460,12 @@ def get_poller(
     return poller
 
 
-def active_pollers() -> list[TrainingJobPoller]:
+def active_pollers() -> list[JobPoller]:
     """Return the open pollers of the running event loop (for tests and diagnostics)."""
     return list(_REGISTRY.get(asyncio.get_running_loop(), {}).values())
 
 
 # ------------------------------------------------------------------- triggers
-class WaitEvent(TriggerEvent):
-    """The event of a wait: Airflow stores its payload, but logs only a one-line summary of it.
-
-    (The triggerer logs every event it gets; the payload holds the result the task resumes with.)
-    """
-
-    def __repr__(self) -> str:
-        payload = self.payload if isinstance(self.payload, Mapping) else {}
-        name = next((str(v) for k, v in payload.items() if k.endswith("_name") and v), "")
-        state = next(
-            (str(v) for k, v in payload.items() if k.endswith("_status") and k != "secondary_status" and v), ""
-        )
-        summary = " ".join(part for part in (str(payload.get("status", "")), name, state) if part)
-        if payload.get("status") == "error":
-            summary += f" ({payload.get('error_code') or 'error'})"
-        return f"TriggerEvent<{summary}>"
-
-
 class WaitTrigger(BaseTrigger):
     """Base of every trigger of the package: wait for one resource in the triggerer, yield one event.
 
@@ -606,9 +536,11 @@ class WaitTrigger(BaseTrigger):
 
     def log_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
         """Return :meth:`new_entries` redacted; none before the first description (secrets unknown yet)."""
-        if not self._described:
-            return []
-        return [(level, redact_text(line, self._secrets)) for level, line in self.new_entries(hook)]
+        return self.redact_entries(self.new_entries(hook)) if self._described else []
+
+    def redact_entries(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """Return log ``(level, line)`` entries with every secret value seen so far replaced by ``***``."""
+        return [(level, redact_text(line, self._secrets)) for level, line in entries]
 
     # ------------------------------------------------------------ to override
     def watch(self) -> Watch:
@@ -623,13 +555,21 @@ class WaitTrigger(BaseTrigger):
         """Return new ``(level, line)`` log entries of the resource to copy into the trigger's log (blocking)."""
         return []
 
+    def log_reader(self, hook: TFSageMakerHook) -> LogReader | None:
+        """Return the per-job log reader of :meth:`new_entries`, if any (the shared poller's fallback seeds it)."""
+        return None
+
     def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
         """Return the event of the settled resource (blocking; runs in a worker thread)."""
         return watch.event(desc)
 
     # ------------------------------------------------------------------ loop
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the resource settles; yield one event with its final state."""
+        """Poll until the resource settles; yield one event (through the shared poller when ``coalesce``)."""
+        if getattr(self, "coalesce", False) and self.resource.name_key in FAMILIES:
+            async for shared in watch_shared(self):
+                yield WaitEvent(payload=self.redact(shared))
+            return
         hook = self.hook
 
         def poll(settled: bool) -> tuple[dict[str, Any], list[tuple[int, str]]]:
@@ -647,21 +587,34 @@ class WaitTrigger(BaseTrigger):
 
 
 async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
-    """Wait for ``trigger``'s training job through the shared poller; yield the one event payload.
+    """Wait for ``trigger``'s job through the shared poller of its family; yield the one event payload.
 
     The same contract as per-job polling: status changes logged once, new log lines copied every
-    ``poll_interval``, transient errors logged and waited out, any other error turned into the trigger's
-    ``"error"`` event.
+    ``poll_interval`` (read by the poller for all its jobs at once when the trigger streams logs), transient
+    errors logged and waited out, any other error turned into the trigger's ``"error"`` event.
     """
-    poller = get_poller(trigger.client_params, lambda: trigger.hook)
+    poller = get_poller(trigger.client_params, lambda: trigger.hook, family=FAMILIES[trigger.resource.name_key])
     hook = poller.hook
     watch = trigger.watch()
-    sub = poller.subscribe(watch.name, trigger.poll_interval, hook.backoff(trigger.poll_interval))
+    logs = bool(getattr(trigger, "stream_logs", False))
+    sub = poller.subscribe(watch.name, trigger.poll_interval, hook.backoff(trigger.poll_interval), logs=logs)
+
+    def own_entries() -> list[tuple[int, str]]:  # blocking: the trigger reads its log itself
+        reader = trigger.log_reader(hook) if sub.shown else None
+        if reader is not None:  # the poller stopped feeding lines: go on after those it delivered
+            reader.shown.update(sub.shown)
+            sub.shown = {}
+        return trigger.log_entries(hook)
+
+    async def entries() -> list[tuple[int, str]]:
+        fed = trigger.redact_entries(sub.take_lines()) if trigger._described else []
+        return fed if sub.fed_logs else fed + await asyncio.to_thread(own_entries)
+
     try:
         while True:
             snapshot = await sub.get(timeout=sub.poll_interval)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
-                for level, line in await asyncio.to_thread(trigger.log_entries, hook):
+                for level, line in await entries():
                     trigger.log.log(level, "%s", line)
                 continue
             if snapshot.error is not None:
@@ -673,10 +626,10 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
                 yield watch.error_event(exc)
                 return
             step = watch.observe(trigger.seen(snapshot.desc or {}))
-            entries = await asyncio.to_thread(trigger.log_entries, hook)
-            if step.done:  # the last lines can land after the status changed
-                entries += await asyncio.to_thread(trigger.log_entries, hook)
-            for level, line in entries:
+            lines = await entries()
+            if step.done and not sub.fed_logs:  # the last lines can land after the status changed
+                lines += await entries()
+            for level, line in lines:
                 trigger.log.log(level, "%s", line)
             if step.status_line:
                 trigger.log.log(status_level(step), "%s", status_text(step, step.status_line))

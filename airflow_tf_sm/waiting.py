@@ -116,6 +116,29 @@ def line_level(message: str, *, stderr: bool = False, in_traceback: bool = False
     return logging.WARNING if stderr else logging.INFO
 
 
+def stream_host(stream: str) -> str:
+    """Return the host of a job's log stream ``<job>/<host>-<suffix>`` (``algo-1``), the label of its lines."""
+    return stream.split("/", 1)[-1].rsplit("-", 1)[0]
+
+
+class LineLevels:
+    """Levels of the lines of several log streams, following Python tracebacks stream by stream."""
+
+    def __init__(self) -> None:
+        self._traceback: set[str] = set()  # streams inside a Python traceback
+
+    def level(self, stream: str, message: str, stderr: bool) -> int:
+        """Return a line's level, following tracebacks (indented frames up to the exception line)."""
+        if message.startswith(_TRACEBACK):
+            self._traceback.add(stream)
+            return logging.ERROR
+        if stream in self._traceback:
+            if not message.startswith((" ", "\t")):
+                self._traceback.discard(stream)  # the exception line ends the traceback
+            return logging.ERROR
+        return line_level(message, stderr=stderr)
+
+
 class LogReader:
     """Reads a resource's CloudWatch log streams incrementally, remembering its position in each stream.
 
@@ -131,7 +154,9 @@ class LogReader:
         self.name = name
         self.tokens: dict[str, str | None] = {}
         self.recent: list[str] = []
-        self._traceback: set[str] = set()  # streams inside a Python traceback
+        self.levels = LineLevels()
+        #: Per stream: (timestamp, count) of lines already shown by another reader (skipped on the first read).
+        self.shown: dict[str, tuple[int, int]] = {}
 
     def streams(self) -> list[str]:
         """Return the names of the job's log streams (empty before the job logged anything)."""
@@ -152,11 +177,14 @@ class LogReader:
 
     def _events(self, stream: str) -> list[tuple[int, str]]:
         lines: list[tuple[int, str]] = []
+        shown = self.shown.get(stream) if stream not in self.tokens else None
         while True:
             kwargs: dict[str, Any] = {"logGroupName": self.group, "logStreamName": stream, "startFromHead": True}
             token = self.tokens.get(stream)
             if token:
                 kwargs["nextToken"] = token
+            elif shown is not None:
+                kwargs["startTime"] = shown[0]
             try:
                 page = self.hook.call(self.hook.clients.logs, "get_log_events", **kwargs)
             except Exception as exc:
@@ -166,21 +194,18 @@ class LogReader:
             events = page.get("events", [])
             self.tokens[stream] = page.get("nextForwardToken", token)
             for event in events:
+                if shown is not None:  # lines before ``timestamp`` and ``count`` lines at it were shown already
+                    when = int(event.get("timestamp", 0))
+                    if when < shown[0]:
+                        continue
+                    if when == shown[0] and shown[1] > 0:
+                        shown = (when, shown[1] - 1)
+                        continue
+                    shown = None
                 message = str(event.get("message", "")).rstrip("\n")
-                lines.append((self._level(stream, message, event.get("stream") == "stderr"), message))
+                lines.append((self.levels.level(stream, message, event.get("stream") == "stderr"), message))
             if not events or page.get("nextForwardToken") == token:
                 return lines
-
-    def _level(self, stream: str, message: str, stderr: bool) -> int:
-        """Return a line's level, following tracebacks (indented frames up to the exception line)."""
-        if message.startswith(_TRACEBACK):
-            self._traceback.add(stream)
-            return logging.ERROR
-        if stream in self._traceback:
-            if not message.startswith((" ", "\t")):
-                self._traceback.discard(stream)  # the exception line ends the traceback
-            return logging.ERROR
-        return line_level(message, stderr=stderr)
 
     def new_entries(self) -> list[tuple[int, str]]:
         """Return ``(level, line)`` of the lines logged since the last call, host-prefixed when there are several.
@@ -192,7 +217,7 @@ class LogReader:
             streams = self.streams()
             many = len(streams) > 1
             for stream in streams:
-                host = stream.split("/", 1)[-1].rsplit("-", 1)[0]
+                host = stream_host(stream)
                 entries.extend((level, f"[{host}] {text}" if many else text) for level, text in self._events(stream))
         except Exception as exc:
             self.hook.log.warning("Cannot read the log of %s: %s", self.name, exc)

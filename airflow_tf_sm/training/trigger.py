@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from airflow.triggers.base import TriggerEvent
-
 from airflow_tf_sm.hook import TFSageMakerHook
-from airflow_tf_sm.polling import WaitEvent, WaitTrigger, watch_shared
+from airflow_tf_sm.polling import WaitTrigger
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
 from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, Watch
 
@@ -35,7 +33,8 @@ class TrainingJobTrigger(WaitTrigger):
         stop_job_on_kill: Stop the job when a user kills the deferred task.
         coalesce: Wait through the shared poller of this connection and region
             (:mod:`airflow_tf_sm.polling`: one paginated ListTrainingJobs per interval, describes only of
-            jobs that changed) instead of describing this job every interval. Same log lines, same event.
+            jobs that changed, the logs of all its jobs read together: ``logfeed.py``) instead of describing
+            this job and reading its log every interval. Same log lines, same event.
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
@@ -64,20 +63,12 @@ class TrainingJobTrigger(WaitTrigger):
         self.stop_job_on_kill = stop_job_on_kill
         self._reader: LogReader | None = None
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Wait until the job ends and yield its one event (through the shared poller when ``coalesce``)."""
-        if not self.coalesce:
-            async for event in super().run():
-                yield event
-            return
-        async for payload in watch_shared(self):
-            yield WaitEvent(payload=self.redact(payload))
-
     def watch(self) -> Watch:
         """Return the state machine of this wait."""
         return Watch(TRAINING_JOB, self.job_name, error_extra={"log_tail": [], "result": None})
 
-    def _log_reader(self, hook: TFSageMakerHook) -> LogReader:
+    def log_reader(self, hook: TFSageMakerHook) -> LogReader:
+        """Return the job's per-job log reader (built once)."""
         if self._reader is None:
             self._reader = hook.training.log_reader(self.job_name)
         return self._reader
@@ -88,7 +79,7 @@ class TrainingJobTrigger(WaitTrigger):
 
     def new_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
         """Return the job's new ``(level, line)`` log entries when streaming (blocking)."""
-        return self._log_reader(hook).new_entries() if self.stream_logs else []
+        return self.log_reader(hook).new_entries() if self.stream_logs else []
 
     def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
         """Return the event of a job that ended (blocking: may read the last log lines).
@@ -99,7 +90,7 @@ class TrainingJobTrigger(WaitTrigger):
         hook = self.hook
         tail: list[str] = []
         if not self.stream_logs and desc["TrainingJobStatus"] != "Completed":
-            tail = self._log_reader(hook).tail(LOG_TAIL_LINES)
+            tail = self.log_reader(hook).tail(LOG_TAIL_LINES)
         return watch.event(desc, log_tail=tail, result=hook.training.result(desc))
 
     async def on_kill(self) -> None:

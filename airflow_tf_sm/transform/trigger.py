@@ -30,6 +30,8 @@ class TransformJobTrigger(WaitTrigger):
         poll_interval: Seconds between polls.
         stream_logs: Copy new log lines of the job into the trigger's log while waiting.
         stop_job_on_kill: Stop the job when a user kills the deferred task.
+        coalesce: Wait through the shared poller of transform jobs of this connection and region (one paginated
+            ListTransformJobs per interval, describes only of jobs that changed, logs read for all at once).
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
@@ -40,7 +42,7 @@ class TransformJobTrigger(WaitTrigger):
 
     hook_class = TFSageMakerHook
     resource = TRANSFORM_JOB
-    fields = ("transform_job_name", "stream_logs", "stop_job_on_kill")
+    fields = ("transform_job_name", "stream_logs", "stop_job_on_kill", "coalesce")
 
     def __init__(
         self,
@@ -49,9 +51,11 @@ class TransformJobTrigger(WaitTrigger):
         poll_interval: float = 30.0,
         stream_logs: bool = True,
         stop_job_on_kill: bool = True,
+        coalesce: bool = True,
     ) -> None:
         super().__init__(client_params, poll_interval)
         self.transform_job_name = transform_job_name
+        self.coalesce = coalesce
         self.stream_logs = stream_logs
         self.stop_job_on_kill = stop_job_on_kill
         self._reader: LogReader | None = None
@@ -60,7 +64,8 @@ class TransformJobTrigger(WaitTrigger):
         """Return the state machine of this wait."""
         return Watch(TRANSFORM_JOB, self.transform_job_name, error_extra={"log_tail": [], "result": None})
 
-    def _log_reader(self, hook: TFSageMakerHook) -> LogReader:
+    def log_reader(self, hook: TFSageMakerHook) -> LogReader:
+        """Return the job's per-job log reader (built once)."""
         if self._reader is None:
             self._reader = hook.transform.log_reader(self.transform_job_name)
         return self._reader
@@ -71,14 +76,14 @@ class TransformJobTrigger(WaitTrigger):
 
     def new_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
         """Return the job's new ``(level, line)`` log entries when streaming (blocking)."""
-        return self._log_reader(hook).new_entries() if self.stream_logs else []
+        return self.log_reader(hook).new_entries() if self.stream_logs else []
 
     def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
         """Return the event of a job that ended (blocking: may read the last log lines, lists the outputs)."""
         hook = self.hook
         tail: list[str] = []  # only lines not shown yet: the event is stored in Airflow's database
         if not self.stream_logs and desc["TransformJobStatus"] != "Completed":
-            tail = self._log_reader(hook).tail(LOG_TAIL_LINES)
+            tail = self.log_reader(hook).tail(LOG_TAIL_LINES)
         return watch.event(desc, log_tail=tail, result=hook.transform.result(desc))
 
     async def on_kill(self) -> None:

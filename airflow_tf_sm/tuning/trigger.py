@@ -28,6 +28,8 @@ class TuningJobTrigger(WaitTrigger):
         client_params: Backend and connection settings (``hook.trigger_params()``), plain JSON.
         poll_interval: Seconds between polls.
         stop_job_on_kill: Stop the tuning job when a user kills the deferred task.
+        coalesce: Wait through the shared poller of tuning jobs of this connection and region (one paginated
+            ListHyperParameterTuningJobs per interval, describes only of jobs that changed; same event).
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
@@ -38,7 +40,7 @@ class TuningJobTrigger(WaitTrigger):
 
     hook_class = TFSageMakerHook
     resource = TUNING_JOB
-    fields = ("tuning_job_name", "stop_job_on_kill")
+    fields = ("tuning_job_name", "stop_job_on_kill", "coalesce")
 
     def __init__(
         self,
@@ -46,10 +48,12 @@ class TuningJobTrigger(WaitTrigger):
         client_params: Mapping[str, Any],
         poll_interval: float = 30.0,
         stop_job_on_kill: bool = True,
+        coalesce: bool = True,
     ) -> None:
         super().__init__(client_params, poll_interval)
         self.tuning_job_name = tuning_job_name
         self.stop_job_on_kill = stop_job_on_kill
+        self.coalesce = coalesce
 
     def watch(self) -> Watch:
         """Return the state machine of this wait (with the tuning status line)."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from airflow_tf_sm.backends.local.logstore import LogStore
-from airflow_tf_sm.backends.local.wire import client_error, metadata, paginate
+from airflow_tf_sm.backends.local.wire import client_error, decode_token, encode_token, metadata, paginate
 from airflow_tf_sm.sagemaker.resources import LOCAL_ACCOUNT_ID as ACCOUNT_ID
 
 
@@ -130,6 +131,81 @@ class LocalLogsClient:
             "nextBackwardToken": f"b/{start:020d}",
             "ResponseMetadata": metadata(),
         }
+
+    def filter_log_events(
+        self,
+        *,
+        logGroupName: str,
+        logStreamNames: list[str] | None = None,
+        logStreamNamePrefix: str | None = None,
+        startTime: int | None = None,
+        endTime: int | None = None,
+        filterPattern: str | None = None,
+        nextToken: str | None = None,
+        limit: int = 10000,
+        interleaved: bool | None = None,
+    ) -> dict[str, Any]:
+        """Return ``{"events": [...], "nextToken"?}`` of the group's streams, like CloudWatch Logs.
+
+        Events (``logStreamName``, ``timestamp``, ``message``, ``ingestionTime``, ``eventId``) come sorted by
+        timestamp, then ingestion time, across the chosen streams (``interleaved`` is ignored: always
+        interleaved, as the service does since 2019); ``startTime`` is inclusive, ``endTime`` too (events
+        later than it are left out); at most ``limit`` (1-10,000) a page, then a ``nextToken``. Names in
+        ``logStreamNames`` that do not exist match nothing. ``filterPattern`` is not supported locally
+        (InvalidParameterException). The local ``stream`` marker of stderr lines is kept.
+        """
+        op = "FilterLogEvents"
+        if logStreamNames is not None and logStreamNamePrefix is not None:
+            raise client_error(
+                "InvalidParameterException", "logStreamNames and logStreamNamePrefix are mutually exclusive", op
+            )
+        if logStreamNames is not None and not 1 <= len(logStreamNames) <= 100:
+            raise client_error("InvalidParameterException", "logStreamNames must hold 1 to 100 names", op)
+        if not 1 <= int(limit) <= 10000:
+            raise client_error("InvalidParameterException", "limit must be between 1 and 10000", op)
+        if filterPattern:
+            raise client_error("InvalidParameterException", "filterPattern is not supported by the local backend", op)
+        try:
+            streams = self.logs.streams(logGroupName)
+        except FileNotFoundError:
+            raise client_error("ResourceNotFoundException", "The specified log group does not exist.", op) from None
+        if logStreamNames is not None:
+            wanted = set(logStreamNames)
+            streams = [s for s in streams if s.name in wanted]
+        elif logStreamNamePrefix:
+            streams = [s for s in streams if s.name.startswith(logStreamNamePrefix)]
+        after: list[Any] | None = None
+        if nextToken:
+            data = decode_token(nextToken, op)
+            after = data.get("after")
+            if not isinstance(after, list) or len(after) != 4:
+                raise client_error("InvalidParameterException", "The specified nextToken is invalid.", op)
+        found: list[tuple[tuple[int, int, str, int], dict[str, Any]]] = []
+        for stream in streams:
+            offset = 0
+            with open(stream.path, "rb") as fh:
+                for line in fh:
+                    start, offset = offset, offset + len(line)
+                    if not line.endswith(b"\n"):
+                        break  # a line still being written
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue
+                    when = int(event.get("timestamp", 0))
+                    if (startTime is not None and when < startTime) or (endTime is not None and when > endTime):
+                        continue
+                    key = (when, int(event.get("ingestionTime", when)), stream.name, start)
+                    if after is not None and list(key) <= after:
+                        continue
+                    found.append((key, {**event, "logStreamName": stream.name, "eventId": f"{stream.name}@{start}"}))
+        found.sort(key=lambda item: item[0])
+        page = found[: int(limit)]
+        resp: dict[str, Any] = {"events": [event for _, event in page], "searchedLogStreams": []}
+        if len(found) > len(page):
+            resp["nextToken"] = encode_token({"after": list(page[-1][0])})
+        resp["ResponseMetadata"] = metadata()
+        return resp
 
     @staticmethod
     def _line_end(path: Path, start: int, count: int) -> int:

@@ -336,11 +336,42 @@ class TuningAPI:
         return list_page("TrainingJobSummaries", kept, NextToken, MaxResults, op, lambda row: row["summary"])
 
     def list_hyper_parameter_tuning_jobs(
-        self, *, MaxResults: int = 100, NextToken: str | None = None
+        self,
+        *,
+        MaxResults: int = 100,
+        NextToken: str | None = None,
+        SortBy: str = "CreationTime",
+        SortOrder: str = "Descending",
+        NameContains: str | None = None,
+        StatusEquals: str | None = None,
+        CreationTimeAfter: Any = None,
+        CreationTimeBefore: Any = None,
+        LastModifiedTimeAfter: Any = None,
+        LastModifiedTimeBefore: Any = None,
     ) -> dict[str, Any]:
-        """Return ``{"HyperParameterTuningJobSummaries": [...]}`` (name, ARN, status, times), newest first."""
+        """Return ``{"HyperParameterTuningJobSummaries": [...]}`` (name, ARN, status, times), filtered and paged."""
         op = "ListHyperParameterTuningJobs"
-        states = sorted(self.tuning.records(), key=lambda s: s["creation_time"], reverse=True)
+        states = list_records(
+            self.tuning.records(),
+            op,
+            sort_by=SortBy,
+            sort_order=SortOrder,
+            sort_keys={
+                "Name": lambda s: s["name"],
+                "CreationTime": lambda s: (s["creation_time"], s["name"]),
+                "Status": lambda s: (s["status"], s["name"]),
+            },
+            name_contains=NameContains,
+            status_equals=StatusEquals,
+            statuses=sorted(TUNING_JOB.statuses),
+            times={
+                "CreationTimeAfter": CreationTimeAfter,
+                "CreationTimeBefore": CreationTimeBefore,
+                "LastModifiedTimeAfter": LastModifiedTimeAfter,
+                "LastModifiedTimeBefore": LastModifiedTimeBefore,
+            },
+            max_results=MaxResults,
+        )
         return list_page(
             "HyperParameterTuningJobSummaries",
             states,

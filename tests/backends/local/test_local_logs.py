@@ -109,3 +109,57 @@ def test_missing_group_or_stream_is_resource_not_found(logs: LocalLogsClient, wr
     with pytest.raises(ClientError) as err:
         logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=STREAM, nextToken="garbage")
     assert err.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+# ------------------------------------------------------------------ FilterLogEvents
+def test_filter_log_events_interleaves_chosen_streams_by_timestamp_and_pages(
+    logs: LocalLogsClient, local_root: Path
+) -> None:
+    store = LogStore(local_root)
+    one = StreamWriter(store.create_stream(LOG_GROUP, "job-a/algo-1-1"))
+    two = StreamWriter(store.create_stream(LOG_GROUP, "job-a/algo-2-1"))
+    other = StreamWriter(store.create_stream(LOG_GROUP, "job-b/algo-1-1"))
+    one.write("a0", timestamp=1700000000.000)
+    two.write("b0", timestamp=1700000000.001)
+    one.write("a1", timestamp=1700000000.002)
+    other.write("x0", timestamp=1700000000.001)
+    two.write("b1", timestamp=1700000000.003, stream="stderr")
+
+    page = logs.filter_log_events(
+        logGroupName=LOG_GROUP, logStreamNames=["job-a/algo-1-1", "job-a/algo-2-1", "job-z/none"], limit=3
+    )
+    assert [(e["logStreamName"], e["message"], e["timestamp"]) for e in page["events"]] == [
+        ("job-a/algo-1-1", "a0", 1700000000000),
+        ("job-a/algo-2-1", "b0", 1700000000001),
+        ("job-a/algo-1-1", "a1", 1700000000002),
+    ]
+    assert set(page["events"][0]) == {"logStreamName", "timestamp", "message", "ingestionTime", "eventId"}
+    assert len({e["eventId"] for e in page["events"]}) == 3
+    rest = logs.filter_log_events(
+        logGroupName=LOG_GROUP, logStreamNames=["job-a/algo-1-1", "job-a/algo-2-1"], nextToken=page["nextToken"]
+    )
+    assert [(e["message"], e.get("stream")) for e in rest["events"]] == [("b1", "stderr")]
+    assert "nextToken" not in rest
+
+    since = logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNamePrefix="job-", startTime=1700000000001)
+    assert [e["message"] for e in since["events"]] == ["b0", "x0", "a1", "b1"]  # startTime is inclusive
+    until = logs.filter_log_events(logGroupName=LOG_GROUP, endTime=1700000000001, interleaved=True)
+    assert [e["message"] for e in until["events"]] == ["a0", "b0", "x0"]  # endTime too
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"logStreamNames": ["a"], "logStreamNamePrefix": "a"}, "InvalidParameterException"),
+        ({"logStreamNames": [f"s{i}" for i in range(101)]}, "InvalidParameterException"),
+        ({"limit": 0}, "InvalidParameterException"),
+        ({"filterPattern": "ERROR"}, "InvalidParameterException"),
+        ({"logGroupName": "/aws/sagemaker/Nothing"}, "ResourceNotFoundException"),
+    ],
+)
+def test_filter_log_events_rejects_what_the_api_rejects(
+    logs: LocalLogsClient, writer: StreamWriter, kwargs: dict[str, object], code: str
+) -> None:
+    with pytest.raises(ClientError) as caught:
+        logs.filter_log_events(**{"logGroupName": LOG_GROUP, **kwargs})  # type: ignore[arg-type]
+    assert caught.value.response["Error"]["Code"] == code
