@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+if ! "$PY" -m uv --version >/dev/null 2>&1 && ! "$PY" -m pip --version >/dev/null 2>&1; then
+  # a venv without pip (uv makes those, .venv itself when activated): use the interpreter it was made from
+  PY=$("$PY" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
+fi
 if ! "$PY" -m uv --version >/dev/null 2>&1; then
   "$PY" -m pip install --quiet --disable-pip-version-check uv 2>/dev/null \
     || "$PY" -m pip install --quiet --disable-pip-version-check --user uv
