@@ -34,7 +34,10 @@ RUNS: dict[str, dict[str, Any]] = {
     "tf_sm_nightly": {"epochs": 3, "min_val_accuracy": 0.5},
     "tf_sm_sweep": {"epochs": 3},
     "tf_sm_distributed": {"epochs": 4},
+    "tf_sm_tuning": {"epochs": 3},
+    "tf_sm_batch_scoring": {"epochs": 2, "min_val_accuracy": 0.5},
 }
+#: Not run: ``tf_sm_approved_deploy`` waits for a person's answer (its e2e test gives one).
 
 
 def quickstart_dag() -> str:

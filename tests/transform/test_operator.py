@@ -342,7 +342,7 @@ def test_on_kill_stops_the_job_in_flight() -> None:
 # ---------------------------------------------------------------------------------------------
 # AWS request shapes (botocore Stubber)
 # ---------------------------------------------------------------------------------------------
-NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+NOW = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 TRANSFORM_ARN = "arn:aws:sagemaker:us-east-1:123456789012:transform-job/score-20250101"
 TASK_TAGS = [
