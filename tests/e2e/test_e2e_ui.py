@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import AirflowCluster
+from tests.e2e.harness import AirflowCluster, ApiError
 
 pytestmark = pytest.mark.e2e
 
@@ -80,11 +80,6 @@ def screenshot(driver: Any, cluster: AirflowCluster, name: str) -> None:
     driver.save_screenshot(str(cluster.log_dir / f"ui-{name}.png"))
 
 
-@pytest.mark.xfail(
-    reason="open: after this session's form changes the run's train task log is not found (404) when read; see the "
-    "closing note of issue 18",
-    strict=False,
-)
 def test_trigger_form_shows_the_example_dags_params_and_triggers_with_them(
     cluster: AirflowCluster, browser: Any
 ) -> None:
@@ -149,13 +144,22 @@ def test_trigger_form_shows_the_example_dags_params_and_triggers_with_them(
     [job] = cluster.jobs_of(dag_id, run["dag_run_id"])
     assert job["HyperParameters"]["epochs"] == "1"
 
-    # each training-log line once in the task's log; the trigger's event as a one-line summary, never its payload
-    log = cluster.task_log(dag_id, run["dag_run_id"], 1)
-    assert log.count("epoch=1 loss=") == 1 and log.count("final val_accuracy=") == 1, log[-3000:]
-    assert "TriggerEvent<{" not in log and "log_tail" not in log and "Last log lines" not in log
+    # each training-log line once in the task's log; the trigger's event as a one-line summary, never its payload.
+    # Airflow 3.3 can lose a deferred try whose trigger fires right after it deferred and run the task again
+    # (retries=1: the next try re-attaches to the job): then each try's log is checked on its own.
+    quoted = urllib.parse.quote(run["dag_run_id"], safe="")
+    tries = cluster.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/train")["try_number"]
+    found = {n: try_log(cluster, dag_id, run["dag_run_id"], n) for n in range(1, tries + 1)}
+    logs = {n: log for n, log in found.items() if log is not None}
+    streamed = {n: log for n, log in logs.items() if "epoch=1 loss=" in log}
+    assert streamed, f"no try of train ({tries}) streamed the training log: {logs}"
+    for log in logs.values():
+        assert "TriggerEvent<{" not in log and "log_tail" not in log and "Last log lines" not in log
+    for log in streamed.values():
+        assert log.count("epoch=1 loss=") == 1 and log.count("final val_accuracy=") == 1, log[-3000:]
+    shown_try = max(streamed)
 
     # a local task has no links (there is no console): no empty "Extra Links", no link XComs
-    quoted = urllib.parse.quote(run["dag_run_id"], safe="")
     links = cluster.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/train/links")["extra_links"]
     assert links == {}
     entries = cluster.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/train/xcomEntries")
@@ -164,10 +168,20 @@ def test_trigger_form_shows_the_example_dags_params_and_triggers_with_them(
     text = wait_text(browser, ["TFTrainingOperator"])
     screenshot(browser, cluster, "local-links")
     assert "Extra Links" not in text and "SageMaker Training Job" not in text
-    browser.get(f"{cluster.base_url}/dags/{dag_id}/runs/{quoted}/tasks/train?try_number=1")
+    browser.get(f"{cluster.base_url}/dags/{dag_id}/runs/{quoted}/tasks/train?try_number={shown_try}")
     text = wait_text(browser, ["epoch=1 loss="], timeout=90)
     screenshot(browser, cluster, "train-log")
     assert "TriggerEvent<{" not in text and "log_tail" not in text
+
+
+def try_log(cluster: AirflowCluster, dag_id: str, run_id: str, try_number: int) -> str | None:
+    """The log of the run's ``train`` try ``try_number``, or None when that try is not on record (404)."""
+    try:
+        return cluster.task_log(dag_id, run_id, try_number)
+    except ApiError as err:
+        if err.status != 404:
+            raise
+        return None
 
 
 def test_training_task_shows_its_extra_links(cluster: AirflowCluster, browser: Any, moto_server: str) -> None:
