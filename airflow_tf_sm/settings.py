@@ -1,8 +1,9 @@
 """Every setting the package reads, read when asked (never at import time).
 
 ``[airflow_tf_sm] backend`` and ``local_root`` choose the backend and the local backend's state root;
-``local_max_hosts`` bounds the hosts of one local training job; ``[operators] default_deferrable`` is
-Airflow's default of every ``deferrable`` argument.
+``local_max_hosts`` bounds the hosts of one local training job; ``triggerer_gc_freeze`` lets the first
+shared poller of a process call ``gc.freeze()``; ``[operators] default_deferrable`` is Airflow's default of
+every ``deferrable`` argument.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ def local_max_hosts() -> int:
     if value < 1:
         raise ValueError(f"{LOCAL_MAX_HOSTS_SETTING}: {configured!r} -- must be a whole number >= 1")
     return value
+
+
+def triggerer_gc_freeze() -> bool:
+    """Return ``[airflow_tf_sm] triggerer_gc_freeze`` (default True): may the first shared poller call gc.freeze()."""
+    configured = get("triggerer_gc_freeze")
+    return configured is None or configured.strip().lower() not in ("false", "0", "no", "off")
 
 
 def default_deferrable() -> bool:

@@ -578,3 +578,22 @@ def test_the_event_is_logged_as_a_one_line_summary_never_its_payload() -> None:
     assert event.payload == payload  # what Airflow stores and resumes the task with is whole
     error = WaitEvent(payload={"status": "error", "endpoint_name": "ep", "error_code": "AccessDenied"})
     assert repr(error) == "TriggerEvent<error ep (AccessDenied)>"
+
+
+def test_first_poller_freezes_start_up_objects_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc.freeze() runs once per process, at the first poller's start, unless the setting turns it off."""
+    import gc
+
+    from airflow_tf_sm import polling
+
+    calls: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
+    monkeypatch.setattr(polling, "_frozen", False)
+    monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__TRIGGERER_GC_FREEZE", "False")
+    assert polling.freeze_start_up() is False
+    assert calls == []
+    monkeypatch.setattr(polling, "_frozen", False)
+    monkeypatch.delenv("AIRFLOW__AIRFLOW_TF_SM__TRIGGERER_GC_FREEZE")
+    assert polling.freeze_start_up() is True
+    assert polling.freeze_start_up() is False  # once per process
+    assert calls == [1]
