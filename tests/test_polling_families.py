@@ -162,8 +162,14 @@ def test_tuning_and_transform_jobs_get_the_same_events_and_log_lines_with_fewer_
             assert shared[0] == per_job[0] and len(shared[0]) == 1
             assert shared[0][0]["status"] == ("failed" if name.endswith("4") else "success")
         assert stats[kind].list_pages > 0
+        # the poller described each job once at the start, once per change it listed, plus its safety net;
+        # per-job polling describes every job every interval (how many pass depends on the machine's speed,
+        # so the bound is the exact claim and the comparison only its direction)
+        jobs = plane.jobs[kind]
+        changes = sum(len(steps) - 1 for steps in jobs.values())
+        assert stats[kind].describes <= len(jobs) + changes + stats[kind].safety_net_describes
         described = plane.calls[f"describe-{kind}"] - stats[kind].describes  # per-job triggers
-        assert stats[kind].describes * 2 < described
+        assert stats[kind].describes < described
     for name in plane.jobs["transform"]:
         streams = [s for s in logs.streams if s.startswith(f"{name}/")]
         copied = {}

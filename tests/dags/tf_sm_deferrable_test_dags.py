@@ -13,7 +13,7 @@ COMMON = {
     "start_date": pendulum.datetime(2025, 1, 1, tz="UTC"),
     "catchup": False,
     "render_template_as_native_obj": True,
-    "params": {"bucket": Param("s3://deferred-tests"), "epochs": Param(150, type="integer")},
+    "params": {"bucket": Param("s3://deferred-tests"), "epochs": Param(12, type="integer")},
 }
 
 
