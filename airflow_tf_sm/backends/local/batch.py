@@ -176,7 +176,7 @@ class BatchWorker:
             self.log(f"Starting local batch transform job {self.name}")
             if self.concurrency > 1:
                 self.codec()  # its processes start while the model loads
-            self.model = self.load()
+            self.model = self.load_or_stop()
             inputs = self.inputs()
             self._progress(objects=len(inputs))
             failures: list[str] = []
@@ -233,6 +233,35 @@ class BatchWorker:
                 finish(state, "Completed")
 
         self.store.update(self.name, mutate)
+
+    def load_or_stop(self) -> ServableModel:
+        """Load the model, honouring a stop request while it loads (a load can take minutes).
+
+        A stop during the load ends the job ``Stopped`` and this process at once, as SageMaker tears the
+        instance down; after the load, stops are noticed between objects and requests.
+        """
+        loaded = threading.Event()
+        phase = threading.Lock()
+
+        def watch() -> None:
+            while not loaded.wait(STOP_CHECK_SECONDS):
+                with phase:
+                    if loaded.is_set() or not self.stop_requested():
+                        continue
+                    self.log("Transform job stopped while the model loaded")
+                    self.store.update(self.name, lambda s: finish(s, "Stopped"))
+                    if self._codec is not None:
+                        self._codec.shutdown(wait=False, cancel_futures=True)
+                    self._stream.close()
+                    sys.stdout.flush()
+                    os._exit(0)  # the loader may be in C code that no signal interrupts
+
+        threading.Thread(target=watch, name="stop-while-loading", daemon=True).start()
+        try:
+            return self.load()
+        finally:
+            with phase:
+                loaded.set()
 
     def load(self) -> ServableModel:
         """Extract the model's ``model.tar.gz`` into the job's directory and load it (once per job)."""

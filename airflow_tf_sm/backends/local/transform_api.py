@@ -237,7 +237,7 @@ class TransformAPI:
 
     # -- stop ----------------------------------------------------------------------------------
     def stop_transform_job(self, *, TransformJobName: str) -> dict[str, Any]:
-        """Ask a running job to stop: it goes Stopping, its worker ends after the batches in flight, then Stopped.
+        """Ask a running job to stop: Stopping, then Stopped once the requests in flight end (at once while it loads).
 
         Raises:
             botocore.exceptions.ClientError: ``ValidationException`` for an unknown or finished job.

@@ -337,15 +337,26 @@ def test_a_model_that_cannot_load_fails_the_job(transform: tuple[Any, Any, Any])
     assert "the model cannot be loaded: weights are corrupt" in desc["FailureReason"]
 
 
-def test_stop_ends_the_job_stopped(transform: tuple[Any, Any, Any]) -> None:
-    sm, s3, _ = transform
-    add_model(sm, s3, "slow", {"weights": [1.0, 2.0], "bias": 0.5, "load_seconds": 30})
+def test_stop_while_the_model_loads_ends_the_job_stopped_without_waiting_for_the_load(
+    transform: tuple[Any, Any, Any],
+) -> None:
+    sm, s3, logs = transform
+    add_model(sm, s3, "slow", {"weights": [1.0, 2.0], "bias": 0.5, "load_seconds": 600})
     put(s3, "in/a.csv", "1,1\n")
     create(sm, "to-stop", "in/", model="slow", **CSV_LINE)
     assert sm.describe_transform_job(TransformJobName="to-stop")["TransformJobStatus"] == "InProgress"
+    deadline = time.monotonic() + 60
+    while not any(m.startswith("Starting local batch transform job") for m in log_messages(logs, "to-stop")):
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.05)
     sm.stop_transform_job(TransformJobName="to-stop")
     assert sm.describe_transform_job(TransformJobName="to-stop")["TransformJobStatus"] in ("Stopping", "Stopped")
-    assert wait(sm, "to-stop", timeout=90)["TransformJobStatus"] == "Stopped"
+    # the model takes 600 s to load: a stop that waited for the load would time out here
+    assert wait(sm, "to-stop", timeout=60)["TransformJobStatus"] == "Stopped"
+    messages = log_messages(logs, "to-stop")
+    assert "Transform job stopped while the model loaded" in messages
+    assert not any(m.startswith("Scored") for m in messages)
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="out/").get("KeyCount") == 0
     with pytest.raises(ClientError) as ended:
         sm.stop_transform_job(TransformJobName="to-stop")
     assert "is in status Stopped" in ended.value.response["Error"]["Message"]
