@@ -23,4 +23,4 @@ def test_the_tested_versions_table_is_the_ci_matrix() -> None:
     assert block.group(1) == made.stdout
     rows = [line for line in made.stdout.splitlines()[2:] if line.startswith("|")]
     matrix = [line for line in (REPO / "ci" / "matrix.tsv").read_text().splitlines() if line and line[0] != "#"]
-    assert len(rows) == len(matrix) >= 4
+    assert len(rows) == len(matrix) >= 3

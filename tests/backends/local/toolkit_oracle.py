@@ -169,8 +169,12 @@ def _uv() -> list[str]:
 
 
 def _base_python() -> str:
-    """Return the interpreter the project venv was made from (a venv of a venv is not wanted)."""
-    return getattr(sys, "_base_executable", None) or sys.executable
+    """Return the interpreter the project venv was made from (a venv of a venv is not wanted).
+
+    Symlinks are resolved: on Python 3.10 ``sys._base_executable`` of a uv venv is the venv's own ``python``,
+    and a venv built from it breaks when that venv goes.
+    """
+    return str(Path(getattr(sys, "_base_executable", None) or sys.executable).resolve())
 
 
 def ensure_venv() -> tuple[Path, float]:
@@ -181,13 +185,13 @@ def ensure_venv() -> tuple[Path, float]:
     """
     target = venv_dir()
     python = target / "bin" / "python"
-    if (target / _COMPLETE).is_file():
+    if (target / _COMPLETE).is_file() and python.exists():  # exists() follows the symlink to its interpreter
         return python, 0.0
     target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.parent / f".{target.name}.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / _COMPLETE).is_file():
+        if (target / _COMPLETE).is_file() and python.exists():
             return python, 0.0
         uv = _uv()
         start = time.monotonic()
