@@ -108,8 +108,8 @@ run_cell() {  # $1 airflow, $2 python, $3 tier; writes $OUT/<cell>.{log,row} and
   if [ "$tier" = full ]; then
     run_part "$cell" 0 "$vpy" -m "not e2e" "${parallel[@]}"
     rc=$?
-    # e2e waits on a real Airflow deployment more than it computes: by default it runs while the next
-    # cells run with E2E_ALONGSIDE=1 (default 0: in turn; under the extra load Airflow 3.3 races more often)
+    # e2e waits on a real Airflow deployment (about 0.9 of a core busy): by default it runs while the
+    # next cells run (E2E_ALONGSIDE=0: in turn, for a run that tells a load problem from a real one)
     (
       run_part "$cell" 1 "$vpy" -m e2e >"$OUT/$cell.e2e.out"
       part_rc=$?
@@ -117,7 +117,7 @@ run_cell() {  # $1 airflow, $2 python, $3 tier; writes $OUT/<cell>.{log,row} and
       write_row "$OUT/$cell" "$vpy" "$OUT/$cell.0.xml,$OUT/$cell.1.xml" "$tier" "$rc" "$((t1 - t0))" "$(($(date +%s) - t1))"
     ) &
     BACKGROUND+=($!)
-    [ "${E2E_ALONGSIDE:-0}" = 1 ] || wait "$!"
+    [ "${E2E_ALONGSIDE:-1}" = 1 ] || wait "$!"
     return
   fi
   run_part "$cell" 0 "$vpy" -m "not e2e and not tensorflow" "${parallel[@]}"
