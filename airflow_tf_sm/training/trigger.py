@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_tf_sm.hook import TFSageMakerHook
-from airflow_tf_sm.polling import WaitTrigger
+from airflow_tf_sm.jobtrigger import JobTrigger
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
-from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, Watch
 
 
-class TrainingJobTrigger(WaitTrigger):
+class TrainingJobTrigger(JobTrigger):
     """Wait in the triggerer for a training job to end; stream its log and status transitions meanwhile.
 
     The one event it yields::
@@ -45,6 +43,7 @@ class TrainingJobTrigger(WaitTrigger):
 
     hook_class = TFSageMakerHook
     resource = TRAINING_JOB
+    service_name = "training"
     fields = ("job_name", "stream_logs", "stop_job_on_kill", "coalesce")
 
     def __init__(
@@ -56,51 +55,7 @@ class TrainingJobTrigger(WaitTrigger):
         stop_job_on_kill: bool = True,
         coalesce: bool = True,
     ) -> None:
-        super().__init__(client_params, poll_interval)
         self.job_name = job_name
-        self.coalesce = coalesce
-        self.stream_logs = stream_logs
-        self.stop_job_on_kill = stop_job_on_kill
-        self._reader: LogReader | None = None
-
-    def watch(self) -> Watch:
-        """Return the state machine of this wait."""
-        return Watch(TRAINING_JOB, self.job_name, error_extra={"log_tail": [], "result": None})
-
-    def log_reader(self, hook: TFSageMakerHook) -> LogReader:
-        """Return the job's per-job log reader (built once)."""
-        if self._reader is None:
-            self._reader = hook.training.log_reader(self.job_name)
-        return self._reader
-
-    def describe(self, hook: TFSageMakerHook) -> dict[str, Any]:
-        """Describe the job (blocking)."""
-        return hook.training.describe(self.job_name)
-
-    def new_entries(self, hook: TFSageMakerHook) -> list[tuple[int, str]]:
-        """Return the job's new ``(level, line)`` log entries when streaming (blocking)."""
-        return self.log_reader(hook).new_entries() if self.stream_logs else []
-
-    def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
-        """Return the event of a job that ended (blocking: may read the last log lines).
-
-        ``log_tail`` holds only lines not shown yet: none when the log was streamed, the last lines of a
-        job that did not complete when it was not (the event is stored in Airflow's database: small).
-        """
-        hook = self.hook
-        tail: list[str] = []
-        if not self.stream_logs and desc["TrainingJobStatus"] != "Completed":
-            tail = self.log_reader(hook).tail(LOG_TAIL_LINES)
-        return watch.event(desc, log_tail=tail, result=hook.training.result(desc))
-
-    async def on_kill(self) -> None:
-        """Stop the training job when a user kills the deferred task (unless ``stop_job_on_kill=False``).
-
-        Airflow (3.3+) calls this only for user actions (mark failed, clear, mark success), never on
-        triggerer shutdown or redistribution; :meth:`cleanup` never stops the job.
-        """
-        if not self.stop_job_on_kill:
-            self.log.info("Task killed: training job %s keeps running (stop_job_on_kill=False)", self.job_name)
-            return
-        self.log.info("Task killed: stopping training job %s", self.job_name)
-        await asyncio.to_thread(self.hook.training.stop, self.job_name)
+        super().__init__(
+            client_params, poll_interval, stop_job_on_kill=stop_job_on_kill, coalesce=coalesce, stream_logs=stream_logs
+        )

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_tf_sm.hook import TFSageMakerHook
-from airflow_tf_sm.polling import WaitTrigger
+from airflow_tf_sm.jobtrigger import JobTrigger
 from airflow_tf_sm.sagemaker.resources import TUNING_JOB
 from airflow_tf_sm.waiting import Watch
 
 
-class TuningJobTrigger(WaitTrigger):
+class TuningJobTrigger(JobTrigger):
     """Wait in the triggerer for a tuning job to end, logging its progress (counters, best so far).
 
     The one event it yields::
@@ -40,6 +39,7 @@ class TuningJobTrigger(WaitTrigger):
 
     hook_class = TFSageMakerHook
     resource = TUNING_JOB
+    service_name = "tuning"
     fields = ("tuning_job_name", "stop_job_on_kill", "coalesce")
 
     def __init__(
@@ -50,29 +50,11 @@ class TuningJobTrigger(WaitTrigger):
         stop_job_on_kill: bool = True,
         coalesce: bool = True,
     ) -> None:
-        super().__init__(client_params, poll_interval)
         self.tuning_job_name = tuning_job_name
-        self.stop_job_on_kill = stop_job_on_kill
-        self.coalesce = coalesce
+        super().__init__(client_params, poll_interval, stop_job_on_kill=stop_job_on_kill, coalesce=coalesce)
 
     def watch(self) -> Watch:
         """Return the state machine of this wait (with the tuning status line)."""
         from airflow_tf_sm.tuning.service import tuning_watch
 
-        return tuning_watch(self.tuning_job_name, error_extra={"result": None})
-
-    def describe(self, hook: TFSageMakerHook) -> dict[str, Any]:
-        """Describe the tuning job (blocking)."""
-        return hook.tuning.describe(self.tuning_job_name)
-
-    def final_event(self, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:
-        """Return the event of a tuning job that ended (blocking)."""
-        return watch.event(desc, result=self.hook.tuning.result(desc))
-
-    async def on_kill(self) -> None:
-        """Stop the tuning job when a user kills the deferred task (unless ``stop_job_on_kill=False``)."""
-        if not self.stop_job_on_kill:
-            self.log.info("Task killed: tuning job %s keeps running (stop_job_on_kill=False)", self.tuning_job_name)
-            return
-        self.log.info("Task killed: stopping tuning job %s", self.tuning_job_name)
-        await asyncio.to_thread(self.hook.tuning.stop, self.tuning_job_name)
+        return tuning_watch(self.tuning_job_name, error_extra=self.error_extra())
