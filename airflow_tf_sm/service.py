@@ -71,8 +71,7 @@ class FamilyService:
         resource: Resource,
         name_for_attempt: Callable[[int], str],
         *,
-        rerun: bool = False,
-        rerun_hint: str = "",
+        if_job_exists: str = "reuse",
         max_attempts: int = 50,
         poll_interval: float = 30.0,
         run_id: str | None = None,
@@ -81,7 +80,8 @@ class FamilyService:
 
         Names ``name_for_attempt(1)``, ``(2)``, ... are looked up in turn (``resource.describe``): an
         unknown name is free and is returned to be created; a running job (InProgress) is returned to
-        attach to; a Completed job is returned for reuse unless ``rerun``; a Failed or Stopped job moves on
+        attach to; a Completed job is returned for reuse unless ``if_job_exists`` is the family's
+        ``rerun_word`` (``"retrain"``); a Failed or Stopped job moves on
         to the next name; a Stopping job is waited for first (at most :data:`STOPPING_WAIT_SECONDS`). So a
         retry never starts a second billable job. A job found is reported with the run that started it
         (its ``airflow-tf-sm:run-id`` tag), so a name shared by runs (``"mnist-{{ ds_nodash }}"``) says
@@ -90,8 +90,7 @@ class FamilyService:
         Args:
             resource: The kind of job.
             name_for_attempt: The task instance's job name of each attempt (1, 2, ...).
-            rerun: Start a new job even when one Completed.
-            rerun_hint: How the user asks for that, for the reuse message (``if_job_exists='retrain'``).
+            if_job_exists: ``"reuse"`` a Completed job, or ``resource.rerun_word`` to start a new one.
             max_attempts: Names tried at most.
             poll_interval: Seconds between polls while a job is Stopping.
             run_id: The run asking (the log says when a job found comes from another run).
@@ -100,10 +99,12 @@ class FamilyService:
             ``(job_name, description)`` where ``description`` is ``None`` when the name is free.
 
         Raises:
+            ValueError: ``if_job_exists`` is not a word of the family.
             TFSageMakerError: more than ``max_attempts`` jobs, or a job that stays Stopping.
         """
         from airflow_tf_sm.exceptions import TFSageMakerError
 
+        rerun = resource.rerun(if_job_exists)
         title = resource.title
         for attempt in range(1, max_attempts + 1):
             name = name_for_attempt(attempt)
@@ -119,8 +120,8 @@ class FamilyService:
                 self.log.info("%s %s (%s) is still running: attaching to it", title, name, origin)
                 return name, desc
             if status == "Completed" and not rerun:
-                hint = f" ({rerun_hint} trains again)" if rerun_hint else ""
-                self.log.info("%s %s (%s) already Completed: reusing it%s", title, name, origin, hint)
+                again = f"if_job_exists={resource.rerun_word!r} {resource.rerun_verb} again"
+                self.log.info("%s %s (%s) already Completed: reusing it (%s)", title, name, origin, again)
                 return name, desc
             self.log.info("%s %s (%s) is %s: a new job is needed", title, name, origin, status)
         raise TFSageMakerError(f"More than {max_attempts} {title.lower()}s for this task instance; giving up")

@@ -40,6 +40,9 @@ class Resource:
         event_name_key: Key of its name in trigger events and results (``job_name``).
         event_status_key: Key of its status in trigger events (``training_job_status``).
         console_path: Console fragment of one, ``{name}`` filled in ("" when none).
+        rerun_word: The ``if_job_exists`` word that runs a Completed job of an earlier try again
+            instead of reusing it (``retrain``; "" for a family that is not a job).
+        rerun_verb: What running again does, for the reuse message (``trains``).
     """
 
     title: str
@@ -57,11 +60,25 @@ class Resource:
     event_name_key: str = ""
     event_status_key: str = ""
     console_path: str = ""
+    rerun_word: str = ""
+    rerun_verb: str = ""
 
     @property
     def arn_key(self) -> str:
         """Response key of its ARN (``TrainingJobArn``)."""
         return self.name_key.removesuffix("Name") + "Arn"
+
+    def rerun(self, if_job_exists: str) -> bool:
+        """Return whether ``if_job_exists`` asks to run a Completed job again (``False`` for ``"reuse"``).
+
+        Raises:
+            ValueError: ``if_job_exists`` is neither ``"reuse"`` nor the family's :attr:`rerun_word`.
+        """
+        if not self.rerun_word:
+            raise ValueError(f"if_job_exists: {self.title.lower()}s are not jobs: nothing to reuse or run again")
+        if if_job_exists not in ("reuse", self.rerun_word):
+            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or {self.rerun_word!r}")
+        return if_job_exists == self.rerun_word
 
     def is_busy(self, status: str | None) -> bool:
         """Return True while the resource is in a status that changes by itself."""
@@ -90,6 +107,8 @@ TRAINING_JOB = Resource(
     event_name_key="job_name",
     event_status_key="training_job_status",
     console_path="#/jobs/{name}",
+    rerun_word="retrain",
+    rerun_verb="trains",
 )
 TUNING_JOB = Resource(
     title="Tuning job",
@@ -105,6 +124,8 @@ TUNING_JOB = Resource(
     event_name_key="tuning_job_name",
     event_status_key="tuning_job_status",
     console_path="#/hyper-tuning-jobs/{name}",
+    rerun_word="retune",
+    rerun_verb="tunes",
 )
 TRANSFORM_JOB = Resource(
     title="Transform job",
@@ -120,6 +141,8 @@ TRANSFORM_JOB = Resource(
     event_name_key="transform_job_name",
     event_status_key="transform_job_status",
     console_path="#/transform-jobs/{name}",
+    rerun_word="rerun",
+    rerun_verb="scores",
 )
 ENDPOINT = Resource(
     title="Endpoint",

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TrainingJobConsoleLink, TrainingJobLogsLink
+from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
 from airflow_tf_sm.specargs import SpecArguments
 from airflow_tf_sm.tasks import JobTask, SageMakerTask, keyword_arguments
 
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
 
 #: The operator's own keyword arguments; every other keyword of its ``__init__`` is a TrainingJobSpec field.
 OPERATOR_ARGUMENTS = ("config", "stream_logs", "if_job_exists", "stop_job_on_kill")
-#: What a retry does with a Completed job of an earlier try.
-IF_JOB_EXISTS = ("reuse", "retrain")
 
 
 class TFTrainingOperator(SpecArguments, JobTask):
@@ -196,8 +195,7 @@ class TFTrainingOperator(SpecArguments, JobTask):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if if_job_exists not in IF_JOB_EXISTS:
-            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retrain'")
+        TRAINING_JOB.rerun(if_job_exists)  # a bad word is refused when the DAG is parsed
         given = locals()
         self.config = config
         for name in self.SPEC_FIELDS:

@@ -221,13 +221,10 @@ class TrainingService(JobService):
         Returns:
             ``(job_name, description)`` where ``description`` is ``None`` when the name is free.
         """
-        if if_job_exists not in ("reuse", "retrain"):
-            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retrain'")
         return self.find_reusable(
             TRAINING_JOB,
             name_for_attempt,
-            rerun=if_job_exists == "retrain",
-            rerun_hint="if_job_exists='retrain'",
+            if_job_exists=if_job_exists,
             max_attempts=max_attempts,
             poll_interval=poll_interval,
             run_id=run_id,

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TransformJobConsoleLink
+from airflow_tf_sm.sagemaker.resources import TRANSFORM_JOB
 from airflow_tf_sm.tasks import JobTask, SageMakerTask, keyword_arguments
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ OPERATOR_ARGUMENTS = (
     "if_job_exists",
     "stop_job_on_kill",
 )
-#: What a retry does with a Completed transform job of an earlier try.
-IF_JOB_EXISTS = ("reuse", "rerun")
 
 
 class TFBatchTransformOperator(JobTask):
@@ -144,8 +143,7 @@ class TFBatchTransformOperator(JobTask):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if if_job_exists not in IF_JOB_EXISTS:
-            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'rerun'")
+        TRANSFORM_JOB.rerun(if_job_exists)  # a bad word is refused when the DAG is parsed
         given = locals()
         self.training_job_name = training_job_name
         self.model_name = model_name

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 #: How many output URIs a result lists (the count covers them all).
 FIRST_OUTPUTS = 5
-#: What a retry does with a Completed transform job of an earlier try.
-IF_JOB_EXISTS = ("reuse", "rerun")
 _WHAT = "transform job configuration"
 #: Stands in for the model's name while the request is checked before any call.
 _PLACEHOLDER_MODEL = "model-name-checked-later"
@@ -208,8 +206,7 @@ class TransformService(JobService):
         """
         from airflow_tf_sm.sagemaker.tags import job_tags
 
-        if if_job_exists not in IF_JOB_EXISTS:
-            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'rerun'")
+        TRANSFORM_JOB.rerun(if_job_exists)  # a bad word is refused before any call
         problems = self.check_model_choice(
             training_job_name=training_job_name,
             model_name=model_name,
@@ -228,8 +225,7 @@ class TransformService(JobService):
         job_name, existing = self.find_reusable(
             TRANSFORM_JOB,
             lambda n: self._name(spec, ids, n),
-            rerun=if_job_exists == "rerun",
-            rerun_hint="if_job_exists='rerun'",
+            if_job_exists=if_job_exists,
             poll_interval=poll_interval,
             run_id=ids.run_id,
         )

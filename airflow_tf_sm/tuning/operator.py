@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.links import TuningJobConsoleLink
+from airflow_tf_sm.sagemaker.resources import TUNING_JOB
 from airflow_tf_sm.specargs import SpecArguments
 from airflow_tf_sm.tasks import JobTask, SageMakerTask, keyword_arguments
 
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 #: The operator's own keyword arguments; every other keyword of its ``__init__`` is a TuningJobSpec setting.
 OPERATOR_ARGUMENTS = ("config", "if_job_exists", "stop_job_on_kill")
-#: What a retry does with a Completed tuning job of an earlier try.
-IF_JOB_EXISTS = ("reuse", "retune")
 
 
 class TFTuningOperator(SpecArguments, JobTask):
@@ -215,8 +214,7 @@ class TFTuningOperator(SpecArguments, JobTask):
         stop_job_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
-        if if_job_exists not in IF_JOB_EXISTS:
-            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retune'")
+        TUNING_JOB.rerun(if_job_exists)  # a bad word is refused when the DAG is parsed
         given = locals()
         super().__init__(**kwargs)
         self.config = config

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
     from airflow_tf_sm.tuning.spec import TuningJobSpec
 
-#: What a retry does with a Completed tuning job of an earlier try.
-IF_JOB_EXISTS = ("reuse", "retune")
-
 
 def best_summary(desc: Mapping[str, Any]) -> str:
     """Return ``<job> <metric>=<value>`` of the best training job so far, or ``none yet``."""
@@ -142,13 +139,10 @@ class TuningService(JobService):
         Returns:
             ``(tuning_job_name, description)`` where ``description`` is ``None`` when the name is free.
         """
-        if if_job_exists not in IF_JOB_EXISTS:
-            raise ValueError(f"if_job_exists: {if_job_exists!r} -- must be 'reuse' or 'retune'")
         return self.find_reusable(
             TUNING_JOB,
             name_for_attempt,
-            rerun=if_job_exists == "retune",
-            rerun_hint="if_job_exists='retune'",
+            if_job_exists=if_job_exists,
             max_attempts=max_attempts,
             poll_interval=poll_interval,
             run_id=run_id,

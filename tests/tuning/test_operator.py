@@ -53,7 +53,9 @@ def code(tmp_path: Path) -> Path:
     return folder
 
 
-def test_a_retry_reattaches_to_the_running_tuning_job_then_reuses_it(local_root: Path, code: Path) -> None:
+def test_a_retry_reattaches_to_the_running_tuning_job_then_reuses_it(
+    local_root: Path, code: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     first_ti = FakeTI()
     started = operator(code, local_root, hyperparameters={"epochs": 8, "sleep": 0.2}, wait_for_completion=False)
     first = started.execute({"ti": first_ti})  # type: ignore[arg-type]
@@ -73,8 +75,10 @@ def test_a_retry_reattaches_to_the_running_tuning_job_then_reuses_it(local_root:
     assert started.link_target == (first["tuning_job_name"], "us-east-1") and started.operator_extra_links == ()
     assert first_ti.pushed["status"] == "InProgress"  # each result entry is an XCom key too
     # a later try of a task instance whose tuning job Completed reuses it; "retune" starts the next name
+    capsys.readouterr()
     again = operator(code, local_root, hyperparameters={"epochs": 8, "sleep": 0.2}).execute({"ti": FakeTI()})  # type: ignore[arg-type]
     assert again == result
+    assert "already Completed: reusing it (if_job_exists='retune' tunes again)" in capsys.readouterr().out
     retuned = operator(code, local_root, if_job_exists="retune", wait_for_completion=False).execute({"ti": FakeTI()})  # type: ignore[arg-type]
     assert retuned["tuning_job_name"].endswith("-a2") and len(retuned["tuning_job_name"]) <= 32
     assert retuned["tuning_job_name"] != result["tuning_job_name"]
@@ -103,5 +107,5 @@ def test_kill_stops_the_tuning_job_and_its_training_jobs(local_root: Path, code:
 
 
 def test_unknown_if_job_exists_is_refused() -> None:
-    with pytest.raises(ValueError, match="retune"):
+    with pytest.raises(ValueError, match=r"^if_job_exists: 'retrain' -- must be 'reuse' or 'retune'$"):
         TFTuningOperator(task_id="t", if_job_exists="retrain")
