@@ -26,10 +26,10 @@ GOAL_METRIC_SECONDS = 0.5
 
 def child(cfg: dict[str, Any]) -> None:
     """Place the channel both ways, apply the metrics both ways; print the seconds of each round."""
-    from airflow_tf_sm.backends.local.container import extract_metrics, relative_key
+    from airflow_tf_sm.backends.local.container import extract_metrics
     from airflow_tf_sm.backends.local.jobfiles import place_channels
     from airflow_tf_sm.backends.local.metrics import final_metrics
-    from airflow_tf_sm.backends.local.store import LocalObjectStore, split_s3_uri
+    from airflow_tf_sm.backends.local.store import LocalObjectStore, relative_key, split_s3_uri
 
     work = scratch_dir("airflow_tf_sm_bench_isolation_")
     store = LocalObjectStore(work / "root")

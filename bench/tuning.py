@@ -66,7 +66,7 @@ def _run(hook: Any, spec: Any, task: str) -> tuple[dict[str, Any], float]:
 
     begun = time.time()
     name, _ = hook.tuning.start(spec, TaskInstanceIds("bench", task, "r"))
-    desc = hook.tuning.wait(name, poll_interval=0.2, print_log=lambda line: None)
+    desc = hook.tuning.wait(name, poll_interval=0.2, print_log=lambda *_: None)
     ended = hook.tuning.describe(name)["HyperParameterTuningEndTime"].timestamp()
     return desc, ended - begun
 
