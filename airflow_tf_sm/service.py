@@ -166,7 +166,8 @@ class JobService(FamilyService):
 
     The one blocking wait, final check and resume from a trigger's event for all of them. A subclass sets
     :attr:`resource` (with its ``event_name_key``: the job name's key in events and XCom) and
-    :attr:`failed_error`, and implements ``describe``, ``stop`` and ``result``.
+    :attr:`failed_error`, and implements ``result``; describe, find, stop and the retry-safe name lookup are
+    the resource's facts read once here.
     """
 
     #: The kind of job.
@@ -210,17 +211,67 @@ class JobService(FamilyService):
         )
         return str(self.describe(name)[self.resource.arn_key])
 
-    def find(self, name: str) -> dict[str, Any] | None:
-        """Return the job's Describe* response, or ``None`` when no job has that name."""
-        raise NotImplementedError
-
     def describe(self, name: str) -> dict[str, Any]:
-        """Return the job's Describe* response (retried on throttling; raises for an unknown job)."""
-        raise NotImplementedError
+        """Return the job's Describe* response (retried on throttling; raises for an unknown job).
+
+        Its secret values (``HyperParameters``/``Environment`` entries) are registered with Airflow's masker
+        (:meth:`mask_secrets`), so a task or trigger that waits for a job started elsewhere masks them too.
+        """
+        resource = self.resource
+        self.check_names(**{resource.event_name_key: name})
+        desc = dict(self.hook.call(self.sagemaker, resource.describe, **{resource.name_key: name}))
+        self.mask_secrets(desc)
+        return desc
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        """Return the job's Describe* response, or ``None`` when no job has that name (secrets masked)."""
+        resource = self.resource
+        self.check_names(**{resource.event_name_key: name})
+        desc = self.hook.describe_or_none(resource.describe, **{resource.name_key: name})
+        self.mask_secrets(desc)
+        return desc
 
     def stop(self, name: str) -> bool:
-        """Ask SageMaker to stop the job; False when it had already ended or does not exist."""
-        raise NotImplementedError
+        """Ask SageMaker to stop the job; False when it had already ended or does not exist.
+
+        Stopping a tuning job stops every training job it runs.
+        """
+        from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
+
+        resource = self.resource
+        self.check_names(**{resource.event_name_key: name})
+        try:
+            self.hook.call(self.sagemaker, resource.stop, **{resource.name_key: name})
+        except Exception as exc:
+            if is_already_ended(exc) or is_not_found(exc):
+                self.log.info("%s %s not stopped: %s", resource.title, name, exc)
+                return False
+            raise
+        self.log.info("Stop requested for %s %s", resource.title.lower(), name)
+        return True
+
+    def find_reusable_job(
+        self,
+        name_for_attempt: Callable[[int], str],
+        *,
+        if_job_exists: str = "reuse",
+        max_attempts: int = 50,
+        poll_interval: float = 30.0,
+        run_id: str | None = None,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Find the job of this family a (re)try should attach to, reuse, or create (:meth:`find_reusable`).
+
+        Returns:
+            ``(job_name, description)`` where ``description`` is ``None`` when the name is free.
+        """
+        return self.find_reusable(
+            self.resource,
+            name_for_attempt,
+            if_job_exists=if_job_exists,
+            max_attempts=max_attempts,
+            poll_interval=poll_interval,
+            run_id=run_id,
+        )
 
     def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:
         """Turn the job's Describe* response into the small JSON value pushed to XCom."""

@@ -18,10 +18,8 @@ from airflow_tf_sm.exceptions import (
     TrainingJobTimeoutError,
 )
 from airflow_tf_sm.redaction import redact_mapping
-from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB, final_metrics
 from airflow_tf_sm.service import JobService
-from airflow_tf_sm.waiting import LogReader
 
 if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
@@ -168,74 +166,7 @@ class TrainingService(JobService):
         self.create(request)
         return job_name, None
 
-    # ------------------------------------------------------------------ read, stop
-    def describe(self, job_name: str) -> dict[str, Any]:
-        """Return DescribeTrainingJob for ``job_name`` (retried on throttling; raises for an unknown job).
-
-        Its secret values are registered with Airflow's masker (:meth:`mask_secrets`), so a task or
-        trigger that waits for a job started elsewhere masks them too.
-        """
-        self.check_names(job_name=job_name)
-        desc = dict(self.hook.call(self.sagemaker, "describe_training_job", TrainingJobName=job_name))
-        self.mask_secrets(desc)
-        return desc
-
-    def find(self, job_name: str) -> dict[str, Any] | None:
-        """Return DescribeTrainingJob, or ``None`` when no job has that name (secrets masked as by :meth:`describe`)."""
-        self.check_names(job_name=job_name)
-        desc = self.hook.describe_or_none("describe_training_job", TrainingJobName=job_name)
-        self.mask_secrets(desc)
-        return desc
-
-    def stop(self, job_name: str) -> bool:
-        """Ask SageMaker to stop a job; return False when the job had already ended or does not exist."""
-        self.check_names(job_name=job_name)
-        try:
-            self.hook.call(self.sagemaker, "stop_training_job", TrainingJobName=job_name)
-        except Exception as exc:
-            if is_already_ended(exc) or is_not_found(exc):
-                self.log.info("Training job %s not stopped: %s", job_name, exc)
-                return False
-            raise
-        self.log.info("Stop requested for training job %s", job_name)
-        return True
-
-    def find_reusable_job(
-        self,
-        name_for_attempt: Callable[[int], str],
-        *,
-        if_job_exists: str = "reuse",
-        max_attempts: int = 50,
-        poll_interval: float = 30.0,
-        run_id: str | None = None,
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Find the training job a (re)try should attach to, reuse, or create (:meth:`find_reusable`).
-
-        Args:
-            name_for_attempt: The task instance's job name of each attempt (1, 2, ...).
-            if_job_exists: ``"reuse"`` or ``"retrain"`` a Completed job.
-            max_attempts: Names tried at most.
-            poll_interval: Seconds between polls while a job is Stopping.
-            run_id: The run asking (the log says when a job found comes from another run).
-
-        Returns:
-            ``(job_name, description)`` where ``description`` is ``None`` when the name is free.
-        """
-        return self.find_reusable(
-            TRAINING_JOB,
-            name_for_attempt,
-            if_job_exists=if_job_exists,
-            max_attempts=max_attempts,
-            poll_interval=poll_interval,
-            run_id=run_id,
-        )
-
     # ------------------------------------------------------------------ wait
-    def log_reader(self, job_name: str) -> LogReader:
-        """Return a reader of the job's CloudWatch log streams."""
-        self.check_names(job_name=job_name)
-        return LogReader(self.hook, TRAINING_JOB.log_group, job_name)
-
     def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:
         """Turn a DescribeTrainingJob response into the small JSON value pushed to XCom."""
         return {

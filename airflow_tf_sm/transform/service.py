@@ -21,10 +21,8 @@ from airflow_tf_sm.exceptions import (
     TransformJobFailedError,
     TransformJobTimeoutError,
 )
-from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, TRANSFORM_JOB
 from airflow_tf_sm.service import JobService
-from airflow_tf_sm.waiting import LogReader
 
 if TYPE_CHECKING:
     from airflow_tf_sm.hosting.spec import ModelSpec
@@ -222,8 +220,7 @@ class TransformService(JobService):
         if problems:
             raise ConfigValidationError(problems, what=_WHAT)
 
-        job_name, existing = self.find_reusable(
-            TRANSFORM_JOB,
+        job_name, existing = self.find_reusable_job(
             lambda n: self._name(spec, ids, n),
             if_job_exists=if_job_exists,
             poll_interval=poll_interval,
@@ -258,41 +255,6 @@ class TransformService(JobService):
         from airflow_tf_sm.sagemaker.names import task_job_name
 
         return task_job_name(*ids, template_name=spec.job_name, attempt=attempt)
-
-    # ------------------------------------------------------------------ read, stop
-    def describe(self, job_name: str) -> dict[str, Any]:
-        """Return DescribeTransformJob for ``job_name`` (retried on throttling; raises for an unknown job).
-
-        Its secret ``Environment`` values are registered with Airflow's masker.
-        """
-        self.check_names(job_name=job_name)
-        desc = dict(self.hook.call(self.sagemaker, "describe_transform_job", TransformJobName=job_name))
-        self.mask_secrets(desc)
-        return desc
-
-    def find(self, job_name: str) -> dict[str, Any] | None:
-        """Return DescribeTransformJob, or ``None`` when no job has that name."""
-        self.check_names(job_name=job_name)
-        desc = self.hook.describe_or_none("describe_transform_job", TransformJobName=job_name)
-        self.mask_secrets(desc)
-        return desc
-
-    def stop(self, job_name: str) -> bool:
-        """Ask SageMaker to stop a transform job; False when it had already ended or does not exist."""
-        try:
-            self.hook.call(self.sagemaker, "stop_transform_job", TransformJobName=job_name)
-        except Exception as exc:
-            if is_already_ended(exc) or is_not_found(exc):
-                self.log.info("Transform job %s not stopped: %s", job_name, exc)
-                return False
-            raise
-        self.log.info("Stop requested for transform job %s", job_name)
-        return True
-
-    # ------------------------------------------------------------------ wait
-    def log_reader(self, job_name: str) -> LogReader:
-        """Return a reader of the job's CloudWatch log streams (``/aws/sagemaker/TransformJobs``)."""
-        return LogReader(self.hook, TRANSFORM_JOB.log_group, job_name)
 
     # ------------------------------------------------------------------ result
     def outputs(self, output_path: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.exceptions import TFSageMakerError, TuningJobFailedError
-from airflow_tf_sm.sagemaker.errors import is_already_ended, is_not_found
 from airflow_tf_sm.sagemaker.resources import TUNING_JOB
 from airflow_tf_sm.service import JobService
 from airflow_tf_sm.waiting import LogReader, Watch
@@ -125,67 +124,8 @@ class TuningService(JobService):
         self.create(request)
         return job_name, None
 
-    def find_reusable_job(
-        self,
-        name_for_attempt: Callable[[int], str],
-        *,
-        if_job_exists: str = "reuse",
-        max_attempts: int = 50,
-        poll_interval: float = 30.0,
-        run_id: str | None = None,
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Find the tuning job a (re)try should attach to, reuse, or create (:meth:`find_reusable`).
 
-        Returns:
-            ``(tuning_job_name, description)`` where ``description`` is ``None`` when the name is free.
-        """
-        return self.find_reusable(
-            TUNING_JOB,
-            name_for_attempt,
-            if_job_exists=if_job_exists,
-            max_attempts=max_attempts,
-            poll_interval=poll_interval,
-            run_id=run_id,
-        )
-
-    # ------------------------------------------------------------------ read, stop
-    def describe(self, tuning_job_name: str) -> dict[str, Any]:
-        """Return DescribeHyperParameterTuningJob (retried on throttling; raises for an unknown job).
-
-        Its secret static hyperparameters and environment values are registered with Airflow's masker.
-        """
-        self.check_names(tuning_job_name=tuning_job_name)
-        desc = dict(
-            self.hook.call(
-                self.sagemaker, "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=tuning_job_name
-            )
-        )
-        self.mask_secrets(desc)
-        return desc
-
-    def find(self, tuning_job_name: str) -> dict[str, Any] | None:
-        """Return DescribeHyperParameterTuningJob, or ``None`` when no tuning job has that name."""
-        self.check_names(tuning_job_name=tuning_job_name)
-        desc = self.hook.describe_or_none(
-            "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=tuning_job_name
-        )
-        self.mask_secrets(desc)
-        return desc
-
-    def stop(self, tuning_job_name: str) -> bool:
-        """Stop a tuning job and every training job it runs; False when it had already ended or does not exist."""
-        try:
-            self.hook.call(
-                self.sagemaker, "stop_hyper_parameter_tuning_job", HyperParameterTuningJobName=tuning_job_name
-            )
-        except Exception as exc:
-            if is_already_ended(exc) or is_not_found(exc):
-                self.log.info("Tuning job %s not stopped: %s", tuning_job_name, exc)
-                return False
-            raise
-        self.log.info("Stop requested for tuning job %s", tuning_job_name)
-        return True
-
+    # ------------------------------------------------------------------ read
     def training_jobs(self, tuning_job_name: str, **filters: Any) -> list[dict[str, Any]]:
         """Return every training job summary of a tuning job (all pages; ``SortBy``/``StatusEquals`` as filters)."""
         summaries: list[dict[str, Any]] = []
