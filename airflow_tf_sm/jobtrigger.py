@@ -26,12 +26,19 @@ class JobTrigger(WaitTrigger):
     job when ``stop_job_on_kill`` (Airflow 3.3+ calls :meth:`on_kill`); triggerer shutdown, restart or
     redistribution never does.
 
+    A family's trigger takes the job's name (its own keyword) and ``client_params`` first, then these
+    keywords, passed on unchanged.
+
     Args:
         client_params: Backend and connection settings (``hook.trigger_params()``), plain JSON.
         poll_interval: Seconds between polls.
         stop_job_on_kill: Stop the job when a user kills the deferred task.
-        coalesce: Wait through the shared poller of the family (:mod:`airflow_tf_sm.polling`).
-        stream_logs: Copy new log lines of the job into the trigger's log while waiting (families with a log).
+        coalesce: Wait through the shared poller of the family's jobs of this connection and region
+            (:mod:`airflow_tf_sm.polling`: one paginated List* per interval, describes only of jobs that
+            changed, the logs of all its jobs read together: ``logfeed.py``) instead of describing this job
+            and reading its log every interval. Same log lines, same event.
+        stream_logs: Copy new log lines of the job into the trigger's log while waiting (families with a
+            log; ignored for a tuning job, whose training jobs have the logs).
     """
 
     #: The hook's service of the family (``hook.training``, ``hook.tuning``, ``hook.transform``).
@@ -40,11 +47,11 @@ class JobTrigger(WaitTrigger):
     def __init__(
         self,
         client_params: Mapping[str, Any],
-        poll_interval: float,
+        poll_interval: float = 30.0,
         *,
-        stop_job_on_kill: bool,
-        coalesce: bool,
-        stream_logs: bool = False,
+        stop_job_on_kill: bool = True,
+        coalesce: bool = True,
+        stream_logs: bool = True,
     ) -> None:
         super().__init__(client_params, poll_interval)
         self.stop_job_on_kill = stop_job_on_kill

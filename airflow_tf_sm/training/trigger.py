@@ -20,19 +20,13 @@ class TrainingJobTrigger(JobTrigger):
          "result": hook.training.result(desc)}
 
     ``"error"`` events (an error that polling again cannot fix, e.g. an unknown job or denied access)
-    also carry ``error_code`` and ``message``. A killed task stops the job when ``stop_job_on_kill``
-    (Airflow 3.3+ calls :meth:`on_kill`); triggerer shutdown, restart or redistribution never does.
+    also carry ``error_code`` and ``message``.
 
     Args:
         job_name: The training job.
         client_params: Backend and connection settings (``hook.trigger_params()``), plain JSON.
-        poll_interval: Seconds between polls.
-        stream_logs: Copy new training-log lines into the trigger's log while waiting.
-        stop_job_on_kill: Stop the job when a user kills the deferred task.
-        coalesce: Wait through the shared poller of this connection and region
-            (:mod:`airflow_tf_sm.polling`: one paginated ListTrainingJobs per interval, describes only of
-            jobs that changed, the logs of all its jobs read together: ``logfeed.py``) instead of describing
-            this job and reading its log every interval. Same log lines, same event.
+        **options: ``poll_interval``, ``stop_job_on_kill``, ``coalesce``, ``stream_logs``
+            (see :class:`~airflow_tf_sm.jobtrigger.JobTrigger`).
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
@@ -46,16 +40,6 @@ class TrainingJobTrigger(JobTrigger):
     service_name = "training"
     fields = ("job_name", "stream_logs", "stop_job_on_kill", "coalesce")
 
-    def __init__(
-        self,
-        job_name: str,
-        client_params: Mapping[str, Any],
-        poll_interval: float = 30.0,
-        stream_logs: bool = True,
-        stop_job_on_kill: bool = True,
-        coalesce: bool = True,
-    ) -> None:
+    def __init__(self, job_name: str, client_params: Mapping[str, Any], **options: Any) -> None:
         self.job_name = job_name
-        super().__init__(
-            client_params, poll_interval, stop_job_on_kill=stop_job_on_kill, coalesce=coalesce, stream_logs=stream_logs
-        )
+        super().__init__(client_params, **options)

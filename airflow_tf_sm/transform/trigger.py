@@ -25,11 +25,8 @@ class TransformJobTrigger(JobTrigger):
     Args:
         transform_job_name: The transform job.
         client_params: Backend and connection settings (``hook.trigger_params()``), plain JSON.
-        poll_interval: Seconds between polls.
-        stream_logs: Copy new log lines of the job into the trigger's log while waiting.
-        stop_job_on_kill: Stop the job when a user kills the deferred task.
-        coalesce: Wait through the shared poller of transform jobs of this connection and region (one paginated
-            ListTransformJobs per interval, describes only of jobs that changed, logs read for all at once).
+        **options: ``poll_interval``, ``stop_job_on_kill``, ``coalesce``, ``stream_logs``
+            (see :class:`~airflow_tf_sm.jobtrigger.JobTrigger`).
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
@@ -43,16 +40,6 @@ class TransformJobTrigger(JobTrigger):
     service_name = "transform"
     fields = ("transform_job_name", "stream_logs", "stop_job_on_kill", "coalesce")
 
-    def __init__(
-        self,
-        transform_job_name: str,
-        client_params: Mapping[str, Any],
-        poll_interval: float = 30.0,
-        stream_logs: bool = True,
-        stop_job_on_kill: bool = True,
-        coalesce: bool = True,
-    ) -> None:
+    def __init__(self, transform_job_name: str, client_params: Mapping[str, Any], **options: Any) -> None:
         self.transform_job_name = transform_job_name
-        super().__init__(
-            client_params, poll_interval, stop_job_on_kill=stop_job_on_kill, coalesce=coalesce, stream_logs=stream_logs
-        )
+        super().__init__(client_params, **options)

@@ -124,7 +124,6 @@ class TuningService(JobService):
         self.create(request)
         return job_name, None
 
-
     # ------------------------------------------------------------------ read
     def training_jobs(self, tuning_job_name: str, **filters: Any) -> list[dict[str, Any]]:
         """Return every training job summary of a tuning job (all pages; ``SortBy``/``StatusEquals`` as filters)."""

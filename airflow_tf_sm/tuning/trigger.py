@@ -19,16 +19,13 @@ class TuningJobTrigger(JobTrigger):
         {"status": "success" | "failed" | "error", "tuning_job_name": ..., "tuning_job_status": ...,
          "failure_reason": ..., "result": hook.tuning.result(desc)}
 
-    ``"error"`` events also carry ``error_code`` and ``message``. A killed task stops the tuning job (and
-    so every training job it runs) when ``stop_job_on_kill`` (Airflow 3.3+ calls :meth:`on_kill`).
+    ``"error"`` events also carry ``error_code`` and ``message``.
 
     Args:
         tuning_job_name: The tuning job.
         client_params: Backend and connection settings (``hook.trigger_params()``), plain JSON.
-        poll_interval: Seconds between polls.
-        stop_job_on_kill: Stop the tuning job when a user kills the deferred task.
-        coalesce: Wait through the shared poller of tuning jobs of this connection and region (one paginated
-            ListHyperParameterTuningJobs per interval, describes only of jobs that changed; same event).
+        **options: ``poll_interval``, ``stop_job_on_kill``, ``coalesce``
+            (see :class:`~airflow_tf_sm.jobtrigger.JobTrigger`).
 
     Example:
         >>> from airflow_tf_sm.backends import ClientParams
@@ -42,16 +39,9 @@ class TuningJobTrigger(JobTrigger):
     service_name = "tuning"
     fields = ("tuning_job_name", "stop_job_on_kill", "coalesce")
 
-    def __init__(
-        self,
-        tuning_job_name: str,
-        client_params: Mapping[str, Any],
-        poll_interval: float = 30.0,
-        stop_job_on_kill: bool = True,
-        coalesce: bool = True,
-    ) -> None:
+    def __init__(self, tuning_job_name: str, client_params: Mapping[str, Any], **options: Any) -> None:
         self.tuning_job_name = tuning_job_name
-        super().__init__(client_params, poll_interval, stop_job_on_kill=stop_job_on_kill, coalesce=coalesce)
+        super().__init__(client_params, **options)
 
     def watch(self) -> Watch:
         """Return the state machine of this wait (with the tuning status line)."""
