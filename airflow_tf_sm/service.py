@@ -223,6 +223,63 @@ class JobService(FamilyService):
         self.mask_secrets(desc)
         return desc
 
+    def start_job(
+        self,
+        name_for: Callable[[int], str],
+        build: Callable[[str, bool], dict[str, Any]],
+        *,
+        summary: Callable[[Mapping[str, Any]], str],
+        if_job_exists: str = "reuse",
+        poll_interval: float = 30.0,
+        run_id: str | None = None,
+        found: Callable[[str], None] | None = None,
+        before_create: Callable[[], object] | None = None,
+        on_name: Callable[[str], None] | None = None,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Check the request, then attach to, reuse, or create the job of a task instance (never two).
+
+        ``build(name, validate)`` returns the create request under ``name``. The request of the first name
+        is built and checked whole before any call; then the names are looked up
+        (:meth:`find_reusable_job`). Only for a new job: the request is rebuilt under the free name,
+        ``before_create()`` runs (e.g. uploads the code) and :meth:`submit` creates it.
+
+        Args:
+            name_for: The task instance's job name of each attempt (1, 2, ...).
+            build: ``(name, validate) -> request``.
+            summary: The one-line, secret-free summary of a request for the task log.
+            if_job_exists: ``"reuse"`` or the family's ``rerun_word``.
+            poll_interval: Seconds between polls while an earlier try's job is Stopping.
+            run_id: The run asking (the log says when a job found comes from another run).
+            found: Called with the name chosen (an earlier try's job or the free name).
+            before_create: Called just before a new job is created.
+            on_name: Called with the job name just before the create call (so a kill can stop it).
+
+        Returns:
+            ``(job_name, description)``; the description of the earlier try's job, or None for a new one.
+        """
+        request = build(name_for(1), True)
+        self.mask_secrets(request)
+        job_name, existing = self.find_reusable_job(
+            name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=run_id
+        )
+        if found is not None:
+            found(job_name)
+        if existing is not None:
+            return job_name, existing
+        if job_name != request[self.resource.name_key]:
+            request = build(job_name, False)
+        if before_create is not None:
+            before_create()
+        self.submit(request, summary(request), on_name)
+        return job_name, None
+
+    def submit(self, request: Mapping[str, Any], summary: str, on_name: Callable[[str], None] | None = None) -> str:
+        """Log the create request's ``summary``, tell ``on_name`` the job's name, create the job; return its ARN."""
+        self.log.info("%s %s", self.create_operation, summary)
+        if on_name is not None:
+            on_name(str(request[self.resource.name_key]))
+        return self.create(request)
+
     def find(self, name: str) -> dict[str, Any] | None:
         """Return the job's Describe* response, or ``None`` when no job has that name (secrets masked)."""
         resource = self.resource

@@ -144,27 +144,26 @@ class TrainingService(JobService):
 
         code, code_uri = self.package_code(spec)
         tags = job_tags(*ids)
-        request = self.request(spec, name_for(1), code_uri, extra_tags=tags)
-        self.mask_secrets(request)
-        job_name, existing = self.find_reusable_job(
-            name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=ids.run_id
-        )
-        if spec.job_name is not None and job_name != spec.job_name:
-            from airflow_tf_sm.sagemaker.names import name_changes
 
-            attempt = next((a for a in range(1, 51) if name_for(a) == job_name), 1)
-            why = name_changes(spec.job_name, job_name, map_index=ids.map_index, attempt=attempt)
-            self.log.info("job_name %r is used as %r: %s", spec.job_name, job_name, "; ".join(why))
-        if existing is not None:
-            return job_name, existing
-        if job_name != request["TrainingJobName"]:
-            request = self.request(spec, job_name, code_uri, extra_tags=tags, validate=False)
-        self.upload_code(code, code_uri)
-        self.log.info("CreateTrainingJob %s", request_summary(request))
-        if on_name is not None:
-            on_name(job_name)
-        self.create(request)
-        return job_name, None
+        def chosen(job_name: str) -> None:
+            if spec.job_name is not None and job_name != spec.job_name:
+                from airflow_tf_sm.sagemaker.names import name_changes
+
+                attempt = next((a for a in range(1, 51) if name_for(a) == job_name), 1)
+                why = name_changes(spec.job_name, job_name, map_index=ids.map_index, attempt=attempt)
+                self.log.info("job_name %r is used as %r: %s", spec.job_name, job_name, "; ".join(why))
+
+        return self.start_job(
+            name_for,
+            lambda name, validate: self.request(spec, name, code_uri, extra_tags=tags, validate=validate),
+            summary=request_summary,
+            if_job_exists=if_job_exists,
+            poll_interval=poll_interval,
+            run_id=ids.run_id,
+            found=chosen,
+            before_create=lambda: self.upload_code(code, code_uri),
+            on_name=on_name,
+        )
 
     # ------------------------------------------------------------------ wait
     def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:

@@ -244,10 +244,7 @@ class TransformService(JobService):
             self.existing_model(chosen)
         request = self.request(spec, job_name, chosen, extra_tags=job_tags(*ids), validate=False)
         self.mask_secrets(request)
-        self.log.info("CreateTransformJob %s", request_summary(request))
-        if on_name is not None:
-            on_name(job_name)
-        self.create(request)
+        self.submit(request, request_summary(request), on_name)
         return job_name, None
 
     @staticmethod

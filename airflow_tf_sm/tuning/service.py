@@ -108,21 +108,16 @@ class TuningService(JobService):
         training.check_hosts(spec.training)  # each training job of the tuning job runs on as many hosts
         code, code_uri = training.package_code(spec.training)
         tags = job_tags(*ids)
-        request = self.request(spec, name_for(1), code_uri, extra_tags=tags)
-        self.mask_secrets(request)
-        job_name, existing = self.find_reusable_job(
-            name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=ids.run_id
+        return self.start_job(
+            name_for,
+            lambda name, validate: self.request(spec, name, code_uri, extra_tags=tags, validate=validate),
+            summary=request_summary,
+            if_job_exists=if_job_exists,
+            poll_interval=poll_interval,
+            run_id=ids.run_id,
+            before_create=lambda: training.upload_code(code, code_uri),
+            on_name=on_name,
         )
-        if existing is not None:
-            return job_name, existing
-        if job_name != request["HyperParameterTuningJobName"]:
-            request = self.request(spec, job_name, code_uri, extra_tags=tags, validate=False)
-        training.upload_code(code, code_uri)
-        self.log.info("CreateHyperParameterTuningJob %s", request_summary(request))
-        if on_name is not None:
-            on_name(job_name)
-        self.create(request)
-        return job_name, None
 
     # ------------------------------------------------------------------ read
     def training_jobs(self, tuning_job_name: str, **filters: Any) -> list[dict[str, Any]]:
