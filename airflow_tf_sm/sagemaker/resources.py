@@ -127,6 +127,22 @@ TUNING_JOB = Resource(
     rerun_word="retune",
     rerun_verb="tunes",
 )
+#: Keys a tuning job's TrainingJobDefinition shares with a CreateTrainingJob request, with the same meaning
+#: (the estimator's request gives them; each training job the tuning job starts takes them over as they are).
+TRAINING_DEFINITION_KEYS = (
+    "RoleArn",
+    "InputDataConfig",
+    "VpcConfig",
+    "OutputDataConfig",
+    "ResourceConfig",
+    "StoppingCondition",
+    "EnableNetworkIsolation",
+    "EnableInterContainerTrafficEncryption",
+    "EnableManagedSpotTraining",
+    "CheckpointConfig",
+    "RetryStrategy",
+    "Environment",
+)
 TRANSFORM_JOB = Resource(
     title="Transform job",
     name_key="TransformJobName",

@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError, UnknownFrameworkVersionError
 from airflow_tf_sm.sagemaker import fields
@@ -68,6 +68,14 @@ SINGLE_DEFAULTS: dict[str, Any] = {
     "instance_type": resources.DEFAULT_INSTANCE_TYPE,
     "instance_count": resources.DEFAULT_INSTANCE_COUNT,
 }
+
+
+class RequestOptions(TypedDict, total=False):
+    """What :meth:`TrainingJobSpec.to_request` takes besides the name, code and region (all optional)."""
+
+    role: str | None
+    image_uri: str | None
+    extra_tags: Mapping[str, str] | None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError
 from airflow_tf_sm.sagemaker import fields
@@ -48,6 +48,7 @@ from airflow_tf_sm.sagemaker.limits import (
     MIN_TUNING_RUNTIME,
 )
 from airflow_tf_sm.sagemaker.names import MAX_TUNING_NAME_LEN, is_valid_name, name_rule
+from airflow_tf_sm.sagemaker.resources import TRAINING_DEFINITION_KEYS
 from airflow_tf_sm.training.spec import TrainingJobSpec
 from airflow_tf_sm.tuning.ranges import (
     CategoricalParameter,
@@ -58,6 +59,11 @@ from airflow_tf_sm.tuning.ranges import (
     parse_ranges,
     ranges_request,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from airflow_tf_sm.training.spec import RequestOptions
 
 __all__ = ["CategoricalParameter", "ContinuousParameter", "IntegerParameter", "TuningJobSpec"]
 
@@ -74,21 +80,6 @@ HYPERBAND_KEYS = ("min_resource", "max_resource")
 WARM_START_KEYS = ("warm_start_type", "parents")
 #: The fields of the training spec (the estimator), every one a setting of a tuning job too.
 TRAINING_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainingJobSpec))
-#: Keys of a TrainingJobDefinition taken over from the CreateTrainingJob request of the estimator.
-_DEFINITION_KEYS = (
-    "RoleArn",
-    "InputDataConfig",
-    "VpcConfig",
-    "OutputDataConfig",
-    "ResourceConfig",
-    "StoppingCondition",
-    "EnableNetworkIsolation",
-    "EnableInterContainerTrafficEncryption",
-    "EnableManagedSpotTraining",
-    "CheckpointConfig",
-    "RetryStrategy",
-    "Environment",
-)
 
 #: Estimator settings a TrainingJobDefinition cannot carry (CreateTrainingJob keys it does not have).
 _NOT_IN_A_DEFINITION = {
@@ -469,14 +460,7 @@ class TuningJobSpec:
         return config
 
     def to_request(
-        self,
-        job_name: str,
-        code_uri: str,
-        region: str,
-        *,
-        role: str | None = None,
-        image_uri: str | None = None,
-        extra_tags: Mapping[str, str] | None = None,
+        self, job_name: str, code_uri: str, region: str, **options: Unpack[RequestOptions]
     ) -> dict[str, Any]:
         """Return the CreateHyperParameterTuningJob request the SDK v2 sends for this estimator and tuner.
 
@@ -490,9 +474,8 @@ class TuningJobSpec:
             job_name: The tuning job name (at most 32 characters).
             code_uri: ``s3://`` URI of the staged ``sourcedir.tar.gz``.
             region: Region of the job.
-            role: Role ARN; wins over the spec's.
-            image_uri: Training image; wins over the spec's and the SageMaker TensorFlow image.
-            extra_tags: Tags added to the spec's tags (they win on equal keys).
+            **options: ``role``, ``image_uri``, ``extra_tags``: the estimator's
+                (:meth:`TrainingJobSpec.to_request`).
 
         Raises:
             ConfigValidationError: the spec breaks a rule (checked here only for a spec not built by
@@ -504,9 +487,7 @@ class TuningJobSpec:
         if problems:
             raise ConfigValidationError(problems, what="tuning job configuration")
         estimator = dataclasses.replace(self.training, request_overrides={})
-        training = estimator.to_request(
-            job_name, code_uri, region, role=role, image_uri=image_uri, extra_tags=extra_tags
-        )
+        training = estimator.to_request(job_name, code_uri, region, **options)
         algorithm = {
             key: training["AlgorithmSpecification"][key]
             for key in ("TrainingImage", "TrainingInputMode", "MetricDefinitions")
@@ -516,7 +497,7 @@ class TuningJobSpec:
             "StaticHyperParameters": self._static_hyperparameters(job_name, code_uri, region),
             "AlgorithmSpecification": algorithm,
         }
-        definition.update({key: training[key] for key in _DEFINITION_KEYS if key in training})
+        definition.update({key: training[key] for key in TRAINING_DEFINITION_KEYS if key in training})
         request: dict[str, Any] = {
             "HyperParameterTuningJobName": job_name,
             "HyperParameterTuningJobConfig": self.tuning_config(),

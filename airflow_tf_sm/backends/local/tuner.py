@@ -40,7 +40,12 @@ from airflow_tf_sm.backends.local.search import COMPLETE, FAIL, PRUNED, Strategy
 from airflow_tf_sm.backends.local.tuning_api import end_tuning, final_objective, is_better, objective_of, tuning_store
 from airflow_tf_sm.sagemaker.hyperparameters import HP_TUNING_OBJECTIVE
 from airflow_tf_sm.sagemaker.names import tuning_training_job_name
-from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, TRAINING_LOG_GROUP, TUNING_JOB
+from airflow_tf_sm.sagemaker.resources import (
+    JOB_TERMINAL_STATUSES,
+    TRAINING_DEFINITION_KEYS,
+    TRAINING_LOG_GROUP,
+    TUNING_JOB,
+)
 
 POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 2.0
@@ -48,21 +53,6 @@ HEARTBEAT_SECONDS = 2.0
 MEDIAN_RULE_MIN_JOBS = 2
 #: A new best must beat the old one by this share to count as an improvement (BestObjectiveNotImproving).
 IMPROVEMENT = 0.01
-#: TrainingJobDefinition keys a training job request takes over as they are.
-_DEFINITION_KEYS = (
-    "RoleArn",
-    "InputDataConfig",
-    "VpcConfig",
-    "OutputDataConfig",
-    "ResourceConfig",
-    "StoppingCondition",
-    "EnableNetworkIsolation",
-    "EnableInterContainerTrafficEncryption",
-    "EnableManagedSpotTraining",
-    "CheckpointConfig",
-    "RetryStrategy",
-    "Environment",
-)
 
 
 @dataclass
@@ -203,7 +193,7 @@ class Tuner:
             "AlgorithmSpecification": dict(self.definition["AlgorithmSpecification"]),
             "HyperParameters": {**self.static, **tuned, HP_TUNING_OBJECTIVE: self.metric},
         }
-        request.update({key: self.definition[key] for key in _DEFINITION_KEYS if key in self.definition})
+        request.update({key: self.definition[key] for key in TRAINING_DEFINITION_KEYS if key in self.definition})
         if self.request.get("Tags"):
             request["Tags"] = list(self.request["Tags"])
         trial = Trial(index=index, name=name, tuned=tuned)
