@@ -149,7 +149,7 @@ class TransformService(JobService):
         extra_tags: Mapping[str, str] | None = None,
         validate: bool = True,
     ) -> dict[str, Any]:
-        """Return the CreateTransformJob request for ``spec``, coerced and (``validate``) checked: :meth:`checked_request`."""
+        """Return the CreateTransformJob request for ``spec`` (coerced; checked: :meth:`checked_request`)."""
         request = spec.to_request(job_name=job_name, model_name=model_name, extra_tags=extra_tags)
         return self.checked_request(request, validate=validate)
 

@@ -66,7 +66,7 @@ class TuningService(JobService):
         extra_tags: Mapping[str, str] | None = None,
         validate: bool = True,
     ) -> dict[str, Any]:
-        """Return the CreateHyperParameterTuningJob request for ``spec``, coerced and (``validate``) checked: :meth:`checked_request`."""
+        """Return the CreateHyperParameterTuningJob request for ``spec`` (coerced; checked: :meth:`checked_request`)."""
         role = spec.training.role or self.hook.clients.default_role
         request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
         return self.checked_request(request, validate=validate)
