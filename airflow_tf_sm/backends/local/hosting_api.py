@@ -19,7 +19,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +39,13 @@ from airflow_tf_sm.backends.local.processes import helper_env, kill_group, launc
 from airflow_tf_sm.backends.local.wire import (
     client_error,
     corrupt_record_error,
-    list_records,
+    list_call,
     maybe_throttle,
     metadata,
-    paginate,
     to_datetime,
 )
-from airflow_tf_sm.sagemaker.resources import ENDPOINT as ENDPOINT_RESOURCE
 
 _KIND_WORDS = {MODEL: "model", ENDPOINT_CONFIG: "endpoint configuration", ENDPOINT: "endpoint"}
-_SORT_KEYS: dict[str, Callable[[Any], Any]] = {
-    "Name": lambda r: r["name"],
-    "CreationTime": lambda r: (r["creation_time"], r["name"]),
-}
-_ENDPOINT_SORT_KEYS = {**_SORT_KEYS, "Status": lambda r: (r.get("status", ""), r["name"])}
 
 
 def _resolved_image(image: str) -> str:
@@ -173,36 +166,6 @@ class HostingAPI:
         except CorruptRecordError as exc:
             raise corrupt_record_error(exc, op) from None
 
-    def _list(
-        self,
-        records: list[dict[str, Any]],
-        op: str,
-        *,
-        sort_by: str,
-        sort_order: str,
-        next_token: str | None,
-        max_results: int | None,
-        name_contains: str | None,
-        times: dict[str, Any],
-        status_equals: str | None = None,
-        sort_keys: dict[str, Callable[[Any], Any]] = _SORT_KEYS,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Filter, sort and page records like SageMaker's List* calls; return the page and the extra keys."""
-        kept = list_records(
-            records,
-            op,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            sort_keys=sort_keys,
-            name_contains=name_contains,
-            status_equals=status_equals,
-            statuses=sorted(ENDPOINT_RESOURCE.statuses),
-            times=times,
-            max_results=10 if max_results is None else max_results,
-        )
-        page, token = paginate(kept, next_token, 10 if max_results is None else int(max_results), op)
-        return page, {"NextToken": token} if token else {}
-
     # -- models --------------------------------------------------------------------------------
     def create_model(
         self,
@@ -267,36 +230,10 @@ class HostingAPI:
         """Delete a model (endpoints already serving it keep serving, like SageMaker)."""
         return self._delete_record(MODEL, ModelName, "DeleteModel")
 
-    def list_models(
-        self,
-        *,
-        SortBy: str = "CreationTime",
-        SortOrder: str = "Descending",
-        NextToken: str | None = None,
-        MaxResults: int | None = None,
-        NameContains: str | None = None,
-        CreationTimeBefore: Any = None,
-        CreationTimeAfter: Any = None,
-    ) -> dict[str, Any]:
-        """Return ``{"Models": [{"ModelName", "ModelArn", "CreationTime"}], "NextToken"?}``."""
-        op = "ListModels"
-        maybe_throttle(op)
+    def list_models(self, **params: Any) -> dict[str, Any]:
+        """ListModels: ``{"Models": [{"ModelName", "ModelArn", "CreationTime"}], "NextToken"?}``."""
         records = self.hosting.records(MODEL)
-        page, extra = self._list(
-            records,
-            op,
-            sort_by=SortBy,
-            sort_order=SortOrder,
-            next_token=NextToken,
-            max_results=MaxResults,
-            name_contains=NameContains,
-            times={"CreationTimeBefore": CreationTimeBefore, "CreationTimeAfter": CreationTimeAfter},
-        )
-        models = [
-            {"ModelName": r["name"], "ModelArn": r["arn"], "CreationTime": to_datetime(r["creation_time"])}
-            for r in page
-        ]
-        return {"Models": models, **extra, "ResponseMetadata": metadata()}
+        return list_call("ListModels", params, records, key="Models", summary=_summary("Model"))
 
     # -- endpoint configs ----------------------------------------------------------------------
     def create_endpoint_config(
@@ -368,40 +305,11 @@ class HostingAPI:
         """Delete an endpoint config (endpoints using it keep serving, like SageMaker)."""
         return self._delete_record(ENDPOINT_CONFIG, EndpointConfigName, "DeleteEndpointConfig")
 
-    def list_endpoint_configs(
-        self,
-        *,
-        SortBy: str = "CreationTime",
-        SortOrder: str = "Descending",
-        NextToken: str | None = None,
-        MaxResults: int | None = None,
-        NameContains: str | None = None,
-        CreationTimeBefore: Any = None,
-        CreationTimeAfter: Any = None,
-    ) -> dict[str, Any]:
-        """Return ``{"EndpointConfigs": [{"EndpointConfigName", "EndpointConfigArn", "CreationTime"}], ...}``."""
-        op = "ListEndpointConfigs"
-        maybe_throttle(op)
+    def list_endpoint_configs(self, **params: Any) -> dict[str, Any]:
+        """ListEndpointConfigs: ``{"EndpointConfigs": [{"EndpointConfigName", "EndpointConfigArn", ...}]}``."""
         records = self.hosting.records(ENDPOINT_CONFIG)
-        page, extra = self._list(
-            records,
-            op,
-            sort_by=SortBy,
-            sort_order=SortOrder,
-            next_token=NextToken,
-            max_results=MaxResults,
-            name_contains=NameContains,
-            times={"CreationTimeBefore": CreationTimeBefore, "CreationTimeAfter": CreationTimeAfter},
-        )
-        configs = [
-            {
-                "EndpointConfigName": r["name"],
-                "EndpointConfigArn": r["arn"],
-                "CreationTime": to_datetime(r["creation_time"]),
-            }
-            for r in page
-        ]
-        return {"EndpointConfigs": configs, **extra, "ResponseMetadata": metadata()}
+        summary = _summary("EndpointConfig")
+        return list_call("ListEndpointConfigs", params, records, key="EndpointConfigs", summary=summary)
 
     # -- endpoints -----------------------------------------------------------------------------
     def _server_spec(self, config_name: str, op: str) -> dict[str, Any]:
@@ -619,49 +527,27 @@ class HostingAPI:
         self.hosting.remove_endpoint(EndpointName)
         return {"ResponseMetadata": metadata()}
 
-    def list_endpoints(
-        self,
-        *,
-        SortBy: str = "CreationTime",
-        SortOrder: str = "Descending",
-        NextToken: str | None = None,
-        MaxResults: int | None = None,
-        NameContains: str | None = None,
-        CreationTimeBefore: Any = None,
-        CreationTimeAfter: Any = None,
-        LastModifiedTimeBefore: Any = None,
-        LastModifiedTimeAfter: Any = None,
-        StatusEquals: str | None = None,
-    ) -> dict[str, Any]:
-        """Return ``{"Endpoints": [EndpointSummary, ...], "NextToken"?}``, filtered and paged like SageMaker."""
-        op = "ListEndpoints"
-        maybe_throttle(op)
-        states = self.hosting.endpoints.records(self.hosting.refresh_endpoint)
-        page, extra = self._list(
-            states,
-            op,
-            sort_keys=_ENDPOINT_SORT_KEYS,
-            sort_by=SortBy,
-            sort_order=SortOrder,
-            next_token=NextToken,
-            max_results=MaxResults,
-            name_contains=NameContains,
-            status_equals=StatusEquals,
-            times={
-                "CreationTimeBefore": CreationTimeBefore,
-                "CreationTimeAfter": CreationTimeAfter,
-                "LastModifiedTimeBefore": LastModifiedTimeBefore,
-                "LastModifiedTimeAfter": LastModifiedTimeAfter,
-            },
-        )
-        summaries = [
-            {
-                "EndpointName": s["name"],
-                "EndpointArn": s["arn"],
-                "CreationTime": to_datetime(s["creation_time"]),
-                "LastModifiedTime": to_datetime(s["last_modified_time"]),
-                "EndpointStatus": s["status"],
-            }
-            for s in page
-        ]
-        return {"Endpoints": summaries, **extra, "ResponseMetadata": metadata()}
+    def list_endpoints(self, **params: Any) -> dict[str, Any]:
+        """ListEndpoints: ``{"Endpoints": [EndpointSummary, ...], "NextToken"?}``, filtered and paged like SageMaker."""
+        records = self.hosting.endpoints.records(self.hosting.refresh_endpoint)
+        return list_call("ListEndpoints", params, records, key="Endpoints", summary=_endpoint_summary)
+
+
+def _summary(kind: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Return how a model or endpoint config shows in its List* response (``{kind}Name``, ``{kind}Arn``, time)."""
+    return lambda r: {
+        f"{kind}Name": r["name"],
+        f"{kind}Arn": r["arn"],
+        "CreationTime": to_datetime(r["creation_time"]),
+    }
+
+
+def _endpoint_summary(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an endpoint's entry of ListEndpoints."""
+    return {
+        "EndpointName": state["name"],
+        "EndpointArn": state["arn"],
+        "CreationTime": to_datetime(state["creation_time"]),
+        "LastModifiedTime": to_datetime(state["last_modified_time"]),
+        "EndpointStatus": state["status"],
+    }

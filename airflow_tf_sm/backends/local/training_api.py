@@ -25,21 +25,12 @@ from airflow_tf_sm.backends.local.processes import helper_env, launch_detached
 from airflow_tf_sm.backends.local.wire import (
     client_error,
     corrupt_record_error,
-    list_page,
-    list_records,
+    list_call,
     maybe_throttle,
     metadata,
     to_datetime,
 )
-from airflow_tf_sm.sagemaker.resources import TRAINING_JOB
 from airflow_tf_sm.sagemaker.service_model import request_errors
-
-#: SortBy values of ListTrainingJobs.
-SORT_KEYS: dict[str, Any] = {
-    "Name": lambda s: s["name"],
-    "CreationTime": lambda s: (s["creation_time"], s["name"]),
-    "Status": lambda s: (s["status"], s["name"]),
-}
 
 
 class TrainingAPI:
@@ -226,41 +217,12 @@ class TrainingAPI:
         resp["ResponseMetadata"] = metadata()
         return resp
 
-    def list_training_jobs(
-        self,
-        *,
-        NextToken: str | None = None,
-        MaxResults: int = 100,
-        CreationTimeAfter: Any = None,
-        CreationTimeBefore: Any = None,
-        LastModifiedTimeAfter: Any = None,
-        LastModifiedTimeBefore: Any = None,
-        NameContains: str | None = None,
-        StatusEquals: str | None = None,
-        SortBy: str = "CreationTime",
-        SortOrder: str = "Descending",
-    ) -> dict[str, Any]:
-        """Return ``{"TrainingJobSummaries": [...], "NextToken"?}``, filtered and paged like SageMaker."""
-        op = "ListTrainingJobs"
-        maybe_throttle(op)
-        states = list_records(
-            self.engine.store.records(self.engine.refresh),
-            op,
-            sort_by=SortBy,
-            sort_order=SortOrder,
-            sort_keys=SORT_KEYS,
-            name_contains=NameContains,
-            status_equals=StatusEquals,
-            statuses=sorted(TRAINING_JOB.statuses),
-            times={
-                "CreationTimeAfter": CreationTimeAfter,
-                "CreationTimeBefore": CreationTimeBefore,
-                "LastModifiedTimeAfter": LastModifiedTimeAfter,
-                "LastModifiedTimeBefore": LastModifiedTimeBefore,
-            },
-            max_results=MaxResults,
+    def list_training_jobs(self, **params: Any) -> dict[str, Any]:
+        """ListTrainingJobs: ``{"TrainingJobSummaries": [...], "NextToken"?}``, filtered and paged like SageMaker."""
+        records = self.engine.store.records(self.engine.refresh)
+        return list_call(
+            "ListTrainingJobs", params, records, key="TrainingJobSummaries", summary=_training_summary, max_results=100
         )
-        return list_page("TrainingJobSummaries", states, NextToken, MaxResults, op, _training_summary)
 
     # -- stop ----------------------------------------------------------------------------------
     def stop_training_job(self, *, TrainingJobName: str) -> dict[str, Any]:

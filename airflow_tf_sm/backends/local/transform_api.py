@@ -24,22 +24,15 @@ from airflow_tf_sm.backends.local.state import RecordExistsError
 from airflow_tf_sm.backends.local.transforms import TransformJobNotFoundError, TransformStore, finish
 from airflow_tf_sm.backends.local.wire import (
     client_error,
-    list_page,
-    list_records,
+    list_call,
     maybe_throttle,
     metadata,
     to_datetime,
 )
-from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, TRANSFORM_JOB
+from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES
 from airflow_tf_sm.sagemaker.service_model import request_errors
 from airflow_tf_sm.sagemaker.transform import CSV, JSON, JSON_LINES, RECORD_SPLIT_TYPES, media_type
 
-#: SortBy values of ListTransformJobs.
-SORT_KEYS: dict[str, Any] = {
-    "Name": lambda s: s["name"],
-    "CreationTime": lambda s: (s["creation_time"], s["name"]),
-    "Status": lambda s: (s["status"], s["name"]),
-}
 #: What the local engine reads and writes (the TF Serving container's JSON, JSON Lines and CSV).
 LOCAL_CONTENT_TYPES = (CSV, JSON, JSON_LINES)
 LOCAL_DATA_TYPES = ("S3Prefix", "ManifestFile")
@@ -199,41 +192,10 @@ class TransformAPI:
         resp["ResponseMetadata"] = metadata()
         return resp
 
-    def list_transform_jobs(
-        self,
-        *,
-        CreationTimeAfter: Any = None,
-        CreationTimeBefore: Any = None,
-        LastModifiedTimeAfter: Any = None,
-        LastModifiedTimeBefore: Any = None,
-        NameContains: str | None = None,
-        StatusEquals: str | None = None,
-        SortBy: str = "CreationTime",
-        SortOrder: str = "Descending",
-        NextToken: str | None = None,
-        MaxResults: int = 10,
-    ) -> dict[str, Any]:
-        """Return ``{"TransformJobSummaries": [...], "NextToken"?}``, filtered and paged like SageMaker."""
-        op = "ListTransformJobs"
-        maybe_throttle(op)
-        states = list_records(
-            self.transforms.records(),
-            op,
-            sort_by=SortBy,
-            sort_order=SortOrder,
-            sort_keys=SORT_KEYS,
-            name_contains=NameContains,
-            status_equals=StatusEquals,
-            statuses=sorted(TRANSFORM_JOB.statuses),
-            times={
-                "CreationTimeAfter": CreationTimeAfter,
-                "CreationTimeBefore": CreationTimeBefore,
-                "LastModifiedTimeAfter": LastModifiedTimeAfter,
-                "LastModifiedTimeBefore": LastModifiedTimeBefore,
-            },
-            max_results=MaxResults,
-        )
-        return list_page("TransformJobSummaries", states, NextToken, MaxResults, op, _transform_summary)
+    def list_transform_jobs(self, **params: Any) -> dict[str, Any]:
+        """ListTransformJobs: ``{"TransformJobSummaries": [...], "NextToken"?}``, filtered and paged like SageMaker."""
+        records = self.transforms.records()
+        return list_call("ListTransformJobs", params, records, key="TransformJobSummaries", summary=_transform_summary)
 
     # -- stop ----------------------------------------------------------------------------------
     def stop_transform_job(self, *, TransformJobName: str) -> dict[str, Any]:

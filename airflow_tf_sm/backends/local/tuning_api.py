@@ -21,6 +21,7 @@ from airflow_tf_sm.backends.local.processes import helper_env, kill_group, launc
 from airflow_tf_sm.backends.local.state import CorruptRecordError, RecordExistsError, RecordNotFoundError, StateStore
 from airflow_tf_sm.backends.local.wire import (
     client_error,
+    list_call,
     list_page,
     list_records,
     maybe_throttle,
@@ -335,57 +336,15 @@ class TuningAPI:
         )
         return list_page("TrainingJobSummaries", kept, NextToken, MaxResults, op, lambda row: row["summary"])
 
-    def list_hyper_parameter_tuning_jobs(
-        self,
-        *,
-        MaxResults: int = 100,
-        NextToken: str | None = None,
-        SortBy: str = "CreationTime",
-        SortOrder: str = "Descending",
-        NameContains: str | None = None,
-        StatusEquals: str | None = None,
-        CreationTimeAfter: Any = None,
-        CreationTimeBefore: Any = None,
-        LastModifiedTimeAfter: Any = None,
-        LastModifiedTimeBefore: Any = None,
-    ) -> dict[str, Any]:
-        """Return ``{"HyperParameterTuningJobSummaries": [...]}`` (name, ARN, status, times), filtered and paged."""
-        op = "ListHyperParameterTuningJobs"
-        states = list_records(
+    def list_hyper_parameter_tuning_jobs(self, **params: Any) -> dict[str, Any]:
+        """ListHyperParameterTuningJobs: summaries (name, ARN, status, strategy, times), filtered and paged."""
+        return list_call(
+            "ListHyperParameterTuningJobs",
+            params,
             self.tuning.records(),
-            op,
-            sort_by=SortBy,
-            sort_order=SortOrder,
-            sort_keys={
-                "Name": lambda s: s["name"],
-                "CreationTime": lambda s: (s["creation_time"], s["name"]),
-                "Status": lambda s: (s["status"], s["name"]),
-            },
-            name_contains=NameContains,
-            status_equals=StatusEquals,
-            statuses=sorted(TUNING_JOB.statuses),
-            times={
-                "CreationTimeAfter": CreationTimeAfter,
-                "CreationTimeBefore": CreationTimeBefore,
-                "LastModifiedTimeAfter": LastModifiedTimeAfter,
-                "LastModifiedTimeBefore": LastModifiedTimeBefore,
-            },
-            max_results=MaxResults,
-        )
-        return list_page(
-            "HyperParameterTuningJobSummaries",
-            states,
-            NextToken,
-            MaxResults,
-            op,
-            lambda s: {
-                "HyperParameterTuningJobName": s["name"],
-                "HyperParameterTuningJobArn": s["arn"],
-                "HyperParameterTuningJobStatus": s["status"],
-                "Strategy": s["request"]["HyperParameterTuningJobConfig"]["Strategy"],
-                "CreationTime": to_datetime(s["creation_time"]),
-                "LastModifiedTime": to_datetime(s["last_modified_time"]),
-            },
+            key="HyperParameterTuningJobSummaries",
+            summary=_tuning_summary,
+            max_results=100,
         )
 
     # -- stop ----------------------------------------------------------------------------------
@@ -425,3 +384,15 @@ def end_tuning(state: dict[str, Any], status: str, failure_reason: str | None = 
     state["last_modified_time"] = now
     if failure_reason:
         state["failure_reason"] = failure_reason[:1024]
+
+
+def _tuning_summary(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a tuning job's entry of ListHyperParameterTuningJobs."""
+    return {
+        "HyperParameterTuningJobName": state["name"],
+        "HyperParameterTuningJobArn": state["arn"],
+        "HyperParameterTuningJobStatus": state["status"],
+        "Strategy": state["request"]["HyperParameterTuningJobConfig"]["Strategy"],
+        "CreationTime": to_datetime(state["creation_time"]),
+        "LastModifiedTime": to_datetime(state["last_modified_time"]),
+    }

@@ -189,6 +189,78 @@ def list_records(
     return kept
 
 
+#: SortBy values of List* calls -> sort key of a record; a call takes the values its service model lists.
+SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "Name": lambda r: r["name"],
+    "CreationTime": lambda r: (r["creation_time"], r["name"]),
+    "Status": lambda r: (r.get("status", ""), r["name"]),
+}
+
+
+#: The List* arguments :func:`list_call` reads besides the time filters.
+_LIST_ARGUMENTS = ("NextToken", "MaxResults", "NameContains", "StatusEquals", "SortBy", "SortOrder")
+
+
+def list_call(
+    operation: str,
+    params: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    summary: Callable[[Any], dict[str, Any]],
+    max_results: int = 10,
+) -> dict[str, Any]:
+    """Answer one List* call over ``records`` like SageMaker: checked, filtered, sorted and paged.
+
+    ``params`` are the call's keyword arguments, checked against the operation's input shape as boto3
+    checks them; the ``SortBy`` and ``StatusEquals`` values it takes are the service model's. A record has
+    ``name``, ``creation_time`` and (where the call filters on them) ``status``, ``last_modified_time``.
+
+    Args:
+        operation: The API operation (``ListTrainingJobs``).
+        params: The call's keyword arguments (``NameContains``, ``StatusEquals``, time filters, ``SortBy``,
+            ``SortOrder``, ``MaxResults``, ``NextToken``).
+        records: The resources of the family.
+        key: The response key of the summaries (``TrainingJobSummaries``).
+        summary: A record's summary in the response.
+        max_results: Page size when the call gives no ``MaxResults``.
+
+    Raises:
+        botocore.exceptions.ParamValidationError: an argument boto3 refuses (unknown name, wrong type).
+        botocore.exceptions.ClientError: ``ValidationException`` for an unknown sort, status, a bad limit or
+            token; ``ThrottlingException`` when faults are injected.
+    """
+    from airflow_tf_sm.sagemaker.service_model import input_shape, request_errors
+
+    maybe_throttle(operation)
+    problems = request_errors(params, operation)
+    if problems:
+        from botocore.exceptions import ParamValidationError
+
+        raise ParamValidationError(report="; ".join(str(problem) for problem in problems))
+    unsupported = sorted(set(params) - {*_LIST_ARGUMENTS, *TIME_FILTERS})
+    if unsupported:
+        message = f"The local backend does not filter on {', '.join(unsupported)}"
+        raise client_error("ValidationException", message, operation)
+    members = input_shape(operation).members
+    sorts = members["SortBy"].enum if "SortBy" in members else ["CreationTime"]
+    statuses = members["StatusEquals"].enum if "StatusEquals" in members else []
+    limit = int(params.get("MaxResults", max_results))
+    kept = list_records(
+        records,
+        operation,
+        sort_by=params.get("SortBy", "CreationTime"),
+        sort_order=params.get("SortOrder", "Descending"),
+        sort_keys={name: SORT_KEYS[name] for name in sorts},
+        name_contains=params.get("NameContains"),
+        status_equals=params.get("StatusEquals"),
+        statuses=statuses,
+        times={name: params[name] for name in TIME_FILTERS if name in params},
+        max_results=limit,
+    )
+    return list_page(key, kept, params.get("NextToken"), limit, operation, summary)
+
+
 def maybe_throttle(operation: str) -> None:
     """Raise ThrottlingException for a fraction of calls, per ``AIRFLOW_TF_SM_LOCAL_FAULTS``.
 

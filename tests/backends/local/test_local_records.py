@@ -252,3 +252,35 @@ def test_a_corrupt_hosting_record_is_reported_naming_its_file_and_skipped_by_lis
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["good-one"]
     assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == ["good-one"]
     assert sorted(store.record_names(ENDPOINT)) == ["bad-one", "good-one"]
+
+
+def test_list_calls_check_their_arguments_like_boto3_and_refuse_filters_they_do_not_apply(local_root: Path) -> None:
+    from botocore.exceptions import ParamValidationError
+
+    sm = local_clients(local_root)[0]
+    calls = (
+        sm.list_training_jobs,
+        sm.list_transform_jobs,
+        sm.list_hyper_parameter_tuning_jobs,
+        sm.list_models,
+        sm.list_endpoint_configs,
+        sm.list_endpoints,
+    )
+    for call in calls:
+        with pytest.raises(ParamValidationError, match="Bogus"):
+            call(Bogus=1)
+        with pytest.raises(ParamValidationError, match="MaxResults"):
+            call(MaxResults="ten")
+    with pytest.raises(ClientError) as sort:
+        sm.list_models(SortBy="Status")  # ListModels sorts by Name or CreationTime only
+    assert sort.value.response["Error"] == {"Code": "ValidationException", "Message": "Invalid SortBy: Status"}
+    with pytest.raises(ClientError) as status:
+        sm.list_training_jobs(StatusEquals="Running")
+    assert status.value.response["Error"]["Message"] == "Invalid StatusEquals: Running"
+    with pytest.raises(ClientError) as unsupported:
+        sm.list_training_jobs(WarmPoolStatusEquals="InUse")  # a real filter the local backend does not apply
+    assert unsupported.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "The local backend does not filter on WarmPoolStatusEquals",
+    }
+    assert sm.list_training_jobs(StatusEquals="Deleting")["TrainingJobSummaries"] == []  # a status of the model
