@@ -7,6 +7,7 @@ check the end, resume.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError, TFSageMakerError
@@ -15,10 +16,31 @@ from airflow_tf_sm.waiting import LOG_TAIL_LINES, LogReader, WaitTimeoutError, W
 
 if TYPE_CHECKING:
     from airflow_tf_sm.hook import TFSageMakerHook
+    from airflow_tf_sm.sagemaker.names import TaskInstanceIds
     from airflow_tf_sm.sagemaker.resources import Resource
 
 #: Longest wait for a job of an earlier try to go from Stopping to Stopped before a new name is chosen.
 STOPPING_WAIT_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    """How :meth:`JobService.start` makes one task instance's job of a family.
+
+    Attributes:
+        name_for: The task instance's job name of each attempt (1, 2, ...).
+        build: ``(name, validate) -> request``: the create request under a name (checked whole with
+            ``validate``).
+        summary: The one-line, secret-free summary of a request for the task log.
+        before_create: Run just before a new job is created (uploads the code).
+        found: Called with the name chosen (an earlier try's job or the free name).
+    """
+
+    name_for: Callable[[int], str]
+    build: Callable[[str, bool], dict[str, Any]]
+    summary: Callable[[Mapping[str, Any]], str]
+    before_create: Callable[[], object]
+    found: Callable[[str], None] | None = None
 
 
 class FamilyService:
@@ -65,66 +87,6 @@ class FamilyService:
     def sagemaker(self) -> Any:
         """The backend's SageMaker client."""
         return self.hook.clients.sagemaker
-
-    def find_reusable(
-        self,
-        resource: Resource,
-        name_for_attempt: Callable[[int], str],
-        *,
-        if_job_exists: str = "reuse",
-        max_attempts: int = 50,
-        poll_interval: float = 30.0,
-        run_id: str | None = None,
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Find what a (re)try of a task instance should do with its deterministic job names.
-
-        Names ``name_for_attempt(1)``, ``(2)``, ... are looked up in turn (``resource.describe``): an
-        unknown name is free and is returned to be created; a running job (InProgress) is returned to
-        attach to; a Completed job is returned for reuse unless ``if_job_exists`` is the family's
-        ``rerun_word`` (``"retrain"``); a Failed or Stopped job moves on
-        to the next name; a Stopping job is waited for first (at most :data:`STOPPING_WAIT_SECONDS`). So a
-        retry never starts a second billable job. A job found is reported with the run that started it
-        (its ``airflow-tf-sm:run-id`` tag), so a name shared by runs (``"mnist-{{ ds_nodash }}"``) says
-        whose job it reuses.
-
-        Args:
-            resource: The kind of job.
-            name_for_attempt: The task instance's job name of each attempt (1, 2, ...).
-            if_job_exists: ``"reuse"`` a Completed job, or ``resource.rerun_word`` to start a new one.
-            max_attempts: Names tried at most.
-            poll_interval: Seconds between polls while a job is Stopping.
-            run_id: The run asking (the log says when a job found comes from another run).
-
-        Returns:
-            ``(job_name, description)`` where ``description`` is ``None`` when the name is free.
-
-        Raises:
-            ValueError: ``if_job_exists`` is not a word of the family.
-            TFSageMakerError: more than ``max_attempts`` jobs, or a job that stays Stopping.
-        """
-        from airflow_tf_sm.exceptions import TFSageMakerError
-
-        rerun = resource.rerun(if_job_exists)
-        title = resource.title
-        for attempt in range(1, max_attempts + 1):
-            name = name_for_attempt(attempt)
-            desc = self.hook.describe_or_none(resource.describe, **{resource.name_key: name})
-            if desc is None:
-                return name, None
-            if desc[resource.status_key] == "Stopping":
-                self.log.info("%s %s of an earlier try is Stopping: waiting for it to stop", title, name)
-                desc = self._wait_until_stopped(resource, name, poll_interval)
-            status = desc[resource.status_key]
-            origin = self.origin(resource, desc, run_id)
-            if status == "InProgress":
-                self.log.info("%s %s (%s) is still running: attaching to it", title, name, origin)
-                return name, desc
-            if status == "Completed" and not rerun:
-                again = f"if_job_exists={resource.rerun_word!r} {resource.rerun_verb} again"
-                self.log.info("%s %s (%s) already Completed: reusing it (%s)", title, name, origin, again)
-                return name, desc
-            self.log.info("%s %s (%s) is %s: a new job is needed", title, name, origin, status)
-        raise TFSageMakerError(f"More than {max_attempts} {title.lower()}s for this task instance; giving up")
 
     def origin(self, resource: Resource, desc: Mapping[str, Any], run_id: str | None = None) -> str:
         """Say which task instance started a job, from its tags (``"started by run X of dag.task"``)."""
@@ -223,54 +185,52 @@ class JobService(FamilyService):
         self.mask_secrets(desc)
         return desc
 
-    def start_job(
+    def plan(self, spec: Any, ids: TaskInstanceIds) -> StartPlan:
+        """Check ``spec`` and the code it needs; return how :meth:`start` names, builds and creates its job."""
+        raise NotImplementedError
+
+    def start(
         self,
-        name_for: Callable[[int], str],
-        build: Callable[[str, bool], dict[str, Any]],
+        spec: Any,
+        ids: TaskInstanceIds,
         *,
-        summary: Callable[[Mapping[str, Any]], str],
         if_job_exists: str = "reuse",
         poll_interval: float = 30.0,
-        run_id: str | None = None,
-        found: Callable[[str], None] | None = None,
-        before_create: Callable[[], object] | None = None,
         on_name: Callable[[str], None] | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
-        """Check the request, then attach to, reuse, or create the job of a task instance (never two).
+        """Start the job of a task instance, or find the one an earlier try started (never two).
 
-        ``build(name, validate)`` returns the create request under ``name``. The request of the first name
-        is built and checked whole before any call; then the names are looked up
-        (:meth:`find_reusable_job`). Only for a new job: the request is rebuilt under the free name,
-        ``before_create()`` runs (e.g. uploads the code) and :meth:`submit` creates it.
+        Everything is checked before the first API call: the spec and its code package (:meth:`plan`), then
+        the whole request of the first name. Then the task instance's deterministic names are looked up
+        (:meth:`find_reusable_job`): a running job is attached to, a Completed one reused (unless
+        ``if_job_exists`` is the family's ``rerun_word``), a Failed or Stopped one replaced by the next
+        name. Only for a new job: the request is rebuilt under the free name, the code uploaded (once,
+        content-addressed) and the job created (:meth:`submit`).
 
         Args:
-            name_for: The task instance's job name of each attempt (1, 2, ...).
-            build: ``(name, validate) -> request``.
-            summary: The one-line, secret-free summary of a request for the task log.
-            if_job_exists: ``"reuse"`` or the family's ``rerun_word``.
+            spec: The job (the family's spec).
+            ids: The task instance (its deterministic job names and tags).
+            if_job_exists: ``"reuse"`` or the family's ``rerun_word`` for a Completed job of an earlier try.
             poll_interval: Seconds between polls while an earlier try's job is Stopping.
-            run_id: The run asking (the log says when a job found comes from another run).
-            found: Called with the name chosen (an earlier try's job or the free name).
-            before_create: Called just before a new job is created.
             on_name: Called with the job name just before the create call (so a kill can stop it).
 
         Returns:
             ``(job_name, description)``; the description of the earlier try's job, or None for a new one.
         """
-        request = build(name_for(1), True)
+        plan = self.plan(spec, ids)
+        request = plan.build(plan.name_for(1), True)
         self.mask_secrets(request)
         job_name, existing = self.find_reusable_job(
-            name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=run_id
+            plan.name_for, if_job_exists=if_job_exists, poll_interval=poll_interval, run_id=ids.run_id
         )
-        if found is not None:
-            found(job_name)
+        if plan.found is not None:
+            plan.found(job_name)
         if existing is not None:
             return job_name, existing
         if job_name != request[self.resource.name_key]:
-            request = build(job_name, False)
-        if before_create is not None:
-            before_create()
-        self.submit(request, summary(request), on_name)
+            request = plan.build(job_name, False)
+        plan.before_create()
+        self.submit(request, plan.summary(request), on_name)
         return job_name, None
 
     def submit(self, request: Mapping[str, Any], summary: str, on_name: Callable[[str], None] | None = None) -> str:
@@ -316,19 +276,55 @@ class JobService(FamilyService):
         poll_interval: float = 30.0,
         run_id: str | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
-        """Find the job of this family a (re)try should attach to, reuse, or create (:meth:`find_reusable`).
+        """Find what a (re)try of a task instance should do with its deterministic job names.
+
+        Names ``name_for_attempt(1)``, ``(2)``, ... are looked up in turn (the family's Describe*): an
+        unknown name is free and is returned to be created; a running job (InProgress) is returned to
+        attach to; a Completed job is returned for reuse unless ``if_job_exists`` is the family's
+        ``rerun_word`` (``"retrain"``); a Failed or Stopped job moves on
+        to the next name; a Stopping job is waited for first (at most :data:`STOPPING_WAIT_SECONDS`). So a
+        retry never starts a second billable job. A job found is reported with the run that started it
+        (its ``airflow-tf-sm:run-id`` tag), so a name shared by runs (``"mnist-{{ ds_nodash }}"``) says
+        whose job it reuses.
+
+        Args:
+            name_for_attempt: The task instance's job name of each attempt (1, 2, ...).
+            if_job_exists: ``"reuse"`` a Completed job, or the family's ``rerun_word`` to start a new one.
+            max_attempts: Names tried at most.
+            poll_interval: Seconds between polls while a job is Stopping.
+            run_id: The run asking (the log says when a job found comes from another run).
 
         Returns:
             ``(job_name, description)`` where ``description`` is ``None`` when the name is free.
+
+        Raises:
+            ValueError: ``if_job_exists`` is not a word of the family.
+            TFSageMakerError: more than ``max_attempts`` jobs, or a job that stays Stopping.
         """
-        return self.find_reusable(
-            self.resource,
-            name_for_attempt,
-            if_job_exists=if_job_exists,
-            max_attempts=max_attempts,
-            poll_interval=poll_interval,
-            run_id=run_id,
-        )
+        from airflow_tf_sm.exceptions import TFSageMakerError
+
+        resource = self.resource
+        rerun = resource.rerun(if_job_exists)
+        title = resource.title
+        for attempt in range(1, max_attempts + 1):
+            name = name_for_attempt(attempt)
+            desc = self.hook.describe_or_none(resource.describe, **{resource.name_key: name})
+            if desc is None:
+                return name, None
+            if desc[resource.status_key] == "Stopping":
+                self.log.info("%s %s of an earlier try is Stopping: waiting for it to stop", title, name)
+                desc = self._wait_until_stopped(resource, name, poll_interval)
+            status = desc[resource.status_key]
+            origin = self.origin(resource, desc, run_id)
+            if status == "InProgress":
+                self.log.info("%s %s (%s) is still running: attaching to it", title, name, origin)
+                return name, desc
+            if status == "Completed" and not rerun:
+                again = f"if_job_exists={resource.rerun_word!r} {resource.rerun_verb} again"
+                self.log.info("%s %s (%s) already Completed: reusing it (%s)", title, name, origin, again)
+                return name, desc
+            self.log.info("%s %s (%s) is %s: a new job is needed", title, name, origin, status)
+        raise TFSageMakerError(f"More than {max_attempts} {title.lower()}s for this task instance; giving up")
 
     def result(self, desc: Mapping[str, Any]) -> dict[str, Any]:
         """Turn the job's Describe* response into the small JSON value pushed to XCom."""

@@ -23,8 +23,8 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from airflow_tf_sm.exceptions import ConfigValidationError, FieldError, ModelNotDeployableError
 from airflow_tf_sm.sagemaker.fields import s3_uri_errors
@@ -262,6 +262,59 @@ def resolve_model(
     return model_data, chosen_image, str(chosen_role), errors
 
 
+_Spec = TypeVar("_Spec", "ModelSpec", "DeploySpec")
+
+
+def _spec_of_job(
+    cls: type[_Spec],
+    desc: Mapping[str, Any],
+    *,
+    region: str,
+    instance_type: str,
+    image: str | None,
+    framework_version: str | None,
+    role: str | None,
+    environment: Mapping[str, Any] | None,
+    tags: Mapping[str, Any] | None,
+    what: str,
+    **settings: Any,
+) -> _Spec:
+    """Build a spec of the model of a Completed training job (:func:`resolve_model`) plus ``settings``.
+
+    Every problem is reported together: the job's model, image and role, then the spec's own rules (an
+    empty image or role is said once).
+
+    Raises:
+        ModelNotDeployableError: the job is not Completed or has no model artifact.
+        ConfigValidationError: no usable image or role, or the spec breaks a rule.
+    """
+    model_data, chosen_image, chosen_role, errors = resolve_model(
+        desc,
+        region=region,
+        instance_type=instance_type,
+        image=image,
+        framework_version=framework_version,
+        role=role,
+    )
+    job_name = str(desc["TrainingJobName"])
+    if "instance_type" in {f.name for f in fields(cls)}:  # it picked the image; a spec with the field keeps it
+        settings["instance_type"] = instance_type
+    spec = cls(
+        training_job_name=job_name,
+        model_data=model_data,
+        image=chosen_image,
+        role=chosen_role,
+        environment={str(k): str(v) for k, v in (environment or {}).items()},
+        tags={**{str(k): str(v) for k, v in (tags or {}).items()}, TRAINING_JOB_TAG: job_name},
+        **settings,
+    )
+    reported = {"PrimaryContainer.Image": not chosen_image, "ExecutionRoleArn": not chosen_role}
+    errors += [e for e in spec.errors() if not reported.get(e.field)]  # an empty image/role: said above
+    if errors:
+        raise ConfigValidationError(errors, what=what)
+    return spec
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """The SageMaker model of a training job's artifact: what a deploy and a batch transform both create.
@@ -302,28 +355,18 @@ class ModelSpec:
             ModelNotDeployableError: the job is not Completed or has no model artifact.
             ConfigValidationError: no usable image or role, or the CreateModel request breaks a rule.
         """
-        model_data, chosen_image, chosen_role, errors = resolve_model(
+        return _spec_of_job(
+            cls,
             desc,
             region=region,
             instance_type=instance_type,
             image=image,
             framework_version=framework_version,
             role=role,
+            environment=environment,
+            tags=tags,
+            what=what,
         )
-        job_name = str(desc["TrainingJobName"])
-        spec = cls(
-            training_job_name=job_name,
-            model_data=model_data,
-            image=chosen_image,
-            role=chosen_role,
-            environment={str(k): str(v) for k, v in (environment or {}).items()},
-            tags={**{str(k): str(v) for k, v in (tags or {}).items()}, TRAINING_JOB_TAG: job_name},
-        )
-        reported = {"PrimaryContainer.Image": not chosen_image, "ExecutionRoleArn": not chosen_role}
-        errors += [e for e in spec.errors() if not reported.get(e.field)]  # an empty image/role: said above
-        if errors:
-            raise ConfigValidationError(errors, what=what)
-        return spec
 
     @property
     def model_name(self) -> str:
@@ -414,32 +457,21 @@ class DeploySpec:
             ModelNotDeployableError: the job is not Completed or has no model artifact.
             ConfigValidationError: no usable image or role, or a request breaks a rule.
         """
-        model_data, chosen_image, chosen_role, errors = resolve_model(
+        return _spec_of_job(
+            cls,
             desc,
             region=region,
             instance_type=instance_type,
             image=image,
             framework_version=framework_version,
             role=role,
-        )
-        job_name = str(desc["TrainingJobName"])
-        spec = cls(
-            training_job_name=job_name,
-            model_data=model_data,
-            image=chosen_image,
-            role=chosen_role,
+            environment=environment,
+            tags=tags,
+            what="deploy configuration",
             endpoint_name=endpoint_name,
-            instance_type=instance_type,
             instance_count=instance_count,
             variant_name=variant_name,
-            environment={str(k): str(v) for k, v in (environment or {}).items()},
-            tags={**{str(k): str(v) for k, v in (tags or {}).items()}, TRAINING_JOB_TAG: job_name},
         )
-        reported = {"PrimaryContainer.Image": not chosen_image, "ExecutionRoleArn": not chosen_role}
-        errors += [e for e in spec.errors() if not reported.get(e.field)]  # an empty image/role: said above
-        if errors:
-            raise ConfigValidationError(errors, what="deploy configuration")
-        return spec
 
     # ------------------------------------------------------------------ names
     @property

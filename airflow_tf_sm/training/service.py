@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.exceptions import (
@@ -19,7 +19,7 @@ from airflow_tf_sm.exceptions import (
 )
 from airflow_tf_sm.redaction import redact_mapping
 from airflow_tf_sm.sagemaker.resources import TRAINING_JOB, final_metrics
-from airflow_tf_sm.service import JobService
+from airflow_tf_sm.service import JobService, StartPlan
 
 if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.names import TaskInstanceIds
@@ -111,39 +111,13 @@ class TrainingService(JobService):
             )
             raise ConfigValidationError([FieldError(field, hosts, rule)])
 
-    def start(
-        self,
-        spec: TrainingJobSpec,
-        ids: TaskInstanceIds,
-        *,
-        if_job_exists: str = "reuse",
-        poll_interval: float = 30.0,
-        on_name: Callable[[str], None] | None = None,
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Start the job of a task instance, or find the one an earlier try started.
-
-        Everything is checked before the first API call: the spec, the code package, the whole request.
-        Then this task instance's deterministic names are looked up (:meth:`find_reusable_job`); when a new
-        job is needed the code is uploaded (once, content-addressed) and the job created.
-
-        Args:
-            spec: The job.
-            ids: The task instance (its deterministic job names and tags).
-            if_job_exists: ``"reuse"`` or ``"retrain"`` a Completed job of an earlier try.
-            poll_interval: Seconds between polls while an earlier try's job is Stopping.
-            on_name: Called with the job name just before the create call (so a kill can stop it).
-
-        Returns:
-            ``(job_name, description)``; the description of the earlier try's job, or None for a new one.
-        """
+    def plan(self, spec: TrainingJobSpec, ids: TaskInstanceIds) -> StartPlan:
+        """Check the spec and package its code; the job's names (63-character rule) and request."""
         from airflow_tf_sm.sagemaker.names import task_job_name
         from airflow_tf_sm.sagemaker.tags import job_tags
 
         def name_for(attempt: int) -> str:
             return task_job_name(*ids, template_name=spec.job_name, attempt=attempt)
-
-        code, code_uri = self.package_code(spec)
-        tags = job_tags(*ids)
 
         def chosen(job_name: str) -> None:
             if spec.job_name is not None and job_name != spec.job_name:
@@ -153,16 +127,14 @@ class TrainingService(JobService):
                 why = name_changes(spec.job_name, job_name, map_index=ids.map_index, attempt=attempt)
                 self.log.info("job_name %r is used as %r: %s", spec.job_name, job_name, "; ".join(why))
 
-        return self.start_job(
-            name_for,
-            lambda name, validate: self.request(spec, name, code_uri, extra_tags=tags, validate=validate),
+        code, code_uri = self.package_code(spec)
+        tags = job_tags(*ids)
+        return StartPlan(
+            name_for=name_for,
+            build=lambda name, validate: self.request(spec, name, code_uri, extra_tags=tags, validate=validate),
             summary=request_summary,
-            if_job_exists=if_job_exists,
-            poll_interval=poll_interval,
-            run_id=ids.run_id,
-            found=chosen,
             before_create=lambda: self.upload_code(code, code_uri),
-            on_name=on_name,
+            found=chosen,
         )
 
     # ------------------------------------------------------------------ wait

@@ -4,7 +4,7 @@
 the training job (:class:`~airflow_tf_sm.hosting.spec.ModelSpec`, created once through
 ``hook.hosting.ensure_model``, so a deploy of the same job shares it) or an existing model named by the
 user. The job name is deterministic per task instance; a retry attaches to, reuses or replaces the job of
-an earlier try (:meth:`~airflow_tf_sm.service.FamilyService.find_reusable`). Every client call goes
+an earlier try (:meth:`~airflow_tf_sm.service.JobService.find_reusable_job`). Every client call goes
 through ``hook.call``; every wait runs on the one wait state machine (``waiting.py``).
 """
 

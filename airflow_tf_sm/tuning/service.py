@@ -8,12 +8,12 @@ with a status line that carries the training job counters and the best objective
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_tf_sm.exceptions import TFSageMakerError, TuningJobFailedError
 from airflow_tf_sm.sagemaker.resources import TUNING_JOB
-from airflow_tf_sm.service import JobService
+from airflow_tf_sm.service import JobService, StartPlan
 from airflow_tf_sm.waiting import LogReader, Watch
 
 if TYPE_CHECKING:
@@ -71,24 +71,8 @@ class TuningService(JobService):
         request = spec.to_request(job_name, code_uri, self.hook.region, role=role, extra_tags=extra_tags)
         return self.checked_request(request, validate=validate)
 
-    def start(
-        self,
-        spec: TuningJobSpec,
-        ids: TaskInstanceIds,
-        *,
-        if_job_exists: str = "reuse",
-        poll_interval: float = 30.0,
-        on_name: Callable[[str], None] | None = None,
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Start the tuning job of a task instance, or find the one an earlier try started.
-
-        Everything is checked before the first API call (spec, code package, whole request); then this
-        task instance's deterministic names (32-character rule) are looked up (:meth:`find_reusable_job`);
-        when a new job is needed the code is uploaded (once, content-addressed) and the job created.
-
-        Returns:
-            ``(tuning_job_name, description)``; the description of the earlier try's job, or None for a new one.
-        """
+    def plan(self, spec: TuningJobSpec, ids: TaskInstanceIds) -> StartPlan:
+        """Check the estimator and package its code; the tuning job's names (32-character rule) and request."""
         from airflow_tf_sm.sagemaker.names import MAX_TUNING_NAME_LEN, task_job_name
         from airflow_tf_sm.sagemaker.tags import job_tags
 
@@ -101,15 +85,11 @@ class TuningService(JobService):
         training.check_hosts(spec.training)  # each training job of the tuning job runs on as many hosts
         code, code_uri = training.package_code(spec.training)
         tags = job_tags(*ids)
-        return self.start_job(
-            name_for,
-            lambda name, validate: self.request(spec, name, code_uri, extra_tags=tags, validate=validate),
+        return StartPlan(
+            name_for=name_for,
+            build=lambda name, validate: self.request(spec, name, code_uri, extra_tags=tags, validate=validate),
             summary=request_summary,
-            if_job_exists=if_job_exists,
-            poll_interval=poll_interval,
-            run_id=ids.run_id,
             before_create=lambda: training.upload_code(code, code_uri),
-            on_name=on_name,
         )
 
     # ------------------------------------------------------------------ read

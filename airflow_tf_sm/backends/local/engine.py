@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_tf_sm.backends.local.processes import kill_group, process_alive
+from airflow_tf_sm.backends.local.processes import holder_gone, kill_group
 from airflow_tf_sm.backends.local.state import (
     CorruptRecordError,
     Field,
@@ -229,16 +229,7 @@ class Engine:
     def _runner_dead(self, state: dict[str, Any]) -> bool:
         if state.get("status") not in ACTIVE_STATUSES:
             return False
-        try:
-            beat = self.heartbeat_path(state["name"]).stat().st_mtime
-        except FileNotFoundError:
-            beat = state.get("creation_time", 0.0)
-        if time.time() - beat > self.heartbeat_timeout:
-            return True
-        runner = state.get("runner")
-        if not runner:
-            return False  # still being launched; the heartbeat covers a launcher that never came up
-        return not process_alive(int(runner["pid"]), runner.get("token"))
+        return holder_gone(state, self.heartbeat_path(state["name"]), self.heartbeat_timeout, "runner")
 
     def refresh(self, name: str) -> dict[str, Any]:
         """Load a job, marking it Failed when its runner is gone while the job is still active.

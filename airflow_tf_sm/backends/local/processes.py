@@ -50,6 +50,26 @@ def process_alive(pid: int, token: str | None) -> bool:
     return token is None or current == token or "unknown" in (token, current)
 
 
+def holder_gone(state: Mapping[str, Any], heartbeat: Path, timeout: float, holder: str) -> bool:
+    """Return whether the detached process that runs a busy job is gone (its job must be marked Failed).
+
+    Gone: no heartbeat (the ``heartbeat`` file's modification time; the job's creation time before the
+    first) for more than ``timeout`` seconds, or the process recorded under ``state[holder]`` (``pid``,
+    ``token``) no longer alive. A job whose process is not recorded yet is still being launched: the
+    heartbeat covers a launcher that never came up.
+    """
+    try:
+        beat = heartbeat.stat().st_mtime
+    except FileNotFoundError:
+        beat = state.get("creation_time", 0.0)
+    if time.time() - beat > timeout:
+        return True
+    process = state.get(holder)
+    if not process:
+        return False
+    return not process_alive(int(process["pid"]), process.get("token"))
+
+
 def kill_group(pid: int, token: str | None, sig: int) -> bool:
     """Send ``sig`` to the process group led by ``pid`` if that process is still the same one.
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from airflow_tf_sm.backends.local.processes import kill_group, process_alive
+from airflow_tf_sm.backends.local.processes import holder_gone, kill_group
 from airflow_tf_sm.backends.local.state import RecordNotFoundError, StateStore
 from airflow_tf_sm.sagemaker.names import is_valid_name
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, LOCAL_ACCOUNT_ID, TRANSFORM_JOB
@@ -106,16 +106,7 @@ class TransformStore:
     def _worker_dead(self, state: dict[str, Any]) -> bool:
         if state.get("status") not in TRANSFORM_JOB.busy:
             return False
-        try:
-            beat = self.heartbeat_path(state["name"]).stat().st_mtime
-        except FileNotFoundError:
-            beat = state.get("creation_time", 0.0)
-        if time.time() - beat > self.heartbeat_timeout:
-            return True
-        worker = state.get("worker")
-        if not worker:
-            return False  # still being launched; the heartbeat covers a launcher that never came up
-        return not process_alive(int(worker["pid"]), worker.get("token"))
+        return holder_gone(state, self.heartbeat_path(state["name"]), self.heartbeat_timeout, "worker")
 
     def refresh(self, name: str) -> dict[str, Any]:
         """Load a job, marking it Failed when its worker is gone while the job is still active."""
