@@ -310,10 +310,24 @@ class JobTask(WaitingTask):
     the job name in XCom (key: the family's event name key, e.g. ``job_name``) and in the links, no wait
     (``wait_for_completion=False``), deferral (only for a job still running), the blocking wait, the resume
     after the trigger, a stop when the deferral timed out and when the task is killed.
+
+    Args:
+        if_job_exists: What to do when this task instance's job already Completed in an earlier try:
+            ``"reuse"`` it (default), or run again under the next name with the family's word
+            (``"retrain"``, ``"retune"``, ``"rerun"``: ``resource.rerun_word``). A bad word is refused when
+            the DAG is parsed.
+        stop_job_on_kill: Stop the job when the task is killed (also while deferred, on Airflow 3.3+).
+        **kwargs: Waiting, connection and ``BaseOperator`` arguments (:class:`WaitingTask`).
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    #: The family's resource (its ``if_job_exists`` word, name and status keys).
+    resource: Resource
+
+    def __init__(self, *, if_job_exists: str = "reuse", stop_job_on_kill: bool = True, **kwargs: Any) -> None:
+        self.resource.rerun(if_job_exists)  # a bad word is refused when the DAG is parsed
         super().__init__(**kwargs)
+        self.if_job_exists = if_job_exists
+        self.stop_job_on_kill = stop_job_on_kill
         self._job_name_in_flight: str | None = None
 
     def run_job(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.tags import Tags
 
 #: The operator's own keyword arguments; every other keyword of its ``__init__`` is a TrainingJobSpec field.
-OPERATOR_ARGUMENTS = ("config", "stream_logs", "if_job_exists", "stop_job_on_kill")
+OPERATOR_ARGUMENTS = ("config", "stream_logs")
 
 
 class TFTrainingOperator(SpecArguments, JobTask):
@@ -94,10 +94,9 @@ class TFTrainingOperator(SpecArguments, JobTask):
         max_retry_attempts: SageMaker-side retries of the job (1-30).
         request_overrides: Deep-merged into the request last (dicts merge, other values replace). Default {}.
         stream_logs: Copy the training log into the task log while waiting.
-        if_job_exists: ``"reuse"`` (default) or ``"retrain"``: what to do when this task instance's
-            job already Completed in an earlier try.
-        stop_job_on_kill: Stop the training job when the task is killed (also while deferred, on Airflow 3.3+).
-        **kwargs: Waiting arguments (:class:`~airflow_tf_sm.tasks.WaitingTask`: ``wait_for_completion``,
+        **kwargs: Job arguments (:class:`~airflow_tf_sm.tasks.JobTask`: ``if_job_exists`` -- ``"reuse"`` or
+            ``"retrain"`` --, ``stop_job_on_kill``), waiting arguments
+            (:class:`~airflow_tf_sm.tasks.WaitingTask`: ``wait_for_completion``,
             ``poll_interval``, ``wait_timeout``, ``deferrable``), connection arguments
             (:class:`~airflow_tf_sm.tasks.SageMakerTask`: ``backend``, ``aws_conn_id``, ``region_name``, ...)
             and ``BaseOperator`` arguments.
@@ -137,6 +136,7 @@ class TFTrainingOperator(SpecArguments, JobTask):
     }
     ui_color = "#ffb347"
     family = "training"
+    resource = TRAINING_JOB
     trigger_class = "airflow_tf_sm.training.trigger:TrainingJobTrigger"
     resource_links = (TrainingJobConsoleLink(), TrainingJobLogsLink())
     asset_uri_key = "model_data"
@@ -190,19 +190,14 @@ class TFTrainingOperator(SpecArguments, JobTask):
         max_retry_attempts: int | None = None,
         request_overrides: Mapping[str, Any] | None = None,
         stream_logs: bool = True,
-        if_job_exists: str = "reuse",
-        stop_job_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        TRAINING_JOB.rerun(if_job_exists)  # a bad word is refused when the DAG is parsed
         given = locals()
         self.config = config
         for name in self.SPEC_FIELDS:
             setattr(self, name, given[name])
         self.stream_logs = stream_logs
-        self.if_job_exists = if_job_exists
-        self.stop_job_on_kill = stop_job_on_kill
 
     #: The TrainingJobSpec fields, as written in the signature above (a test checks they are the spec's).
     SPEC_FIELDS: tuple[str, ...] = keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)

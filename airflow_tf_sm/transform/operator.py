@@ -26,8 +26,6 @@ OPERATOR_ARGUMENTS = (
     "framework_version",
     "role",
     "stream_logs",
-    "if_job_exists",
-    "stop_job_on_kill",
 )
 
 
@@ -80,9 +78,9 @@ class TFBatchTransformOperator(JobTask):
         job_name: Base name of the job (templated, e.g. ``"score-{{ ds_nodash }}"``); default: derived from
             dag_id, task_id, run_id and map index.
         stream_logs: Copy the job's log into the task log while waiting.
-        if_job_exists: ``"reuse"`` (default) or ``"rerun"`` a Completed job of an earlier try.
-        stop_job_on_kill: Stop the transform job when the task is killed (also while deferred, Airflow 3.3+).
-        **kwargs: Waiting arguments (:class:`~airflow_tf_sm.tasks.WaitingTask`), connection arguments
+        **kwargs: Job arguments (:class:`~airflow_tf_sm.tasks.JobTask`: ``if_job_exists`` -- ``"reuse"`` or
+            ``"rerun"`` --, ``stop_job_on_kill``), waiting arguments (:class:`~airflow_tf_sm.tasks.WaitingTask`),
+            connection arguments
             (:class:`~airflow_tf_sm.tasks.SageMakerTask`) and ``BaseOperator`` arguments.
 
     Example:
@@ -103,6 +101,7 @@ class TFBatchTransformOperator(JobTask):
     template_fields_renderers = {"env": "json", "tags": "json", "model_client_config": "json"}
     ui_color = "#a7d8f0"
     family = "transform"
+    resource = TRANSFORM_JOB
     trigger_class = "airflow_tf_sm.transform.trigger:TransformJobTrigger"
     resource_links = (TransformJobConsoleLink(),)
     asset_uri_key = "output_path"
@@ -138,12 +137,9 @@ class TFBatchTransformOperator(JobTask):
         model_client_config: Mapping[str, Any] | None = None,
         job_name: str | None = None,
         stream_logs: bool = True,
-        if_job_exists: str = "reuse",
-        stop_job_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        TRANSFORM_JOB.rerun(if_job_exists)  # a bad word is refused when the DAG is parsed
         given = locals()
         self.training_job_name = training_job_name
         self.model_name = model_name
@@ -153,8 +149,6 @@ class TFBatchTransformOperator(JobTask):
         for name in self.SPEC_FIELDS:
             setattr(self, name, given[name])
         self.stream_logs = stream_logs
-        self.if_job_exists = if_job_exists
-        self.stop_job_on_kill = stop_job_on_kill
 
     #: The TransformJobSpec fields, as written in the signature above (a test checks they are the spec's).
     SPEC_FIELDS: tuple[str, ...] = keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from airflow_tf_sm.sagemaker.tags import Tags
 
 #: The operator's own keyword arguments; every other keyword of its ``__init__`` is a TuningJobSpec setting.
-OPERATOR_ARGUMENTS = ("config", "if_job_exists", "stop_job_on_kill")
+OPERATOR_ARGUMENTS = ("config",)
 
 
 class TFTuningOperator(SpecArguments, JobTask):
@@ -111,10 +111,9 @@ class TFTuningOperator(SpecArguments, JobTask):
         random_seed: Seed of the search (reproducible runs).
         warm_start_config: ``{"warm_start_type": ..., "parents": [...]}``.
         hyperband: ``{"min_resource": n, "max_resource": n}`` for the Hyperband strategy.
-        if_job_exists: ``"reuse"`` (default) or ``"retune"``: what to do when this task instance's tuning job
-            already Completed in an earlier try.
-        stop_job_on_kill: Stop the tuning job (and so its training jobs) when the task is killed.
-        **kwargs: Waiting, connection and ``BaseOperator`` arguments (see ``TFTrainingOperator``).
+        **kwargs: Job arguments (:class:`~airflow_tf_sm.tasks.JobTask`: ``if_job_exists`` -- ``"reuse"`` or
+            ``"retune"`` --, ``stop_job_on_kill``), waiting, connection and ``BaseOperator`` arguments (see
+            ``TFTrainingOperator``).
 
     Example:
         >>> from airflow_tf_sm import ContinuousParameter  # doctest: +SKIP
@@ -146,6 +145,7 @@ class TFTuningOperator(SpecArguments, JobTask):
     template_ext: Sequence[str] = ()
     ui_color = "#ffcc80"
     family = "tuning"
+    resource = TUNING_JOB
     trigger_class = "airflow_tf_sm.tuning.trigger:TuningJobTrigger"
     resource_links = (TuningJobConsoleLink(),)
     asset_uri_key = "best_model_data"
@@ -210,18 +210,13 @@ class TFTuningOperator(SpecArguments, JobTask):
         random_seed: int | None = None,
         warm_start_config: Mapping[str, Any] | None = None,
         hyperband: Mapping[str, Any] | None = None,
-        if_job_exists: str = "reuse",
-        stop_job_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
-        TUNING_JOB.rerun(if_job_exists)  # a bad word is refused when the DAG is parsed
         given = locals()
         super().__init__(**kwargs)
         self.config = config
         for name in self.SPEC_FIELDS:
             setattr(self, name, given[name])
-        self.if_job_exists = if_job_exists
-        self.stop_job_on_kill = stop_job_on_kill
 
     #: The TuningJobSpec settings, as written in the signature above (a test checks they are the spec's).
     SPEC_FIELDS: tuple[str, ...] = keyword_arguments(__init__, exclude=OPERATOR_ARGUMENTS)

@@ -44,6 +44,7 @@ from airflow_tf_sm.backends.local.wire import (
     metadata,
     to_datetime,
 )
+from airflow_tf_sm.sagemaker import service_model
 
 _KIND_WORDS = {MODEL: "model", ENDPOINT_CONFIG: "endpoint configuration", ENDPOINT: "endpoint"}
 
@@ -233,7 +234,7 @@ class HostingAPI:
     def list_models(self, **params: Any) -> dict[str, Any]:
         """ListModels: ``{"Models": [{"ModelName", "ModelArn", "CreationTime"}], "NextToken"?}``."""
         records = self.hosting.records(MODEL)
-        return list_call("ListModels", params, records, key="Models", summary=_summary("Model"))
+        return list_call("ListModels", params, records, key="Models", summary=_summary("Model"), model=service_model)
 
     # -- endpoint configs ----------------------------------------------------------------------
     def create_endpoint_config(
@@ -309,7 +310,9 @@ class HostingAPI:
         """ListEndpointConfigs: ``{"EndpointConfigs": [{"EndpointConfigName", "EndpointConfigArn", ...}]}``."""
         records = self.hosting.records(ENDPOINT_CONFIG)
         summary = _summary("EndpointConfig")
-        return list_call("ListEndpointConfigs", params, records, key="EndpointConfigs", summary=summary)
+        return list_call(
+            "ListEndpointConfigs", params, records, key="EndpointConfigs", summary=summary, model=service_model
+        )
 
     # -- endpoints -----------------------------------------------------------------------------
     def _server_spec(self, config_name: str, op: str) -> dict[str, Any]:
@@ -530,7 +533,9 @@ class HostingAPI:
     def list_endpoints(self, **params: Any) -> dict[str, Any]:
         """ListEndpoints: ``{"Endpoints": [EndpointSummary, ...], "NextToken"?}``, filtered and paged like SageMaker."""
         records = self.hosting.endpoints.records(self.hosting.refresh_endpoint)
-        return list_call("ListEndpoints", params, records, key="Endpoints", summary=_endpoint_summary)
+        return list_call(
+            "ListEndpoints", params, records, key="Endpoints", summary=_endpoint_summary, model=service_model
+        )
 
 
 def _summary(kind: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:

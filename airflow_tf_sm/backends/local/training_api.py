@@ -30,6 +30,7 @@ from airflow_tf_sm.backends.local.wire import (
     metadata,
     to_datetime,
 )
+from airflow_tf_sm.sagemaker import service_model
 from airflow_tf_sm.sagemaker.service_model import request_errors
 
 
@@ -221,7 +222,13 @@ class TrainingAPI:
         """ListTrainingJobs: ``{"TrainingJobSummaries": [...], "NextToken"?}``, filtered and paged like SageMaker."""
         records = self.engine.store.records(self.engine.refresh)
         return list_call(
-            "ListTrainingJobs", params, records, key="TrainingJobSummaries", summary=_training_summary, max_results=100
+            "ListTrainingJobs",
+            params,
+            records,
+            key="TrainingJobSummaries",
+            summary=_training_summary,
+            model=service_model,
+            max_results=100,
         )
 
     # -- stop ----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from airflow_tf_sm.backends.local.wire import (
     metadata,
     to_datetime,
 )
+from airflow_tf_sm.sagemaker import service_model
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES
 from airflow_tf_sm.sagemaker.service_model import request_errors
 from airflow_tf_sm.sagemaker.transform import CSV, JSON, JSON_LINES, RECORD_SPLIT_TYPES, media_type
@@ -195,7 +196,14 @@ class TransformAPI:
     def list_transform_jobs(self, **params: Any) -> dict[str, Any]:
         """ListTransformJobs: ``{"TransformJobSummaries": [...], "NextToken"?}``, filtered and paged like SageMaker."""
         records = self.transforms.records()
-        return list_call("ListTransformJobs", params, records, key="TransformJobSummaries", summary=_transform_summary)
+        return list_call(
+            "ListTransformJobs",
+            params,
+            records,
+            key="TransformJobSummaries",
+            summary=_transform_summary,
+            model=service_model,
+        )
 
     # -- stop ----------------------------------------------------------------------------------
     def stop_transform_job(self, *, TransformJobName: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from airflow_tf_sm.backends.local.wire import (
     metadata,
     to_datetime,
 )
+from airflow_tf_sm.sagemaker import service_model
 from airflow_tf_sm.sagemaker.names import MAX_TUNING_NAME_LEN, is_valid_name
 from airflow_tf_sm.sagemaker.resources import JOB_TERMINAL_STATUSES, LOCAL_ACCOUNT_ID, TRAINING_JOB, TUNING_JOB
 from airflow_tf_sm.sagemaker.service_model import request_errors
@@ -344,6 +345,7 @@ class TuningAPI:
             self.tuning.records(),
             key="HyperParameterTuningJobSummaries",
             summary=_tuning_summary,
+            model=service_model,
             max_results=100,
         )
 

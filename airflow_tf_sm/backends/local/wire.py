@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 FAULTS_ENV = "AIRFLOW_TF_SM_LOCAL_FAULTS"
 _FAULT_RNGS: dict[str, random.Random] = {}
@@ -189,6 +189,18 @@ def list_records(
     return kept
 
 
+class ServiceModel(Protocol):
+    """What :func:`list_call` needs of the service model (the module ``sagemaker.service_model`` has it)."""
+
+    def request_errors(self, request: Mapping[str, Any], operation: str) -> Sequence[Any]:
+        """Return every problem of a request."""
+        ...
+
+    def input_shape(self, operation: str) -> Any:
+        """Return botocore's input shape of an operation."""
+        ...
+
+
 #: SortBy values of List* calls -> sort key of a record; a call takes the values its service model lists.
 SORT_KEYS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "Name": lambda r: r["name"],
@@ -208,6 +220,7 @@ def list_call(
     *,
     key: str,
     summary: Callable[[Any], dict[str, Any]],
+    model: ServiceModel,
     max_results: int = 10,
 ) -> dict[str, Any]:
     """Answer one List* call over ``records`` like SageMaker: checked, filtered, sorted and paged.
@@ -223,6 +236,8 @@ def list_call(
         records: The resources of the family.
         key: The response key of the summaries (``TrainingJobSummaries``).
         summary: A record's summary in the response.
+        model: The service model's checks (:mod:`airflow_tf_sm.sagemaker.service_model`: ``request_errors``,
+            ``input_shape``), given by the caller so that this module stays below them.
         max_results: Page size when the call gives no ``MaxResults``.
 
     Raises:
@@ -230,10 +245,8 @@ def list_call(
         botocore.exceptions.ClientError: ``ValidationException`` for an unknown sort, status, a bad limit or
             token; ``ThrottlingException`` when faults are injected.
     """
-    from airflow_tf_sm.sagemaker.service_model import input_shape, request_errors
-
     maybe_throttle(operation)
-    problems = request_errors(params, operation)
+    problems = model.request_errors(params, operation)
     if problems:
         from botocore.exceptions import ParamValidationError
 
@@ -242,7 +255,7 @@ def list_call(
     if unsupported:
         message = f"The local backend does not filter on {', '.join(unsupported)}"
         raise client_error("ValidationException", message, operation)
-    members = input_shape(operation).members
+    members = model.input_shape(operation).members
     sorts = members["SortBy"].enum if "SortBy" in members else ["CreationTime"]
     statuses = members["StatusEquals"].enum if "StatusEquals" in members else []
     limit = int(params.get("MaxResults", max_results))
