@@ -330,13 +330,12 @@ class JobTask(WaitingTask):
         self.stop_job_on_kill = stop_job_on_kill
         self._job_name_in_flight: str | None = None
 
-    def run_job(
-        self, context: Context, start: Callable[[Callable[[str], None]], tuple[str, dict[str, Any] | None]]
-    ) -> dict[str, Any]:
-        """Start (or re-attach to) the job with ``start(on_name)``, wait for it as configured, return its result.
+    def run_job(self, context: Context, spec: Any, **start_args: Any) -> dict[str, Any]:
+        """Start (or re-attach to) the job of ``spec``, wait for it as configured, return its result.
 
-        ``start`` returns ``(name, description of an earlier try's job or None)`` and calls ``on_name`` with
-        the name just before the create call (a kill during the call still stops the job).
+        The family's service starts it (``service.start(spec, task instance, **start_args)``, with this
+        task's ``if_job_exists``); the job's name is known just before the create call, so a kill during the
+        call still stops the job.
         """
         service = self.service
         resource = service.resource
@@ -344,7 +343,14 @@ class JobTask(WaitingTask):
         def in_flight(name: str) -> None:
             self._job_name_in_flight = name
 
-        name, existing = start(in_flight)
+        name, existing = service.start(
+            spec,
+            self.task_ids(context),
+            **start_args,
+            if_job_exists=self.if_job_exists,
+            poll_interval=self.poll_interval,
+            on_name=in_flight,
+        )
         self._job_name_in_flight = name
         context["ti"].xcom_push(key=resource.event_name_key, value=name)
         self.remember_link(name)

@@ -209,16 +209,7 @@ class TFTrainingOperator(SpecArguments, JobTask):
         from airflow_tf_sm.training.spec import TrainingJobSpec
 
         spec = TrainingJobSpec.from_mapping(self.spec_mapping())
-        return self.run_job(
-            context,
-            lambda on_name: self.hook.training.start(
-                spec,
-                self.task_ids(context),
-                if_job_exists=self.if_job_exists,
-                poll_interval=self.poll_interval,
-                on_name=on_name,
-            ),
-        )
+        return self.run_job(context, spec)
 
     def log_result(self, result: dict[str, Any]) -> None:
         """Log the job's model artifact and final metrics."""

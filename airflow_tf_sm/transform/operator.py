@@ -196,17 +196,7 @@ class TFBatchTransformOperator(JobTask):
         if problems:
             raise ConfigValidationError(problems, what="transform job configuration")
 
-        return self.run_job(
-            context,
-            lambda on_name: service.start(
-                spec,
-                self.task_ids(context),
-                **model_args,
-                if_job_exists=self.if_job_exists,
-                poll_interval=self.poll_interval,
-                on_name=on_name,
-            ),
-        )
+        return self.run_job(context, spec, **model_args)
 
     def log_result(self, result: dict[str, Any]) -> None:
         """Log the job's status, model and outputs."""

@@ -228,16 +228,7 @@ class TFTuningOperator(SpecArguments, JobTask):
         from airflow_tf_sm.tuning.spec import TuningJobSpec
 
         spec = TuningJobSpec.from_mapping(self.spec_mapping())
-        return self.run_job(
-            context,
-            lambda on_name: self.hook.tuning.start(
-                spec,
-                self.task_ids(context),
-                if_job_exists=self.if_job_exists,
-                poll_interval=self.poll_interval,
-                on_name=on_name,
-            ),
-        )
+        return self.run_job(context, spec)
 
     def publish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         """Push every entry of the result as its own XCom key too (``tune.output["best_training_job_name"]``)."""
