@@ -402,7 +402,7 @@ class JobPoller:
             state.described_at = time.monotonic()
             state.done = not self.resource.is_busy(state.status)  # a job never leaves a terminal state
             if self.logs is not None and any(sub.fed_logs for sub in self._subs.get(name, [])):
-                new = name not in self.logs.jobs
+                new = name not in self.logs
                 self.logs.add(name)  # read only once described: the waiter knows the secrets by then
                 self.logs.expect_hosts(name, instance_count(desc))
                 if not new and before != (state.last_modified, state.status):

@@ -380,6 +380,14 @@ def test_a_quiet_stream_does_not_hold_back_its_call() -> None:
     assert all(start >= clock.ms - 3000 - 10_000 for start in starts)
 
 
+def test_membership_follows_add_and_remove() -> None:
+    reader = GroupLogReader(hook_with(ScriptedLogs(lambda: 0)), GROUP)
+    reader.add("job-1")
+    assert "job-1" in reader and "job-2" not in reader
+    reader.remove("job-1")
+    assert "job-1" not in reader and reader.jobs == []
+
+
 def test_instance_count_of_descriptions() -> None:
     assert instance_count({"ResourceConfig": {"InstanceCount": 2, "InstanceType": "ml.m5.xlarge"}}) == 2
     groups = [{"InstanceGroupName": "a", "InstanceCount": 2}, {"InstanceGroupName": "b", "InstanceCount": 1}]
