@@ -624,29 +624,23 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
     The same contract as per-job polling: status changes logged once, new log lines copied every
     ``poll_interval`` (read by the poller for all its jobs at once when the trigger streams logs), transient
     errors logged and waited out, any other error turned into the trigger's ``"error"`` event.
+
+    A waiter wakes only for news: a snapshot, lines the poller read for it, or -- when it reads its log itself
+    (the poller could not) -- its interval. Thousands wait in one triggerer, so the loop runs nothing for the
+    others, and each keeps few objects alive (no closures, one future per wait).
     """
     poller = get_poller(trigger.client_params, lambda: trigger.hook, family=FAMILIES[trigger.resource.name_key])
     hook = poller.hook
+    if trigger._hook is None:  # same client settings: the final event needs no hook (nor clients) of its own
+        trigger._hook = hook
     watch = trigger.watch()
     logs = bool(getattr(trigger, "stream_logs", False))
     sub = poller.subscribe(watch.name, trigger.poll_interval, hook.backoff(trigger.poll_interval), logs=logs)
-
-    def own_entries() -> list[tuple[int, str]]:  # blocking: the trigger reads its log itself
-        reader = trigger.log_reader(hook) if sub.shown else None
-        if reader is not None:  # the poller stopped feeding lines: go on after those it delivered
-            reader.shown.update(sub.shown)
-            sub.shown = {}
-        return trigger.log_entries(hook)
-
-    async def entries() -> list[tuple[int, str]]:
-        fed = trigger.redact_entries(sub.take_lines()) if trigger._described else []
-        return fed if sub.fed_logs else fed + await asyncio.to_thread(own_entries)
-
     try:
         while True:
-            snapshot = await sub.get(timeout=sub.poll_interval)
+            snapshot = await sub.get(timeout=sub.poll_interval if logs and not sub.fed_logs else None)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
-                for level, line in await entries():
+                for level, line in await _entries(trigger, sub, hook, logs):
                     trigger.log.log(level, "%s", line)
                 continue
             if snapshot.error is not None:
@@ -658,9 +652,9 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
                 yield watch.error_event(exc)
                 return
             step = watch.observe(trigger.seen(snapshot.desc or {}))
-            lines = await entries()
+            lines = await _entries(trigger, sub, hook, logs)
             if step.done and not sub.fed_logs:  # the last lines can land after the status changed
-                lines += await entries()
+                lines += await _entries(trigger, sub, hook, logs)
             for level, line in lines:
                 trigger.log.log(level, "%s", line)
             if step.status_line:
@@ -670,6 +664,28 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
                 return
     finally:
         poller.unsubscribe(sub)
+
+
+async def _entries(
+    trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook, logs: bool
+) -> list[tuple[int, str]]:
+    """Return the waiter's new log entries: those the poller fed, and those it reads itself (worker thread).
+
+    A trigger reads its log itself only when it streams logs and the poller does not feed them.
+    """
+    fed = trigger.redact_entries(sub.take_lines()) if trigger._described else []
+    if not logs or sub.fed_logs:
+        return fed
+    return fed + await asyncio.to_thread(_own_entries, trigger, sub, hook)
+
+
+def _own_entries(trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook) -> list[tuple[int, str]]:
+    """Read the job's new log entries (blocking): the trigger reads its log itself, after what the poller fed."""
+    reader = trigger.log_reader(hook) if sub.shown else None
+    if reader is not None:  # the poller stopped feeding lines: go on after those it delivered
+        reader.shown.update(sub.shown)
+        sub.shown = {}
+    return trigger.log_entries(hook)
 
 
 async def _final_event(trigger: WaitTrigger, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:

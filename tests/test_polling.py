@@ -480,7 +480,7 @@ def test_a_cancelled_waiter_ends_even_when_a_snapshot_arrives_at_the_same_time()
     async def scenario() -> tuple[bool, Snapshot | None]:
         sub = Subscription("job", 1.0)
         waiter = asyncio.create_task(sub.get(timeout=30))
-        while not sub._ready._waiters:  # the waiter is waiting on the event
+        while not sub.waiting:  # the waiter is waiting
             await asyncio.sleep(0)
         sub.push(Snapshot(desc={"TrainingJobStatus": "InProgress"}))
         waiter.cancel()
@@ -520,6 +520,31 @@ def test_serialized_kwargs_carry_coalesce_and_default_to_it() -> None:
     legacy = {k: v for k, v in kwargs.items() if k != "coalesce"}  # stored before the option existed
     assert TrainingJobTrigger(**legacy).coalesce is True
     assert TrainingJobTrigger(**{**kwargs, "coalesce": False}).serialize()[1]["coalesce"] is False
+
+
+def test_coalesced_triggers_read_no_log_and_build_no_hook_of_their_own() -> None:
+    """Without log streaming a coalesced waiter only waits for its snapshots; its event uses the poller's hook."""
+    plane = ControlPlane()
+    plane.add("ok", (0.1, "InProgress", "Training"), (0.4, "Completed", "Completed"))
+    plane.add("fails", (0.1, "InProgress", "Training"), (0.3, "Failed", "Failed"), failure="AlgorithmError: NaN")
+    own_reads: list[str] = []
+    hooks: list[str] = []
+
+    def make(name: str) -> TrainingJobTrigger:
+        made = TrainingJobTrigger(name, PARAMS, poll_interval=0.05, stream_logs=False, coalesce=True)
+        made.make_hook = lambda: hooks.append(name) or hook_on(plane)  # type: ignore[method-assign]
+        made.log_entries = lambda hook: own_reads.append(name) or []  # type: ignore[method-assign]
+        return made
+
+    async def scenario() -> list[list[dict[str, Any]]]:
+        get_poller(PARAMS, lambda: hook_on(plane), poll_interval=0.05)
+        return await asyncio.wait_for(asyncio.gather(*(events_of(make(n)) for n in plane.jobs)), 10)
+
+    ok, fails = asyncio.run(scenario())
+    assert ok[0]["status"] == "success" and ok[0]["result"]["model_data"] == "s3://b/ok/output/model.tar.gz"
+    assert fails[0]["status"] == "failed" and fails[0]["log_tail"] == [f"fails line {i}" for i in range(3)]
+    assert own_reads == []  # no worker-thread call per interval (nor per snapshot) for a log it does not stream
+    assert hooks == []  # the poller (made first) serves them all, final events included
 
 
 def test_log_lines_stream_while_nothing_changes(capsys: pytest.CaptureFixture[str]) -> None:
