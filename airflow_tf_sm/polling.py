@@ -54,6 +54,7 @@ import logging
 import math
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -88,8 +89,10 @@ SAFETY_NET_FRACTION = 0.1
 MAX_CONCURRENT_DESCRIBES = 8
 #: Reading passes an ended job's report waits at most for its last log lines (throttled reads).
 FINAL_LOG_READS = 5
-#: Jobs whose new log lines are handed over in one step of the event loop.
+#: Jobs whose new log lines (or waiters whose final snapshot) are handed over in one step of the event loop.
 DELIVERY_SLICE = 50
+#: Shared waiters that start (find their poller and subscribe) in one step of the event loop.
+START_SLICE = 50
 
 _frozen = False
 
@@ -433,6 +436,7 @@ class JobPoller:
                 for sub in subs:
                     if sub.fed_logs:
                         sub.stop_feeding(shown)
+        woken = 0
         for name in finals:
             held = self._final.get(name)
             if held is None:
@@ -445,6 +449,10 @@ class JobPoller:
             del self._final[name]
             for sub in self._subs.get(name, []):
                 sub.push(held[0])
+                woken += 1
+            if woken >= DELIVERY_SLICE:  # each woken waiter ends (its final event): a bounded few per step
+                woken = 0
+                await asyncio.sleep(0)
 
 
 #: The old name (training jobs are the default family).
@@ -452,6 +460,63 @@ TrainingJobPoller = JobPoller
 
 # ------------------------------------------------------------------ registry
 _REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, JobPoller]] = weakref.WeakKeyDictionary()
+
+
+class StartGate:
+    """Let at most ``per_step`` waiters start in one step of the event loop; the others start in the next steps.
+
+    A triggerer that gets thousands of triggers at once (a restart, a big backfill) would otherwise run every
+    first step -- find the poller, subscribe, build the state machine -- in one pass of the loop. Waiters
+    start in the order they arrived; one cancelled while waiting is skipped. Use it inside one event loop
+    (it keeps no reference to it: the per-loop registry must not keep a closed loop alive).
+
+    Args:
+        per_step: Waiters started per step.
+    """
+
+    def __init__(self, per_step: int = START_SLICE) -> None:
+        self.per_step = per_step
+        self._queue: deque[asyncio.Future[None]] = deque()
+        self._started = 0  # in this step
+        self._scheduled = False
+
+    async def enter(self) -> None:
+        """Return at once when this step has room and nobody waits, else in a later step."""
+        self._schedule()
+        if not self._queue and self._started < self.per_step:
+            self._started += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._queue.append(waiter)
+        await waiter
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._next_step)
+
+    def _next_step(self) -> None:
+        self._scheduled = False
+        self._started = 0
+        while self._queue and self._started < self.per_step:
+            waiter = self._queue.popleft()
+            if not waiter.done():  # (a cancelled one is done)
+                waiter.set_result(None)
+                self._started += 1
+        if self._queue or self._started:
+            self._schedule()
+
+
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StartGate] = weakref.WeakKeyDictionary()
+
+
+def start_gate() -> StartGate:
+    """Return the running event loop's :class:`StartGate` of shared waiters."""
+    loop = asyncio.get_running_loop()
+    gate = _GATES.get(loop)
+    if gate is None:
+        gate = _GATES[loop] = StartGate()
+    return gate
 
 
 def poller_key(client_params: Mapping[str, Any]) -> str:
@@ -629,6 +694,7 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
     (the poller could not) -- its interval. Thousands wait in one triggerer, so the loop runs nothing for the
     others, and each keeps few objects alive (no closures, one future per wait).
     """
+    await start_gate().enter()
     poller = get_poller(trigger.client_params, lambda: trigger.hook, family=FAMILIES[trigger.resource.name_key])
     hook = poller.hook
     if trigger._hook is None:  # same client settings: the final event needs no hook (nor clients) of its own
@@ -666,9 +732,7 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
         poller.unsubscribe(sub)
 
 
-async def _entries(
-    trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook, logs: bool
-) -> list[tuple[int, str]]:
+async def _entries(trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook, logs: bool) -> list[tuple[int, str]]:
     """Return the waiter's new log entries: those the poller fed, and those it reads itself (worker thread).
 
     A trigger reads its log itself only when it streams logs and the poller does not feed them.

@@ -624,3 +624,88 @@ def test_first_poller_freezes_start_up_objects_once(monkeypatch: pytest.MonkeyPa
     assert polling.freeze_start_up() is True
     assert polling.freeze_start_up() is False  # once per process
     assert calls == [1]
+
+
+# --------------------------------------------------------- bounded loop steps
+class StepCounter:
+    """Counts the steps (passes) of the running event loop: a callback that schedules itself again each step."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.running = True
+        asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.step += 1
+        if self.running:
+            asyncio.get_running_loop().call_soon(self._tick)
+
+
+def test_start_gate_starts_a_bounded_number_of_waiters_per_loop_step_in_order() -> None:
+    from airflow_tf_sm.polling import StartGate
+
+    async def scenario() -> tuple[list[tuple[int, int]], bool]:
+        gate, steps = StartGate(per_step=10), StepCounter()
+        started: list[tuple[int, int]] = []
+
+        async def waiter(i: int) -> None:
+            await gate.enter()
+            started.append((i, steps.step))
+
+        tasks = [asyncio.create_task(waiter(i)) for i in range(35)]
+        await asyncio.sleep(0)  # every waiter has entered the gate (or waits in it)
+        tasks[12].cancel()  # one waiting in the gate is cancelled
+        await asyncio.gather(*tasks, return_exceptions=True)
+        steps.running = False
+        return started, tasks[12].cancelled()
+
+    started, cancelled = asyncio.run(scenario())
+    assert cancelled and [i for i, _ in started] == [i for i in range(35) if i != 12]  # in order, all but one
+    assert max(Counter(step for _, step in started).values()) <= 10
+    assert len({step for _, step in started}) >= 4  # spread over several steps
+
+
+def test_ended_jobs_are_reported_a_bounded_number_per_loop_step_after_their_last_lines() -> None:
+    from airflow_tf_sm.listing import JobState
+    from airflow_tf_sm.logfeed import LogStats, PassResult
+    from airflow_tf_sm.polling import DELIVERY_SLICE
+
+    names = [f"job-{i}" for i in range(3 * DELIVERY_SLICE + 7)]
+
+    class AllReadToTheEnd:
+        stats = LogStats()
+
+        async def read_pass(self, *, full: bool, final: Any = (), concurrency: int = 8) -> PassResult:
+            return PassResult(entries={n: [(20, f"{n} last line")] for n in names}, complete=set(final))
+
+    async def scenario() -> tuple[list[int], dict[str, Subscription]]:
+        poller = TrainingJobPoller(hook_on(ControlPlane()))
+        poller.logs = AllReadToTheEnd()  # type: ignore[assignment]
+        subs = {n: Subscription(n, 1.0, logs=True) for n in names}
+        for name, sub in subs.items():
+            poller._subs[name] = [sub]
+            poller._jobs[name] = JobState(done=True)
+            poller._final[name] = [Snapshot(desc={"TrainingJobName": name, "TrainingJobStatus": "Completed"}), 0]
+        steps, reported = StepCounter(), []
+        push = Subscription.push
+
+        def recording_push(self: Subscription, snapshot: Snapshot) -> None:
+            reported.append(steps.step)
+            push(self, snapshot)
+
+        Subscription.push = recording_push  # type: ignore[method-assign]
+        try:
+            await poller._read_logs(full=False)
+        finally:
+            Subscription.push = push  # type: ignore[method-assign]
+            steps.running = False
+        return reported, subs
+
+    reported, subs = asyncio.run(scenario())
+    assert len(reported) == len(names) and max(Counter(reported).values()) <= DELIVERY_SLICE
+    for name, sub in subs.items():  # each waiter: its last lines, then its end
+        assert sub.take_lines() == [(20, f"{name} last line")]
+        assert sub._latest is not None and sub._latest.desc == {
+            "TrainingJobName": name,
+            "TrainingJobStatus": "Completed",
+        }
