@@ -69,7 +69,7 @@ class Subscription:
         #: Per stream (timestamp, count) of the lines the poller delivered, once it stopped feeding the log.
         self.shown: dict[str, tuple[int, int]] = {}
         self._latest: Snapshot | None = None
-        self._lines: list[tuple[int, str]] = []
+        self._lines: list[tuple[int, str]] | None = None  # (none while empty: fewer objects per waiter)
         self._ready = False  # news came since the waiter last looked
         self._waiter: asyncio.Future[None] | None = None  # what a waiting get() awaits
 
@@ -91,7 +91,10 @@ class Subscription:
     def push_lines(self, entries: list[tuple[int, str]]) -> None:
         """Add new ``(level, line)`` log entries (kept in order until taken) and wake the waiter."""
         if entries:
-            self._lines.extend(entries)
+            if self._lines is None:
+                self._lines = list(entries)
+            else:
+                self._lines.extend(entries)
             self._wake()
 
     def stop_feeding(self, shown: dict[str, tuple[int, int]]) -> None:
@@ -102,8 +105,8 @@ class Subscription:
 
     def take_lines(self) -> list[tuple[int, str]]:
         """Return the log entries delivered since the last call."""
-        lines, self._lines = self._lines, []
-        return lines
+        lines, self._lines = self._lines, None
+        return lines if lines is not None else []
 
     async def get(self, timeout: float | None = None) -> Snapshot | None:
         """Wait for news; return the next snapshot, or ``None`` after ``timeout`` s or when only lines came.

@@ -664,9 +664,13 @@ class WaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the resource settles; yield one event (through the shared poller when ``coalesce``)."""
         if getattr(self, "coalesce", False) and self.resource.name_key in FAMILIES:
-            async for shared in watch_shared(self):
-                yield WaitEvent(payload=self.redact(shared))
+            yield WaitEvent(payload=self.redact(await wait_shared(self)))
             return
+        async for event in self._run_per_job():  # (no closures here: a waiting trigger keeps few objects alive)
+            yield event
+
+    async def _run_per_job(self) -> AsyncIterator[TriggerEvent]:
+        """Poll the resource itself (describe and read its log every interval in worker threads)."""
         hook = self.hook
 
         def poll(settled: bool) -> tuple[dict[str, Any], list[tuple[int, str]]]:
@@ -682,20 +686,30 @@ class WaitTrigger(BaseTrigger):
         ):
             yield WaitEvent(payload=self.redact(payload))
 
+    def _lend_hook(self) -> TFSageMakerHook:
+        """Return :attr:`hook` (a new shared poller uses the hook of its first waiter)."""
+        return self.hook
+
 
 async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
-    """Wait for ``trigger``'s job through the shared poller of its family; yield the one event payload.
+    """Yield the one event payload of :func:`wait_shared` (the earlier form of it)."""
+    yield await wait_shared(trigger)
+
+
+async def wait_shared(trigger: WaitTrigger) -> dict[str, Any]:
+    """Wait for ``trigger``'s job through the shared poller of its family; return the one event payload.
 
     The same contract as per-job polling: status changes logged once, new log lines copied every
     ``poll_interval`` (read by the poller for all its jobs at once when the trigger streams logs), transient
     errors logged and waited out, any other error turned into the trigger's ``"error"`` event.
 
     A waiter wakes only for news: a snapshot, lines the poller read for it, or -- when it reads its log itself
-    (the poller could not) -- its interval. Thousands wait in one triggerer, so the loop runs nothing for the
-    others, and each keeps few objects alive (no closures, one future per wait).
+    (the poller could not) -- its interval. Thousands wait in one triggerer, and each full garbage collection
+    walks every object they keep alive, so a waiting one keeps few: no closures, no generator, one future,
+    and of the last description only its state machine's copy.
     """
     await start_gate().enter()
-    poller = get_poller(trigger.client_params, lambda: trigger.hook, family=FAMILIES[trigger.resource.name_key])
+    poller = get_poller(trigger.client_params, trigger._lend_hook, family=FAMILIES[trigger.resource.name_key])
     hook = poller.hook
     if trigger._hook is None:  # same client settings: the final event needs no hook (nor clients) of its own
         trigger._hook = hook
@@ -706,8 +720,7 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
         while True:
             snapshot = await sub.get(timeout=sub.poll_interval if logs and not sub.fed_logs else None)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
-                for level, line in await _entries(trigger, sub, hook, logs):
-                    trigger.log.log(level, "%s", line)
+                await _copy_lines(trigger, sub, hook, logs)
                 continue
             if snapshot.error is not None:
                 exc = snapshot.error
@@ -715,21 +728,27 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
                     trigger.log.warning("%s", transient_warning(exc, poller.poll_interval))
                     continue
                 trigger.log.error("Polling failed: %s", exc)
-                yield watch.error_event(exc)
-                return
+                return watch.error_event(exc)
             step = watch.observe(trigger.seen(snapshot.desc or {}))
-            lines = await _entries(trigger, sub, hook, logs)
-            if step.done and not sub.fed_logs:  # the last lines can land after the status changed
-                lines += await _entries(trigger, sub, hook, logs)
-            for level, line in lines:
-                trigger.log.log(level, "%s", line)
+            snapshot = None  # (not kept while the waiter waits)
+            await _copy_lines(trigger, sub, hook, logs, twice=step.done and not sub.fed_logs)
             if step.status_line:
                 trigger.log.log(status_level(step), "%s", status_text(step, step.status_line))
             if step.done:
-                yield await _final_event(trigger, watch, step.desc)
-                return
+                return await _final_event(trigger, watch, step.desc)
     finally:
         poller.unsubscribe(sub)
+
+
+async def _copy_lines(
+    trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook, logs: bool, twice: bool = False
+) -> None:
+    """Copy the waiter's new log lines into the trigger's log (``twice``: read again, the last lines can land late)."""
+    lines = await _entries(trigger, sub, hook, logs)
+    if twice:
+        lines += await _entries(trigger, sub, hook, logs)
+    for level, line in lines:
+        trigger.log.log(level, "%s", line)
 
 
 async def _entries(trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook, logs: bool) -> list[tuple[int, str]]:
