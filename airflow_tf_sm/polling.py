@@ -35,26 +35,18 @@ Log streaming waiters get their lines from the poller too: one coalesced reader 
 threads (``asyncio.to_thread``); the event loop only routes results.
 Pollers live in a per-event-loop registry (:func:`get_poller`) and stop when their last waiter leaves.
 
-Garbage collection: with Airflow imported a process holds some 160,000 container objects (modules,
-classes, functions), and every full (generation 2) collection walks them all -- about 0.1 s on a 2-vCPU
-machine, on the event loop of the triggerer whenever the loop's own allocations trigger it (the log lines
-of thousands of waiters do so every few intervals). So the first poller to start in a process calls
-``gc.freeze()`` once (:func:`freeze_start_up`; ``[airflow_tf_sm] triggerer_gc_freeze = False`` turns it
-off): the objects alive then move to the permanent generation and later collections only walk what was
-made after. It is process-wide and never undone, which is safe because those objects live as long as the
-process; the price is that the few of them that would become cyclic garbage later are never freed.
+Thousands of waiters in one event loop: they start a few per loop step and stay out of full garbage
+collections (``crowd.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import math
 import time
 import weakref
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -62,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_tf_sm.backends import CLIENT_ARGS
+from airflow_tf_sm.crowd import freeze_start_up, start_gate, waiter_subscribed
 from airflow_tf_sm.listing import FAMILIES, TRAINING, Family, JobState, Listing, PollerStats, epoch
 from airflow_tf_sm.logfeed import GroupLogReader, instance_count, server_time
 from airflow_tf_sm.mailbox import Snapshot, Subscription, WaitEvent, wait_set
@@ -91,29 +84,6 @@ MAX_CONCURRENT_DESCRIBES = 8
 FINAL_LOG_READS = 5
 #: Jobs whose new log lines (or waiters whose final snapshot) are handed over in one step of the event loop.
 DELIVERY_SLICE = 50
-#: Shared waiters that start (find their poller and subscribe) in one step of the event loop.
-START_SLICE = 50
-
-_frozen = False
-
-
-def freeze_start_up() -> bool:
-    """Call ``gc.freeze()`` once per process unless ``[airflow_tf_sm] triggerer_gc_freeze`` is off; return if it did.
-
-    See the module docstring (garbage collection). Cheap (no collection runs): it only moves the tracked
-    objects to the permanent generation.
-    """
-    global _frozen
-    if _frozen:
-        return False
-    from airflow_tf_sm.settings import triggerer_gc_freeze
-
-    _frozen = True
-    if not triggerer_gc_freeze():
-        return False
-    gc.freeze()
-    log.debug("gc.freeze(): %d start-up objects left out of garbage collections", gc.get_freeze_count())
-    return True
 
 
 class JobPoller:
@@ -211,6 +181,7 @@ class JobPoller:
         if sub.fed_logs and self.logs is None:
             self.logs = GroupLogReader(self.hook, self.resource.log_group, clock=self.clock)
         self._subs.setdefault(job_name, []).append(sub)
+        waiter_subscribed()
         state = self._jobs.setdefault(job_name, JobState())
         state.done = False  # a new waiter always gets a fresh description
         self._pending.add(job_name)
@@ -460,63 +431,6 @@ TrainingJobPoller = JobPoller
 
 # ------------------------------------------------------------------ registry
 _REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, JobPoller]] = weakref.WeakKeyDictionary()
-
-
-class StartGate:
-    """Let at most ``per_step`` waiters start in one step of the event loop; the others start in the next steps.
-
-    A triggerer that gets thousands of triggers at once (a restart, a big backfill) would otherwise run every
-    first step -- find the poller, subscribe, build the state machine -- in one pass of the loop. Waiters
-    start in the order they arrived; one cancelled while waiting is skipped. Use it inside one event loop
-    (it keeps no reference to it: the per-loop registry must not keep a closed loop alive).
-
-    Args:
-        per_step: Waiters started per step.
-    """
-
-    def __init__(self, per_step: int = START_SLICE) -> None:
-        self.per_step = per_step
-        self._queue: deque[asyncio.Future[None]] = deque()
-        self._started = 0  # in this step
-        self._scheduled = False
-
-    async def enter(self) -> None:
-        """Return at once when this step has room and nobody waits, else in a later step."""
-        self._schedule()
-        if not self._queue and self._started < self.per_step:
-            self._started += 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._queue.append(waiter)
-        await waiter
-
-    def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._next_step)
-
-    def _next_step(self) -> None:
-        self._scheduled = False
-        self._started = 0
-        while self._queue and self._started < self.per_step:
-            waiter = self._queue.popleft()
-            if not waiter.done():  # (a cancelled one is done)
-                waiter.set_result(None)
-                self._started += 1
-        if self._queue or self._started:
-            self._schedule()
-
-
-_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StartGate] = weakref.WeakKeyDictionary()
-
-
-def start_gate() -> StartGate:
-    """Return the running event loop's :class:`StartGate` of shared waiters."""
-    loop = asyncio.get_running_loop()
-    gate = _GATES.get(loop)
-    if gate is None:
-        gate = _GATES[loop] = StartGate()
-    return gate
 
 
 def poller_key(client_params: Mapping[str, Any]) -> str:

@@ -612,18 +612,58 @@ def test_first_poller_freezes_start_up_objects_once(monkeypatch: pytest.MonkeyPa
     """gc.freeze() runs once per process, at the first poller's start, unless the setting turns it off."""
     import gc
 
-    from airflow_tf_sm import polling
+    from airflow_tf_sm import crowd
 
     calls: list[int] = []
     monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
-    monkeypatch.setattr(polling, "_frozen", False)
+    monkeypatch.setattr(gc, "callbacks", [])  # (not the collector's own list: nothing is installed for real)
+    monkeypatch.setattr(crowd, "_refreeze", False)
+    monkeypatch.setattr(crowd, "_frozen", False)
     monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__TRIGGERER_GC_FREEZE", "False")
-    assert polling.freeze_start_up() is False
+    assert crowd.freeze_start_up() is False
     assert calls == []
-    monkeypatch.setattr(polling, "_frozen", False)
+    monkeypatch.setattr(crowd, "_frozen", False)
     monkeypatch.delenv("AIRFLOW__AIRFLOW_TF_SM__TRIGGERER_GC_FREEZE")
-    assert polling.freeze_start_up() is True
-    assert polling.freeze_start_up() is False  # once per process
+    assert crowd.freeze_start_up() is True
+    assert crowd.freeze_start_up() is False  # once per process
+    assert calls == [1]
+    assert gc.callbacks == [crowd._freeze_after_full_collection]
+
+
+def test_full_collections_freeze_again_after_enough_new_waiters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after a full collection (only reachable objects left), once REFREEZE_WAITERS waiters came since."""
+    import gc
+
+    from airflow_tf_sm import crowd
+
+    calls: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
+    monkeypatch.setattr(crowd, "_frozen", True)  # (the start-up freeze is done)
+    monkeypatch.setattr(crowd, "_refreeze", True)
+    monkeypatch.setattr(crowd, "_new_waiters", 0)
+    after = crowd._freeze_after_full_collection
+    plane = ControlPlane()
+    plane.add("job-1", (3600, "Completed", "Completed"))
+
+    async def subscribe(count: int) -> None:
+        poller = TrainingJobPoller(hook_on(plane))
+        for _ in range(count):
+            poller.subscribe("job-1")
+        poller.close()
+
+    asyncio.run(subscribe(crowd.REFREEZE_WAITERS - 1))
+    after("stop", {"generation": 2})
+    assert calls == []  # not enough new waiters yet
+    asyncio.run(subscribe(1))
+    after("start", {"generation": 2})
+    after("stop", {"generation": 1})
+    assert calls == []  # only once a full collection is over
+    after("stop", {"generation": 2})
+    after("stop", {"generation": 2})
+    assert calls == [1]  # once, then the count starts again
+    monkeypatch.setattr(crowd, "_refreeze", False)  # the setting turned freezing off
+    asyncio.run(subscribe(crowd.REFREEZE_WAITERS))
+    after("stop", {"generation": 2})
     assert calls == [1]
 
 
@@ -643,7 +683,7 @@ class StepCounter:
 
 
 def test_start_gate_starts_a_bounded_number_of_waiters_per_loop_step_in_order() -> None:
-    from airflow_tf_sm.polling import StartGate
+    from airflow_tf_sm.crowd import StartGate
 
     async def scenario() -> tuple[list[tuple[int, int]], bool]:
         gate, steps = StartGate(per_step=10), StepCounter()
