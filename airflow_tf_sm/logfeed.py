@@ -250,6 +250,10 @@ class GroupLogReader:
         """The jobs whose logs are read."""
         return list(self._jobs)
 
+    def __contains__(self, job: object) -> bool:
+        """Return whether ``job``'s logs are read (constant time, unlike ``job in reader.jobs``)."""
+        return job in self._jobs
+
     def add(
         self,
         job: str,

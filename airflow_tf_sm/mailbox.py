@@ -69,40 +69,73 @@ class Subscription:
         #: Per stream (timestamp, count) of the lines the poller delivered, once it stopped feeding the log.
         self.shown: dict[str, tuple[int, int]] = {}
         self._latest: Snapshot | None = None
-        self._lines: list[tuple[int, str]] = []
-        self._ready = asyncio.Event()
+        self._lines: list[tuple[int, str]] | None = None  # (none while empty: fewer objects per waiter)
+        self._ready = False  # news came since the waiter last looked
+        self._waiter: asyncio.Future[None] | None = None  # what a waiting get() awaits
+
+    @property
+    def waiting(self) -> bool:
+        """A :meth:`get` is waiting for news."""
+        return self._waiter is not None
+
+    def _wake(self) -> None:
+        self._ready = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def push(self, snapshot: Snapshot) -> None:
         """Replace the pending snapshot (only the newest state matters) and wake the waiter."""
         self._latest = snapshot
-        self._ready.set()
+        self._wake()
 
     def push_lines(self, entries: list[tuple[int, str]]) -> None:
         """Add new ``(level, line)`` log entries (kept in order until taken) and wake the waiter."""
         if entries:
-            self._lines.extend(entries)
-            self._ready.set()
+            if self._lines is None:
+                self._lines = list(entries)
+            else:
+                self._lines.extend(entries)
+            self._wake()
 
     def stop_feeding(self, shown: dict[str, tuple[int, int]]) -> None:
         """Stop feeding lines: the waiter reads the log itself from now on, after the ``shown`` lines."""
         self.fed_logs = False
         self.shown = dict(shown)
-        self._ready.set()
+        self._wake()
 
     def take_lines(self) -> list[tuple[int, str]]:
         """Return the log entries delivered since the last call."""
-        lines, self._lines = self._lines, []
-        return lines
+        lines, self._lines = self._lines, None
+        return lines if lines is not None else []
 
     async def get(self, timeout: float | None = None) -> Snapshot | None:
-        """Wait for news; return the next snapshot, or ``None`` after ``timeout`` s or when only lines came."""
-        if timeout is None:
-            await self._ready.wait()
-        elif not await wait_set(self._ready, timeout):
-            return None
-        self._ready.clear()
+        """Wait for news; return the next snapshot, or ``None`` after ``timeout`` s or when only lines came.
+
+        One future (and, with ``timeout``, one timer) per wait: thousands of waiters wait at once in one
+        triggerer, and every object they keep alive is walked by each full garbage collection. A cancellation
+        is never lost: it is raised here even when news arrived at the same time (no ``asyncio.wait_for``).
+        """
+        if not self._ready:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not self._ready:
+                return None
+        self._ready = False
         snapshot, self._latest = self._latest, None
         return snapshot
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    """End a wait (its timeout passed)."""
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class WaitEvent(TriggerEvent):

@@ -35,20 +35,13 @@ Log streaming waiters get their lines from the poller too: one coalesced reader 
 threads (``asyncio.to_thread``); the event loop only routes results.
 Pollers live in a per-event-loop registry (:func:`get_poller`) and stop when their last waiter leaves.
 
-Garbage collection: with Airflow imported a process holds some 160,000 container objects (modules,
-classes, functions), and every full (generation 2) collection walks them all -- about 0.1 s on a 2-vCPU
-machine, on the event loop of the triggerer whenever the loop's own allocations trigger it (the log lines
-of thousands of waiters do so every few intervals). So the first poller to start in a process calls
-``gc.freeze()`` once (:func:`freeze_start_up`; ``[airflow_tf_sm] triggerer_gc_freeze = False`` turns it
-off): the objects alive then move to the permanent generation and later collections only walk what was
-made after. It is process-wide and never undone, which is safe because those objects live as long as the
-process; the price is that the few of them that would become cyclic garbage later are never freed.
+Thousands of waiters in one event loop: they start a few per loop step and stay out of full garbage
+collections (``crowd.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import math
@@ -61,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_tf_sm.backends import CLIENT_ARGS
+from airflow_tf_sm.crowd import freeze_start_up, start_gate, waiter_subscribed
 from airflow_tf_sm.listing import FAMILIES, TRAINING, Family, JobState, Listing, PollerStats, epoch
 from airflow_tf_sm.logfeed import GroupLogReader, instance_count, server_time
 from airflow_tf_sm.mailbox import Snapshot, Subscription, WaitEvent, wait_set
@@ -88,29 +82,8 @@ SAFETY_NET_FRACTION = 0.1
 MAX_CONCURRENT_DESCRIBES = 8
 #: Reading passes an ended job's report waits at most for its last log lines (throttled reads).
 FINAL_LOG_READS = 5
-#: Jobs whose new log lines are handed over in one step of the event loop.
+#: Jobs whose new log lines (or waiters whose final snapshot) are handed over in one step of the event loop.
 DELIVERY_SLICE = 50
-
-_frozen = False
-
-
-def freeze_start_up() -> bool:
-    """Call ``gc.freeze()`` once per process unless ``[airflow_tf_sm] triggerer_gc_freeze`` is off; return if it did.
-
-    See the module docstring (garbage collection). Cheap (no collection runs): it only moves the tracked
-    objects to the permanent generation.
-    """
-    global _frozen
-    if _frozen:
-        return False
-    from airflow_tf_sm.settings import triggerer_gc_freeze
-
-    _frozen = True
-    if not triggerer_gc_freeze():
-        return False
-    gc.freeze()
-    log.debug("gc.freeze(): %d start-up objects left out of garbage collections", gc.get_freeze_count())
-    return True
 
 
 class JobPoller:
@@ -208,6 +181,7 @@ class JobPoller:
         if sub.fed_logs and self.logs is None:
             self.logs = GroupLogReader(self.hook, self.resource.log_group, clock=self.clock)
         self._subs.setdefault(job_name, []).append(sub)
+        waiter_subscribed()
         state = self._jobs.setdefault(job_name, JobState())
         state.done = False  # a new waiter always gets a fresh description
         self._pending.add(job_name)
@@ -402,7 +376,7 @@ class JobPoller:
             state.described_at = time.monotonic()
             state.done = not self.resource.is_busy(state.status)  # a job never leaves a terminal state
             if self.logs is not None and any(sub.fed_logs for sub in self._subs.get(name, [])):
-                new = name not in self.logs.jobs
+                new = name not in self.logs
                 self.logs.add(name)  # read only once described: the waiter knows the secrets by then
                 self.logs.expect_hosts(name, instance_count(desc))
                 if not new and before != (state.last_modified, state.status):
@@ -433,6 +407,7 @@ class JobPoller:
                 for sub in subs:
                     if sub.fed_logs:
                         sub.stop_feeding(shown)
+        woken = 0
         for name in finals:
             held = self._final.get(name)
             if held is None:
@@ -445,6 +420,10 @@ class JobPoller:
             del self._final[name]
             for sub in self._subs.get(name, []):
                 sub.push(held[0])
+                woken += 1
+            if woken >= DELIVERY_SLICE:  # each woken waiter ends (its final event): a bounded few per step
+                woken = 0
+                await asyncio.sleep(0)
 
 
 #: The old name (training jobs are the default family).
@@ -599,9 +578,13 @@ class WaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the resource settles; yield one event (through the shared poller when ``coalesce``)."""
         if getattr(self, "coalesce", False) and self.resource.name_key in FAMILIES:
-            async for shared in watch_shared(self):
-                yield WaitEvent(payload=self.redact(shared))
+            yield WaitEvent(payload=self.redact(await wait_shared(self)))
             return
+        async for event in self._run_per_job():  # (no closures here: a waiting trigger keeps few objects alive)
+            yield event
+
+    async def _run_per_job(self) -> AsyncIterator[TriggerEvent]:
+        """Poll the resource itself (describe and read its log every interval in worker threads)."""
         hook = self.hook
 
         def poll(settled: bool) -> tuple[dict[str, Any], list[tuple[int, str]]]:
@@ -617,37 +600,41 @@ class WaitTrigger(BaseTrigger):
         ):
             yield WaitEvent(payload=self.redact(payload))
 
+    def _lend_hook(self) -> TFSageMakerHook:
+        """Return :attr:`hook` (a new shared poller uses the hook of its first waiter)."""
+        return self.hook
+
 
 async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
-    """Wait for ``trigger``'s job through the shared poller of its family; yield the one event payload.
+    """Yield the one event payload of :func:`wait_shared` (the earlier form of it)."""
+    yield await wait_shared(trigger)
+
+
+async def wait_shared(trigger: WaitTrigger) -> dict[str, Any]:
+    """Wait for ``trigger``'s job through the shared poller of its family; return the one event payload.
 
     The same contract as per-job polling: status changes logged once, new log lines copied every
     ``poll_interval`` (read by the poller for all its jobs at once when the trigger streams logs), transient
     errors logged and waited out, any other error turned into the trigger's ``"error"`` event.
+
+    A waiter wakes only for news: a snapshot, lines the poller read for it, or -- when it reads its log itself
+    (the poller could not) -- its interval. Thousands wait in one triggerer, and each full garbage collection
+    walks every object they keep alive, so a waiting one keeps few: no closures, no generator, one future,
+    and of the last description only its state machine's copy.
     """
-    poller = get_poller(trigger.client_params, lambda: trigger.hook, family=FAMILIES[trigger.resource.name_key])
+    await start_gate().enter()
+    poller = get_poller(trigger.client_params, trigger._lend_hook, family=FAMILIES[trigger.resource.name_key])
     hook = poller.hook
+    if trigger._hook is None:  # same client settings: the final event needs no hook (nor clients) of its own
+        trigger._hook = hook
     watch = trigger.watch()
     logs = bool(getattr(trigger, "stream_logs", False))
     sub = poller.subscribe(watch.name, trigger.poll_interval, hook.backoff(trigger.poll_interval), logs=logs)
-
-    def own_entries() -> list[tuple[int, str]]:  # blocking: the trigger reads its log itself
-        reader = trigger.log_reader(hook) if sub.shown else None
-        if reader is not None:  # the poller stopped feeding lines: go on after those it delivered
-            reader.shown.update(sub.shown)
-            sub.shown = {}
-        return trigger.log_entries(hook)
-
-    async def entries() -> list[tuple[int, str]]:
-        fed = trigger.redact_entries(sub.take_lines()) if trigger._described else []
-        return fed if sub.fed_logs else fed + await asyncio.to_thread(own_entries)
-
     try:
         while True:
-            snapshot = await sub.get(timeout=sub.poll_interval)
+            snapshot = await sub.get(timeout=sub.poll_interval if logs and not sub.fed_logs else None)
             if snapshot is None:  # nothing new on the job: copy its fresh log lines meanwhile
-                for level, line in await entries():
-                    trigger.log.log(level, "%s", line)
+                await _copy_lines(trigger, sub, hook, logs)
                 continue
             if snapshot.error is not None:
                 exc = snapshot.error
@@ -655,21 +642,47 @@ async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
                     trigger.log.warning("%s", transient_warning(exc, poller.poll_interval))
                     continue
                 trigger.log.error("Polling failed: %s", exc)
-                yield watch.error_event(exc)
-                return
+                return watch.error_event(exc)
             step = watch.observe(trigger.seen(snapshot.desc or {}))
-            lines = await entries()
-            if step.done and not sub.fed_logs:  # the last lines can land after the status changed
-                lines += await entries()
-            for level, line in lines:
-                trigger.log.log(level, "%s", line)
+            snapshot = None  # (not kept while the waiter waits)
+            await _copy_lines(trigger, sub, hook, logs, twice=step.done and not sub.fed_logs)
             if step.status_line:
                 trigger.log.log(status_level(step), "%s", status_text(step, step.status_line))
             if step.done:
-                yield await _final_event(trigger, watch, step.desc)
-                return
+                return await _final_event(trigger, watch, step.desc)
     finally:
         poller.unsubscribe(sub)
+
+
+async def _copy_lines(
+    trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook, logs: bool, twice: bool = False
+) -> None:
+    """Copy the waiter's new log lines into the trigger's log (``twice``: read again, the last lines can land late)."""
+    lines = await _entries(trigger, sub, hook, logs)
+    if twice:
+        lines += await _entries(trigger, sub, hook, logs)
+    for level, line in lines:
+        trigger.log.log(level, "%s", line)
+
+
+async def _entries(trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook, logs: bool) -> list[tuple[int, str]]:
+    """Return the waiter's new log entries: those the poller fed, and those it reads itself (worker thread).
+
+    A trigger reads its log itself only when it streams logs and the poller does not feed them.
+    """
+    fed = trigger.redact_entries(sub.take_lines()) if trigger._described else []
+    if not logs or sub.fed_logs:
+        return fed
+    return fed + await asyncio.to_thread(_own_entries, trigger, sub, hook)
+
+
+def _own_entries(trigger: WaitTrigger, sub: Subscription, hook: TFSageMakerHook) -> list[tuple[int, str]]:
+    """Read the job's new log entries (blocking): the trigger reads its log itself, after what the poller fed."""
+    reader = trigger.log_reader(hook) if sub.shown else None
+    if reader is not None:  # the poller stopped feeding lines: go on after those it delivered
+        reader.shown.update(sub.shown)
+        sub.shown = {}
+    return trigger.log_entries(hook)
 
 
 async def _final_event(trigger: WaitTrigger, watch: Watch, desc: dict[str, Any]) -> dict[str, Any]:

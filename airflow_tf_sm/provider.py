@@ -92,8 +92,10 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "When the first shared poller starts in a process (in the triggerer), move "
                         "the objects alive then (Airflow's modules, classes, functions) out of the garbage "
                         "collector's reach with gc.freeze(), so full collections stop pausing the event loop "
-                        "for about 0.1 s each. Process-wide and done once; the frozen objects are never "
-                        "collected (they live as long as the process anyway).",
+                        "for about 0.1 s each. Process-wide; the frozen objects are never collected by the "
+                        "cycle collector (they live as long as the process anyway, or are freed by reference "
+                        "counting). Also freezes again right after a full collection once 500 more shared "
+                        "waiters came (only reachable objects then: the waiting triggers' own).",
                         "version_added": "0.1.0",
                         "type": "boolean",
                         "example": "False",

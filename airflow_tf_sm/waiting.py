@@ -125,14 +125,16 @@ class LineLevels:
     """Levels of the lines of several log streams, following Python tracebacks stream by stream."""
 
     def __init__(self) -> None:
-        self._traceback: set[str] = set()  # streams inside a Python traceback
+        self._traceback: set[str] | None = None  # streams inside a Python traceback (made at the first one)
 
     def level(self, stream: str, message: str, stderr: bool) -> int:
         """Return a line's level, following tracebacks (indented frames up to the exception line)."""
         if message.startswith(_TRACEBACK):
+            if self._traceback is None:
+                self._traceback = set()
             self._traceback.add(stream)
             return logging.ERROR
-        if stream in self._traceback:
+        if self._traceback and stream in self._traceback:
             if not message.startswith((" ", "\t")):
                 self._traceback.discard(stream)  # the exception line ends the traceback
             return logging.ERROR
@@ -316,12 +318,12 @@ class Watch:
 
     def observe(self, desc: Mapping[str, Any]) -> Step:
         """Take one description; return what it means."""
-        self.last = dict(desc)
+        last = self.last = dict(desc)  # (one copy: the step's too)
         line = self.status_line(desc)
         changed = line if line != self.last_line else None
         self.last_line = line
         done = self.is_done(desc)
-        return Step(desc=dict(desc), status_line=changed, done=done, ok=done and self.is_ok(desc))
+        return Step(desc=last, status_line=changed, done=done, ok=done and self.is_ok(desc))
 
     def event(self, desc: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
         """Return the event of a settled resource: ``status`` (success/failed), its name and status, and ``extra``."""

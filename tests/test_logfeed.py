@@ -380,6 +380,14 @@ def test_a_quiet_stream_does_not_hold_back_its_call() -> None:
     assert all(start >= clock.ms - 3000 - 10_000 for start in starts)
 
 
+def test_membership_follows_add_and_remove() -> None:
+    reader = GroupLogReader(hook_with(ScriptedLogs(lambda: 0)), GROUP)
+    reader.add("job-1")
+    assert "job-1" in reader and "job-2" not in reader
+    reader.remove("job-1")
+    assert "job-1" not in reader and reader.jobs == []
+
+
 def test_instance_count_of_descriptions() -> None:
     assert instance_count({"ResourceConfig": {"InstanceCount": 2, "InstanceType": "ml.m5.xlarge"}}) == 2
     groups = [{"InstanceGroupName": "a", "InstanceCount": 2}, {"InstanceGroupName": "b", "InstanceCount": 1}]
@@ -409,12 +417,25 @@ class Recorder:
 
 
 @pytest.mark.parametrize("deny_after", [None, 6], ids=["coalesced", "denied-midway"])
-def test_coalesced_triggers_log_the_same_lines_as_per_job_triggers(deny_after: int | None) -> None:
+def test_coalesced_triggers_log_the_same_lines_as_per_job_triggers(
+    deny_after: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Real time: jobs run and log on the scripted planes; both kinds of trigger copy every line once.
 
     ``denied-midway``: FilterLogEvents becomes forbidden after a few calls; each waiter reads on by itself.
+    A fed waiter waits for news only (no timeout: the poller's lines wake it); one reading by itself polls.
     """
+    from airflow_tf_sm.mailbox import Subscription
     from tests.test_polling import PARAMS, ControlPlane
+
+    timeouts: list[float | None] = []
+    original_get = Subscription.get
+
+    def recording_get(self: Subscription, timeout: float | None = None) -> Any:
+        timeouts.append(timeout)
+        return original_get(self, timeout)
+
+    monkeypatch.setattr(Subscription, "get", recording_get)
 
     plane = ControlPlane()
     t0 = int(time.time() * 1000)
@@ -454,6 +475,11 @@ def test_coalesced_triggers_log_the_same_lines_as_per_job_triggers(deny_after: i
         results = await asyncio.wait_for(asyncio.gather(*(run(k) for k in made)), 30)
         assert poller.stats.log_calls > 0
         assert poller.logs_mode == (deny_after is None)
+        if deny_after is None:  # fed: no waiter read its log itself, none woke on a timer
+            assert all(made[(n, True)][0]._reader is None for n in plane.jobs)
+            assert timeouts and set(timeouts) == {None}
+        else:  # on its own after the denial: it polls its log every interval
+            assert any(t is not None for t in timeouts)
         return dict(zip(made, results, strict=True))
 
     results = asyncio.run(scenario())

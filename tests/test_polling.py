@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import logging
 import random
 import threading
 import time
@@ -480,7 +481,7 @@ def test_a_cancelled_waiter_ends_even_when_a_snapshot_arrives_at_the_same_time()
     async def scenario() -> tuple[bool, Snapshot | None]:
         sub = Subscription("job", 1.0)
         waiter = asyncio.create_task(sub.get(timeout=30))
-        while not sub._ready._waiters:  # the waiter is waiting on the event
+        while not sub.waiting:  # the waiter is waiting
             await asyncio.sleep(0)
         sub.push(Snapshot(desc={"TrainingJobStatus": "InProgress"}))
         waiter.cancel()
@@ -520,6 +521,31 @@ def test_serialized_kwargs_carry_coalesce_and_default_to_it() -> None:
     legacy = {k: v for k, v in kwargs.items() if k != "coalesce"}  # stored before the option existed
     assert TrainingJobTrigger(**legacy).coalesce is True
     assert TrainingJobTrigger(**{**kwargs, "coalesce": False}).serialize()[1]["coalesce"] is False
+
+
+def test_coalesced_triggers_read_no_log_and_build_no_hook_of_their_own() -> None:
+    """Without log streaming a coalesced waiter only waits for its snapshots; its event uses the poller's hook."""
+    plane = ControlPlane()
+    plane.add("ok", (0.1, "InProgress", "Training"), (0.4, "Completed", "Completed"))
+    plane.add("fails", (0.1, "InProgress", "Training"), (0.3, "Failed", "Failed"), failure="AlgorithmError: NaN")
+    own_reads: list[str] = []
+    hooks: list[str] = []
+
+    def make(name: str) -> TrainingJobTrigger:
+        made = TrainingJobTrigger(name, PARAMS, poll_interval=0.05, stream_logs=False, coalesce=True)
+        made.make_hook = lambda: hooks.append(name) or hook_on(plane)  # type: ignore[method-assign]
+        made.log_entries = lambda hook: own_reads.append(name) or []  # type: ignore[method-assign]
+        return made
+
+    async def scenario() -> list[list[dict[str, Any]]]:
+        get_poller(PARAMS, lambda: hook_on(plane), poll_interval=0.05)
+        return await asyncio.wait_for(asyncio.gather(*(events_of(make(n)) for n in plane.jobs)), 10)
+
+    ok, fails = asyncio.run(scenario())
+    assert ok[0]["status"] == "success" and ok[0]["result"]["model_data"] == "s3://b/ok/output/model.tar.gz"
+    assert fails[0]["status"] == "failed" and fails[0]["log_tail"] == [f"fails line {i}" for i in range(3)]
+    assert own_reads == []  # no worker-thread call per interval (nor per snapshot) for a log it does not stream
+    assert hooks == []  # the poller (made first) serves them all, final events included
 
 
 def test_log_lines_stream_while_nothing_changes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -586,16 +612,179 @@ def test_first_poller_freezes_start_up_objects_once(monkeypatch: pytest.MonkeyPa
     """gc.freeze() runs once per process, at the first poller's start, unless the setting turns it off."""
     import gc
 
-    from airflow_tf_sm import polling
+    from airflow_tf_sm import crowd
 
     calls: list[int] = []
     monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
-    monkeypatch.setattr(polling, "_frozen", False)
+    monkeypatch.setattr(gc, "callbacks", [])  # (not the collector's own list: nothing is installed for real)
+    monkeypatch.setattr(crowd, "_refreeze", False)
+    monkeypatch.setattr(crowd, "_frozen", False)
     monkeypatch.setenv("AIRFLOW__AIRFLOW_TF_SM__TRIGGERER_GC_FREEZE", "False")
-    assert polling.freeze_start_up() is False
+    assert crowd.freeze_start_up() is False
     assert calls == []
-    monkeypatch.setattr(polling, "_frozen", False)
+    monkeypatch.setattr(crowd, "_frozen", False)
     monkeypatch.delenv("AIRFLOW__AIRFLOW_TF_SM__TRIGGERER_GC_FREEZE")
-    assert polling.freeze_start_up() is True
-    assert polling.freeze_start_up() is False  # once per process
+    assert crowd.freeze_start_up() is True
+    assert crowd.freeze_start_up() is False  # once per process
     assert calls == [1]
+    assert gc.callbacks == [crowd._freeze_after_full_collection]
+
+
+def test_full_collections_freeze_again_after_enough_new_waiters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after a full collection (only reachable objects left), once REFREEZE_WAITERS waiters came since."""
+    import gc
+
+    from airflow_tf_sm import crowd
+
+    calls: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
+    monkeypatch.setattr(crowd, "_frozen", True)  # (the start-up freeze is done)
+    monkeypatch.setattr(crowd, "_refreeze", True)
+    monkeypatch.setattr(crowd, "_new_waiters", 0)
+    after = crowd._freeze_after_full_collection
+    plane = ControlPlane()
+    plane.add("job-1", (3600, "Completed", "Completed"))
+
+    async def subscribe(count: int) -> None:
+        poller = TrainingJobPoller(hook_on(plane))
+        for _ in range(count):
+            poller.subscribe("job-1")
+        poller.close()
+
+    asyncio.run(subscribe(crowd.REFREEZE_WAITERS - 1))
+    after("stop", {"generation": 2})
+    assert calls == []  # not enough new waiters yet
+    asyncio.run(subscribe(1))
+    after("start", {"generation": 2})
+    after("stop", {"generation": 1})
+    assert calls == []  # only once a full collection is over
+    after("stop", {"generation": 2})
+    after("stop", {"generation": 2})
+    assert calls == [1]  # once, then the count starts again
+    monkeypatch.setattr(crowd, "_refreeze", False)  # the setting turned freezing off
+    asyncio.run(subscribe(crowd.REFREEZE_WAITERS))
+    after("stop", {"generation": 2})
+    assert calls == [1]
+
+
+# --------------------------------------------------------- bounded loop steps
+class StepCounter:
+    """Counts the steps (passes) of the running event loop: a callback that schedules itself again each step."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.running = True
+        asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.step += 1
+        if self.running:
+            asyncio.get_running_loop().call_soon(self._tick)
+
+
+def test_start_gate_starts_a_bounded_number_of_waiters_per_loop_step_in_order() -> None:
+    from airflow_tf_sm.crowd import StartGate
+
+    async def scenario() -> tuple[list[tuple[int, int]], bool]:
+        gate, steps = StartGate(per_step=10), StepCounter()
+        started: list[tuple[int, int]] = []
+
+        async def waiter(i: int) -> None:
+            await gate.enter()
+            started.append((i, steps.step))
+
+        tasks = [asyncio.create_task(waiter(i)) for i in range(35)]
+        await asyncio.sleep(0)  # every waiter has entered the gate (or waits in it)
+        tasks[12].cancel()  # one waiting in the gate is cancelled
+        await asyncio.gather(*tasks, return_exceptions=True)
+        steps.running = False
+        return started, tasks[12].cancelled()
+
+    started, cancelled = asyncio.run(scenario())
+    assert cancelled and [i for i, _ in started] == [i for i in range(35) if i != 12]  # in order, all but one
+    assert max(Counter(step for _, step in started).values()) <= 10
+    assert len({step for _, step in started}) >= 4  # spread over several steps
+
+
+def test_ended_jobs_are_reported_a_bounded_number_per_loop_step_after_their_last_lines() -> None:
+    from airflow_tf_sm.listing import JobState
+    from airflow_tf_sm.logfeed import LogStats, PassResult
+    from airflow_tf_sm.polling import DELIVERY_SLICE
+
+    names = [f"job-{i}" for i in range(3 * DELIVERY_SLICE + 7)]
+
+    class AllReadToTheEnd:
+        stats = LogStats()
+
+        async def read_pass(self, *, full: bool, final: Any = (), concurrency: int = 8) -> PassResult:
+            return PassResult(entries={n: [(20, f"{n} last line")] for n in names}, complete=set(final))
+
+    async def scenario() -> tuple[list[int], dict[str, Subscription]]:
+        poller = TrainingJobPoller(hook_on(ControlPlane()))
+        poller.logs = AllReadToTheEnd()  # type: ignore[assignment]
+        subs = {n: Subscription(n, 1.0, logs=True) for n in names}
+        for name, sub in subs.items():
+            poller._subs[name] = [sub]
+            poller._jobs[name] = JobState(done=True)
+            poller._final[name] = [Snapshot(desc={"TrainingJobName": name, "TrainingJobStatus": "Completed"}), 0]
+        steps, reported = StepCounter(), []
+        push = Subscription.push
+
+        def recording_push(self: Subscription, snapshot: Snapshot) -> None:
+            reported.append(steps.step)
+            push(self, snapshot)
+
+        Subscription.push = recording_push  # type: ignore[method-assign]
+        try:
+            await poller._read_logs(full=False)
+        finally:
+            Subscription.push = push  # type: ignore[method-assign]
+            steps.running = False
+        return reported, subs
+
+    reported, subs = asyncio.run(scenario())
+    assert len(reported) == len(names) and max(Counter(reported).values()) <= DELIVERY_SLICE
+    for name, sub in subs.items():  # each waiter: its last lines, then its end
+        assert sub.take_lines() == [(20, f"{name} last line")]
+        assert sub._latest is not None and sub._latest.desc == {
+            "TrainingJobName": name,
+            "TrainingJobStatus": "Completed",
+        }
+
+
+def test_a_waiting_coalesced_trigger_keeps_few_objects_for_the_garbage_collector() -> None:
+    """Every full garbage collection walks what waiting triggers keep alive (thousands wait in one triggerer)."""
+    import gc
+
+    plane = ControlPlane()
+    count = 200
+    for i in range(count):
+        plane.add(f"job-{i:03d}", (0.05, "InProgress", "Training"), (3600, "Completed", "Completed"))
+
+    async def scenario() -> float:
+        poller = get_poller(PARAMS, lambda: hook_on(plane), poll_interval=0.05)
+        made = [trigger(plane, n, coalesce=True) for n in plane.jobs]
+        quiet = logging.getLogger("tests.quiet")  # one logger for all (a trigger's own is Airflow's business)
+        for each in made:
+            each._log = quiet  # type: ignore[assignment]
+        gc.collect()
+        before = len(gc.get_objects()) + gc.get_freeze_count()  # (the first poller may freeze what lives then)
+        waiting = [asyncio.create_task(events_of(t)) for t in made]
+
+        def settled() -> bool:  # every job described and every waiter back to waiting for news
+            subs = [s for subs in poller._subs.values() for s in subs]
+            return len(subs) == count and all(s.waiting for s in subs) and not poller._pending
+
+        while not (settled() and all(poller._jobs[n].status == "InProgress" for n in plane.jobs)):
+            await asyncio.sleep(0.01)
+        gc.collect()
+        per_trigger = (len(gc.get_objects()) + gc.get_freeze_count() - before) / count
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        return per_trigger
+
+    per_trigger = asyncio.run(scenario())
+    # about 38 on Python 3.11 (with this test's task and poller state); 49 with a generator and closures per waiter,
+    # more with a task and a timer per wait
+    assert per_trigger <= 44, per_trigger
