@@ -12,6 +12,7 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -786,5 +787,7 @@ def test_a_waiting_coalesced_trigger_keeps_few_objects_for_the_garbage_collector
 
     per_trigger = asyncio.run(scenario())
     # about 38 on Python 3.11 (with this test's task and poller state); 49 with a generator and closures per waiter,
-    # more with a task and a timer per wait
-    assert per_trigger <= 44, per_trigger
+    # more with a task and a timer per wait. Python 3.10 also keeps a frame object per suspended coroutine of the
+    # chain (3.11 keeps frames inside the coroutine): 45 there for the 38 of 3.11.
+    limit = 44 if sys.version_info >= (3, 11) else 51
+    assert per_trigger <= limit, per_trigger
