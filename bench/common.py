@@ -100,3 +100,24 @@ def peak_rss_mb() -> float:
 def emit(data: Any) -> None:
     """Print the child's result as one JSON line (the parent reads the last line)."""
     print(json.dumps(data), flush=True)
+
+
+def record_poller_ticks() -> list[float]:
+    """Record the time of every tick of the shared pollers made in this process (for per-tick call counts).
+
+    Returns:
+        The list the tick times (``time.time()``) are appended to.
+    """
+    import time
+
+    from airflow_tf_sm import polling
+
+    ticks: list[float] = []
+    original = polling.JobPoller._tick
+
+    async def timed_tick(self: Any, already: set[str]) -> set[str]:
+        ticks.append(time.time())
+        return await original(self, already)
+
+    polling.JobPoller._tick = timed_tick  # type: ignore[method-assign]
+    return ticks

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from bench.common import Figure, child_env, emit, new_home, peak_rss_mb, rss_mb, run_child
+from bench.common import Figure, child_env, emit, new_home, peak_rss_mb, record_poller_ticks, rss_mb, run_child
 
 GOAL_LAG = 0.2
 GOAL_RSS_MB = 150.0
@@ -156,16 +156,7 @@ def child(cfg: dict[str, Any]) -> None:
         )
         return hook
 
-    from airflow_tf_sm import polling
-
-    tick_times: list[float] = []
-    original_tick = polling.JobPoller._tick
-
-    async def timed_tick(self: Any, already: set[str]) -> set[str]:  # the poller's own ticks, for the per-tick counts
-        tick_times.append(time.time())
-        return await original_tick(self, already)
-
-    polling.JobPoller._tick = timed_tick  # type: ignore[method-assign]
+    tick_times = record_poller_ticks()
     gc.collect()
     base_rss = rss_mb()
     pauses: list[float] = []
