@@ -273,11 +273,10 @@ def _intervals(run: dict[str, Any], interval: float, jobs: int) -> list[dict[str
             break
         n_calls = sum(1 for at, _ in calls if lo <= at < hi)
         listed_until = max((at for at in ticks if lo <= at < hi), default=lo)  # the last page of this listing
-        in_window = {name for at, name in run["transitions"] if starts[k - 1] <= at <= listed_until}
-        changed = len({name for name in in_window if ends[name] >= lo})
-        # the listing pages through every job modified in its window (it cannot be narrowed to the watched
-        # names): near the end that is more jobs (those that just ended) than are still waiting
-        bound = math.ceil(max(waiting, len(in_window)) / 100) + changed + waiting / 10
+        changed = len(
+            {name for at, name in run["transitions"] if starts[k - 1] <= at <= listed_until and ends[name] >= lo}
+        )
+        bound = math.ceil(waiting / 100) + changed + waiting / 10
         rows.append({"calls": n_calls, "waiting": waiting, "changed": changed, "bound": bound})
     return rows
 
@@ -342,11 +341,10 @@ def measure(jobs: int = 1000, interval: float = 10.0, latency: float = 0.05, spr
             "3d. Triggerer: calls per poll interval (shared poller)",
             (f"worst interval {worst['calls']} calls, bound {worst['bound']:.1f}" if worst else "n/a")
             + f" (per-job: {per_job_interval:.0f})",
-            "<= ceil(max(N, listed)/100) + changed + N/10",
+            "<= ceil(N/100) + changed + N/10",
             within,
             f"{len(rows)} poll ticks after start-up checked (ticks as the poller made them: about 1, 2, 4, "
-            f"8 s apart, then every {interval:g} s); N = triggers still waiting, listed = jobs modified in the "
-            f"listing's window (what the listing must return), changed = the waiting ones among them that "
+            f"8 s apart, then every {interval:g} s); N = triggers still waiting, changed = their jobs that "
             f"changed between the previous listing's start and this one's end; start-up (until every trigger "
             f"was described once; {startup} calls in the first {interval:g} s) left out; calls/bound per tick: "
             + ", ".join(f"{r['calls']}/{r['bound']:.1f}" for r in rows),
