@@ -605,11 +605,6 @@ class WaitTrigger(BaseTrigger):
         return self.hook
 
 
-async def watch_shared(trigger: WaitTrigger) -> AsyncIterator[dict[str, Any]]:
-    """Yield the one event payload of :func:`wait_shared` (the earlier form of it)."""
-    yield await wait_shared(trigger)
-
-
 async def wait_shared(trigger: WaitTrigger) -> dict[str, Any]:
     """Wait for ``trigger``'s job through the shared poller of its family; return the one event payload.
 
